@@ -1,0 +1,43 @@
+# Two commands (see README): `make lab` opens the notebooks, `make test` runs every check.
+# Both create the virtual environment in .venv first if it is missing or out of date.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ftnotes-installed
+PYTEST_FLAGS ?=
+
+.PHONY: lab test lint unit notebooks browser pretrain bench clean-env
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+# The whole suite: lint, unit tests, nbval over every notebook, the browser test.
+test: $(STAMP) lint
+	TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--durations=25 $(PYTEST_FLAGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ftnotes tests notebooks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/test_browser.py $(PYTEST_FLAGS)
+
+notebooks: $(STAMP)
+	TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --durations=0
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/test_browser.py -s
+
+pretrain: $(STAMP)
+	$(BIN)/python -m ftnotes.pretrain
+
+bench: $(STAMP)
+	$(BIN)/python -m ftnotes.bench
+
+clean-env:
+	rm -rf $(VENV)

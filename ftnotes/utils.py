@@ -1,0 +1,45 @@
+"""The one place that seeds random generators and picks the device.
+
+Every notebook and script calls :func:`set_seed` right before a random step that matters
+(minGPT's ``utils.set_seed`` habit) and :func:`get_device` instead of hard-coding ``"cpu"``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch (CPU and every CUDA device) for a reproducible run."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Pick the device: ``prefer`` (or env ``FTNOTES_DEVICE``) if given, else cuda, then mps, then cpu."""
+    prefer = prefer or os.environ.get("FTNOTES_DEVICE")
+    if prefer:
+        allowed = ("cpu", "cuda", "mps")
+        if prefer.split(":")[0] not in allowed:
+            raise ValueError(f"device must be one of {allowed}, got {prefer!r}")
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters in ``model`` (only those with ``requires_grad`` if ``trainable_only``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
