@@ -1,0 +1,17 @@
+"""Self-checking exercises, graded hints, reference solutions and short quizzes.
+
+In a notebook::
+
+    from ftnotes.exercises import check, hint, show_solution, stub, quiz, answer
+    stub("03_lora_layer")                  # the starter code the notebook cell shows
+    check("03_lora_layer", LoRALinear)     # first specific failure, or what was verified
+    hint("03_lora_layer")                  # next hint level on each call
+    quiz("03_why_b_zero"); answer("03_why_b_zero", "b")
+
+A check never raises on a wrong answer, so notebooks run top to bottom.
+"""
+
+from . import nb00  # noqa: F401  (importing registers the exercises)
+from .core import Result, check, hint, list_exercises, show_solution, stub
+
+__all__ = ["Result", "check", "hint", "list_exercises", "show_solution", "stub"]

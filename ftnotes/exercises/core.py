@@ -1,0 +1,219 @@
+"""The machinery behind self-checking exercises: registry, results, ``check``/``hint``/``stub``.
+
+An exercise is a notebook cell where the student completes a function or class (the cell starts
+as the stub that :func:`stub` prints), followed by ``check(ID, obj)``. A checker is a function
+``(obj, ctx)`` that runs property tests against the reference solution and stops at the first
+failure with a message in plain words; ``ctx.ok(...)`` records each property that held, so a pass
+says what was verified. Checks never raise on a wrong answer: notebooks must run top to bottom.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import inspect
+import random
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+class Failure(Exception):
+    """Raised inside a checker to stop at the first failed property (caught by :func:`check`)."""
+
+
+@dataclass
+class Result:
+    """What a check (or a quiz answer) found: ``passed`` and a plain-words ``message``.
+
+    ``status`` is ``"passed"``, ``"failed"`` or ``"not attempted"``; ``verified`` lists the
+    properties that held. It displays as text in a console and as a coloured box in Jupyter.
+    """
+
+    exercise: str
+    passed: bool
+    message: str
+    status: str = "failed"
+    verified: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        head = {"passed": "✅", "failed": "❌", "not attempted": "✏️"}.get(self.status, "")
+        lines = [f"{head} {self.exercise}: {self.message}"]
+        lines += [f"   ✓ {v}" for v in self.verified]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        colour = {"passed": "#e6f4ea", "failed": "#fce8e6"}.get(self.status, "#fef7e0")
+        items = "".join(f"<li>{html.escape(v)}</li>" for v in self.verified)
+        body = html.escape(self.message).replace("\n", "<br>")
+        return (
+            f'<div style="background:{colour};padding:6px 10px;border-radius:4px">'
+            f"<b>{html.escape(self.exercise)}</b> ({self.status}): {body}"
+            + (f"<ul style='margin:2px 0'>{items}</ul>" if items else "")
+            + "</div>"
+        )
+
+
+class Context:
+    """Passed to a checker: ``ok(text)`` records a verified property; ``fail(msg)`` stops."""
+
+    def __init__(self):
+        self.verified: list[str] = []
+
+    def ok(self, what: str) -> None:
+        self.verified.append(what)
+
+    @staticmethod
+    def fail(message: str) -> None:
+        raise Failure(message)
+
+    def expect(self, condition: bool, message: str) -> None:
+        if not condition:
+            raise Failure(message)
+
+
+@dataclass
+class Exercise:
+    """One registered exercise: its checker, the notebook's stub, graded hints, the reference."""
+
+    id: str
+    title: str
+    kind: str  # "function" or "class": what the student passes to check()
+    checker: Callable
+    stub: str
+    hints: list[str]
+    reference: object  # what check() must accept
+    solution: tuple = ()  # objects whose source show_solution prints
+
+    @property
+    def notebook(self) -> str:
+        return self.id[:2]
+
+
+_REGISTRY: dict[str, Exercise] = {}
+_HINT_LEVEL: dict[str, int] = {}
+_CHECKED: set[str] = set()
+
+
+def exercise(id, title, kind, stub, hints, reference, solution=None):
+    """Decorator registering a checker ``(obj, ctx) -> None`` under ``id``."""
+    if kind not in ("function", "class"):
+        raise ValueError(f"kind must be 'function' or 'class', got {kind!r}")
+
+    def register(checker):
+        sources = solution if isinstance(solution, tuple) else (solution or reference,)
+        _REGISTRY[id] = Exercise(
+            id, title, kind, checker, textwrap.dedent(stub).strip() + "\n", hints, reference,
+            sources,
+        )  # fmt: skip
+        return checker
+
+    return register
+
+
+def get(id: str) -> Exercise:
+    """The exercise named ``id``; a ValueError lists the valid ids (and the closest match)."""
+    if id not in _REGISTRY:
+        close = difflib.get_close_matches(str(id), _REGISTRY, n=1)
+        maybe = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown exercise id {id!r}.{maybe} Valid ids: {sorted(_REGISTRY)}")
+    return _REGISTRY[id]
+
+
+def _raised_not_implemented(err: BaseException) -> bool:
+    while err is not None:
+        if isinstance(err, NotImplementedError):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _kind_problem(ex: Exercise, obj) -> str | None:
+    if ex.kind == "class" and not inspect.isclass(obj):
+        what = f"an instance of {type(obj).__name__}" if isinstance(obj, torch.nn.Module) else ""
+        return f"pass the class itself (e.g. check({ex.id!r}, MyClass)), not {what or repr(obj)}"
+    if ex.kind == "function" and (inspect.isclass(obj) or not callable(obj)):
+        return f"pass your function (e.g. check({ex.id!r}, my_function)), got {obj!r}"
+    return None
+
+
+def check(id: str, obj) -> Result:
+    """Run exercise ``id``'s property tests on ``obj`` and return a :class:`Result`.
+
+    Never raises on a wrong answer (only on an unknown ``id``). Random generators are seeded
+    inside and restored afterwards, so a check does not disturb the student's own seeds.
+    """
+    ex = get(id)
+    _CHECKED.add(id)
+    problem = _kind_problem(ex, obj)
+    if problem:
+        return Result(id, False, problem)
+    ctx = Context()
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            ex.checker(obj, ctx)
+    except Failure as failure:
+        return Result(id, False, str(failure), "failed", ctx.verified)
+    except Exception as err:  # the student's code raised: say so, do not crash the notebook
+        if _raised_not_implemented(err):
+            return Result(id, False, f"not attempted yet. Hint: {ex.hints[0]}", "not attempted")
+        msg = f"your code raised {type(err).__name__}: {err}"
+        return Result(id, False, msg, "failed", ctx.verified)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    return Result(id, True, "passed. Verified:", "passed", ctx.verified)
+
+
+def hint(id: str, level: int | None = None) -> None:
+    """Print the next hint for ``id`` (each call goes one level deeper), or hint ``level``."""
+    ex = get(id)
+    n = len(ex.hints)
+    if level is None:
+        level = min(_HINT_LEVEL.get(id, 0) + 1, n)
+    elif not isinstance(level, int) or not 1 <= level <= n:
+        raise ValueError(f"level must be an int in 1..{n} for {id!r}, got {level!r}")
+    _HINT_LEVEL[id] = max(_HINT_LEVEL.get(id, 0), level)
+    more = f" (call hint({id!r}) again for hint {level + 1})" if level < n else " (last hint)"
+    print(f"Hint {level}/{n} for {id}: {ex.hints[level - 1]}{more}")
+
+
+def show_solution(id: str) -> None:
+    """Print the reference solution's source. Best read after an honest attempt and a check."""
+    ex = get(id)
+    if id not in _CHECKED:
+        print(f"(You have not run check({id!r}, ...) yet: an honest attempt first teaches more.)\n")
+    print("\n\n".join(textwrap.dedent(inspect.getsource(s)) for s in ex.solution))
+
+
+def stub(id: str) -> None:
+    """Print the starter code the notebook shows for exercise ``id``."""
+    print(get(id).stub)
+
+
+class ExerciseList(list):
+    """A list of exercise ids that prints as a table of ids and titles."""
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{i:<28} {_REGISTRY[i].title}" for i in self) or "(no exercises)"
+
+
+def list_exercises(notebook: str | int | None = None) -> ExerciseList:
+    """The exercise ids, all or for one notebook (``"03"`` or ``3``)."""
+    if notebook is None:
+        return ExerciseList(sorted(_REGISTRY))
+    nb = f"{notebook:02d}" if isinstance(notebook, int) else str(notebook)[:2]
+    known = ["00", "01", "02", "03", "04", "05", "06"]
+    if nb not in known:
+        raise ValueError(f"notebook must be one of {known}, got {notebook!r}")
+    return ExerciseList(sorted(i for i, e in _REGISTRY.items() if e.notebook == nb))

@@ -1,0 +1,182 @@
+"""Exercises of notebook 00 (overview): linear probe, trainable count, accuracy, IOAI score."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import solutions as sol
+from .core import exercise
+from .probes import as_float, as_int, close, images, names_list, sgd_step, tiny_vit
+
+# ---------------------------------------------------------------- 00_linear_probe
+
+
+@exercise(
+    "00_linear_probe",
+    title="Freeze the backbone and replace its head",
+    kind="function",
+    reference=sol.prepare_linear_probe,
+    stub='''
+    def prepare_linear_probe(model, num_classes):
+        """Freeze every parameter of `model`, then replace `model.head` (an nn.Linear) by a new
+        trainable nn.Linear with `num_classes` outputs. Return the model."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Two steps: set requires_grad = False on every parameter, then assign a new nn.Linear.",
+        "The order matters: a head created *after* the freezing loop is trainable by default.",
+        "model.head = nn.Linear(model.head.in_features, num_classes); return model",
+    ],
+)
+def _check_linear_probe(fn, ctx):
+    model = tiny_vit(num_classes=36)
+    body_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head")}
+    out = fn(model, 10)
+    ctx.expect(isinstance(out, nn.Module), f"return the model (got {type(out).__name__}).")
+    head = getattr(out, "head", None)
+    ctx.expect(isinstance(head, nn.Linear), "the model should still have a `head` nn.Linear.")
+    ctx.expect(
+        head.out_features == 10,
+        f"the head has {head.out_features} outputs; a new head for 10 classes needs 10. "
+        "Did you forget to replace it?",
+    )
+    ctx.expect(head.in_features == 16, "the new head must take the backbone's feature size.")
+    ctx.ok("the head is a new nn.Linear with num_classes outputs")
+    trainable = {n for n, p in out.named_parameters() if p.requires_grad}
+    ctx.expect(
+        {"head.weight", "head.bias"} <= trainable,
+        "the new head is frozen: a linear probe trains the head. Create it after freezing.",
+    )
+    body = trainable - {"head.weight", "head.bias"}
+    ctx.expect(not body, f"backbone parameters are still trainable: {names_list(body)}.")
+    ctx.ok("only head.weight and head.bias are trainable")
+    x = images(4)
+    ctx.expect(out(x).shape == (4, 10), f"output shape {tuple(out(x).shape)}, expected (4, 10).")
+    sgd_step(out, x)
+    after = {k: v for k, v in out.state_dict().items() if not k.startswith("head")}
+    changed = [k for k in body_before if not torch.equal(body_before[k], after[k])]
+    ctx.expect(not changed, f"backbone weights changed: {names_list(changed)}. Keep them as-is.")
+    ctx.ok("a training step leaves the pretrained backbone unchanged")
+
+
+# ---------------------------------------------------------------- 00_count_trainable
+
+
+@exercise(
+    "00_count_trainable",
+    title="Count the trainable parameters",
+    kind="function",
+    reference=sol.count_trainable,
+    stub='''
+    def count_trainable(model):
+        """Number of scalar parameters (elements, not tensors) with requires_grad=True."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Loop over model.parameters() and keep those with p.requires_grad.",
+        "Count elements with p.numel(), not tensors: a (16, 16) weight is 256 parameters.",
+        "return sum(p.numel() for p in model.parameters() if p.requires_grad)",
+    ],
+)
+def _check_count_trainable(fn, ctx):
+    model = tiny_vit(num_classes=10)
+    total = sum(p.numel() for p in model.parameters())
+    got = as_int(fn(model), "count_trainable", ctx)
+    ctx.expect(got == total, _count_msg(got, model))
+    ctx.ok(f"all {total} parameters counted on a fully trainable TinyViT")
+    for p in model.blocks[0].parameters():
+        p.requires_grad = False
+    want = sol.count_trainable(model)
+    got = as_int(fn(model), "count_trainable", ctx)
+    ctx.expect(got == want, _count_msg(got, model))
+    ctx.ok(f"{want} counted after freezing block 0 (frozen parameters excluded)")
+    sol.prepare_linear_probe(model, 3)
+    got = as_int(fn(model), "count_trainable", ctx)
+    ctx.expect(got == 16 * 3 + 3, _count_msg(got, model))
+    ctx.ok("51 counted for a linear probe with 16 features and 3 classes")
+
+
+def _count_msg(got, model) -> str:
+    params = list(model.parameters())
+    if got == sum(p.numel() for p in params) and any(not p.requires_grad for p in params):
+        return f"you counted {got}, all parameters: leave out those with requires_grad=False."
+    if got == sum(p.requires_grad for p in params) or got == len(params):
+        return f"you counted {got} tensors: count elements with p.numel()."
+    if got == sum(p.numel() for p in params if not p.requires_grad):
+        return f"you counted {got}, the frozen parameters: count those with requires_grad=True."
+    return f"you counted {got}, expected {sol.count_trainable(model)}."
+
+
+# ---------------------------------------------------------------- 00_accuracy
+
+
+@exercise(
+    "00_accuracy",
+    title="Accuracy from logits",
+    kind="function",
+    reference=sol.accuracy,
+    stub='''
+    def accuracy(logits, labels):
+        """logits (N, C), labels (N,) int64 -> the fraction in [0, 1] of correct predictions."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "The predicted class of a row is the index of its largest logit.",
+        "logits.argmax(dim=1) gives (N,) predictions; compare them with labels.",
+        "return (logits.argmax(dim=1) == labels).float().mean().item()",
+    ],
+)
+def _check_accuracy(fn, ctx):
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(20, 5, generator=g)
+    labels = torch.randint(0, 5, (20,), generator=g)
+    labels[:7] = logits[:7].argmax(1)  # make the answer neither 0 nor 1
+    want = sol.accuracy(logits, labels)
+    got = as_float(fn(logits, labels), "accuracy", ctx)
+    ctx.expect(not close(got, 100 * want), f"you returned {got}: a percentage. Return a fraction.")
+    ctx.expect(not close(got, want * 20), f"you returned {got}, a count: divide by N.")
+    ctx.expect(
+        close(got, want),
+        f"you returned {got:.4f}, expected {want:.4f}: take the arg-max over classes (dim=1).",
+    )
+    ctx.ok("matches the reference on 20 random rows with 5 classes")
+    ones = as_float(fn(logits, logits.argmax(1)), "accuracy", ctx)
+    ctx.expect(close(ones, 1.0), f"all predictions right should give 1.0, got {ones}.")
+    ctx.ok("all-correct predictions give 1.0")
+    wrong = as_float(fn(logits, (logits.argmax(1) + 1) % 5), "accuracy", ctx)
+    ctx.expect(close(wrong, 0.0), f"all predictions wrong should give 0.0, got {wrong}.")
+    ctx.ok("all-wrong predictions give 0.0")
+
+
+# ---------------------------------------------------------------- 00_ioai_score
+
+
+@exercise(
+    "00_ioai_score",
+    title="The IOAI retention score (half old task, half new task)",
+    kind="function",
+    reference=sol.ioai_score,
+    stub='''
+    def ioai_score(old_acc, new_acc):
+        """Score a fine-tuned model: half the accuracy kept on the old (source) task plus half
+        the accuracy reached on the new (target) task. Both inputs are fractions in [0, 1]."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "It is a weighted average with equal weights.",
+        "return 0.5 * old_acc + 0.5 * new_acc",
+    ],
+)
+def _check_ioai_score(fn, ctx):
+    for old, new in [(0.9, 0.5), (0.2, 0.8), (1.0, 0.0), (0.0, 0.0)]:
+        got = as_float(fn(old, new), "ioai_score", ctx)
+        want = sol.ioai_score(old, new)
+        if close(got, new) and not close(new, want):
+            ctx.fail(f"ioai_score({old}, {new}) = {got}: only the new task counts in yours.")
+        if close(got, old + new) and not close(old + new, want):
+            ctx.fail(f"ioai_score({old}, {new}) = {got}: the sum; halve each part.")
+        ctx.expect(
+            close(got, want), f"ioai_score({old}, {new}) = {got}, expected {want} (½·old + ½·new)."
+        )
+    ctx.ok("½·old + ½·new on four pairs, including the extremes 0 and 1")
