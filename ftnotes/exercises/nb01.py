@@ -1,0 +1,187 @@
+"""Exercises of notebook 01 (full fine-tuning): LLRD groups, unfreeze last k, gradual unfreezing."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import solutions as sol
+from .core import exercise
+from .probes import as_int, close, names_list, tiny_vit, trainable_names
+
+# ---------------------------------------------------------------- 01_llrd_groups
+
+
+@exercise(
+    "01_llrd_groups",
+    title="Layer-wise learning-rate decay (LLRD) parameter groups",
+    kind="function",
+    reference=sol.layerwise_lr_groups,
+    stub='''
+    def layerwise_lr_groups(model, base_lr, decay):
+        """Optimizer parameter groups [{"params": [...], "lr": ...}, ...] for a TinyViT with L blocks:
+        head.* and norm.* get base_lr; blocks.i.* get base_lr * decay ** (L - i);
+        the embeddings (patch_embed, cls_token, pos_embed) get base_lr * decay ** (L + 1).
+        Every parameter appears in exactly one group."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Walk model.named_parameters(); the block number is name.split('.')[1] for 'blocks.i...'.",
+        "Count steps down from the head: head 0, top block (i = L-1) 1, block 0 L, embeddings L+1.",
+        "Collect params per learning rate in a dict {lr: [params]}, then build one group per lr.",
+    ],
+)
+def _check_llrd(fn, ctx):
+    depth, base, decay = 3, 0.1, 0.5
+    model = tiny_vit(depth=depth)
+    groups = fn(model, base, decay)
+    lr_of = _lr_per_parameter(groups, model, ctx)
+    ctx.ok("every parameter is in exactly one group with an 'lr'")
+
+    def steps(prefix):  # the decay exponent the student used for names starting with prefix
+        lrs = {lr_of[n] for n in lr_of if n.startswith(prefix)}
+        ctx.expect(len(lrs) == 1, f"parameters of {prefix} have different rates {sorted(lrs)}.")
+        (lr,) = lrs
+        return math.log(lr / base) / math.log(decay) if lr > 0 else math.inf
+
+    head = steps("head.")
+    ctx.expect(close(head, 0), f"the head gets {base * decay**head:.3g}; it should get base_lr.")
+    ctx.ok("the head gets base_lr")
+    got = [steps(f"blocks.{i}.") for i in range(depth)]
+    want = [depth - i for i in range(depth)]
+    if all(close(g, w + 1) for g, w in zip(got, want)):
+        ctx.fail("decay off by one: the top block should get base_lr * decay, yours decay².")
+    if all(close(g, w - 1) for g, w in zip(got, want)):
+        ctx.fail("decay off by one: the top block gets base_lr; it is one step below the head.")
+    if got[0] < got[-1]:
+        ctx.fail(
+            "decay applied bottom-up: block 0 (nearest the input) should get the smallest rate."
+        )
+    for i in range(depth):
+        ctx.expect(
+            close(got[i], want[i]),
+            f"block {i} gets lr {base * decay ** got[i]:.4g}, expected {base * decay ** want[i]:.4g}.",
+        )
+    ctx.ok("block i gets base_lr * decay ** (L - i), smaller towards the input")
+    for name in ("patch_embed.", "cls_token", "pos_embed"):
+        e = steps(name)
+        ctx.expect(
+            close(e, depth + 1),
+            f"{name.rstrip('.')} gets {base * decay**e:.4g}; embeddings sit one step below block 0 "
+            f"({base * decay ** (depth + 1):.4g}).",
+        )
+    ctx.ok("the embeddings get base_lr * decay ** (L + 1)")
+    torch.optim.AdamW(groups, lr=base)
+    ctx.ok("the groups build a torch.optim.AdamW")
+
+
+def _lr_per_parameter(groups, model, ctx) -> dict:
+    ctx.expect(
+        isinstance(groups, (list, tuple)) and all(isinstance(g, dict) for g in groups),
+        f"return a list of dicts {{'params': [...], 'lr': ...}}, got {type(groups).__name__}.",
+    )
+    name_of = {id(p): n for n, p in model.named_parameters()}
+    lr_of = {}
+    for g in groups:
+        ctx.expect("params" in g and "lr" in g, "every group needs a 'params' and an 'lr' key.")
+        params = [g["params"]] if isinstance(g["params"], torch.Tensor) else list(g["params"])
+        for p in params:
+            name = name_of.get(id(p), "a tensor that is not a model parameter")
+            ctx.expect(name not in lr_of, f"{name} is in two groups: put it in exactly one.")
+            lr_of[name] = float(g["lr"])
+    missing = set(name_of.values()) - set(lr_of)
+    ctx.expect(not missing, f"parameters missing from the groups: {names_list(missing)}.")
+    return lr_of
+
+
+# ---------------------------------------------------------------- 01_unfreeze_last_k
+
+
+@exercise(
+    "01_unfreeze_last_k",
+    title="Unfreeze the last k blocks",
+    kind="function",
+    reference=sol.unfreeze_last_k,
+    stub='''
+    def unfreeze_last_k(model, k):
+        """Make only head.*, norm.* and the last k blocks (those nearest the head) trainable;
+        freeze everything else. k = 0 trains the head alone. Return the model."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Set requires_grad for *every* parameter, True or False: the model may come in any state.",
+        "With L = len(model.blocks), the last k blocks are those with index i >= L - k.",
+        "p.requires_grad = (name starts with 'head.' or 'norm.') or (block index >= L - k)",
+    ],
+)
+def _check_unfreeze(fn, ctx):
+    depth = 3
+    model = tiny_vit(depth=depth)
+    for k in (1, depth, 0, 2):  # k = 0 after k = depth: blocks unfrozen before must freeze again
+        fn(model, k)
+        got = trainable_names(model) - {n for n in trainable_names(model) if n.startswith("norm.")}
+        want = {n for n, p in sol.unfreeze_last_k(tiny_vit(depth=depth), k).named_parameters()
+                if p.requires_grad and not n.startswith("norm.")}  # fmt: skip
+        ctx.expect("head.weight" in got, f"with k={k} the head is frozen: it must stay trainable.")
+        blocks = sorted({int(n.split(".")[1]) for n in got if n.startswith("blocks.")})
+        if k and blocks == list(range(k)) and k < depth:
+            ctx.fail(
+                f"k={k} unfroze blocks {blocks}, the first ones: unfreeze those nearest the head."
+            )
+        if len(blocks) == k + 1:
+            ctx.fail(f"k={k} left {len(blocks)} blocks trainable: off by one.")
+        extra, missing = got - want, want - got
+        ctx.expect(
+            not extra,
+            f"with k={k} these should be frozen: {names_list(extra)}. Set requires_grad on every "
+            "parameter: the model may arrive with blocks unfrozen by an earlier call.",
+        )
+        ctx.expect(not missing, f"with k={k} these should be trainable: {names_list(missing)}.")
+    ctx.ok("k = 1, L, 0, 2 in a row on one model give exactly head + the last k blocks")
+    ctx.ok("calling again with a smaller k freezes the blocks unfrozen before")
+
+
+# ---------------------------------------------------------------- 01_gradual_unfreezing
+
+
+@exercise(
+    "01_gradual_unfreezing",
+    title="Gradual unfreezing schedule (ULMFiT)",
+    kind="function",
+    reference=sol.trainable_blocks,
+    stub='''
+    def trainable_blocks(epoch, depth, epochs_per_stage=1):
+        """Sorted list of the block indices trainable at `epoch` (0-based): stage 0 trains the
+        head alone; every `epochs_per_stage` epochs one more block joins, from the top
+        (block depth - 1) downwards, until all `depth` blocks train."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "First work out how many blocks train: n = epoch // epochs_per_stage, at most depth.",
+        "The n blocks nearest the head are depth - n, ..., depth - 1.",
+        "return list(range(depth - min(epoch // epochs_per_stage, depth), depth))",
+    ],
+)
+def _check_gradual(fn, ctx):
+    for depth, per in ((4, 1), (3, 2)):
+        for epoch in range(2 * depth * per + 2):
+            raw = fn(epoch, depth, per)
+            ctx.expect(raw is not None, "return the list of trainable block indices.")
+            got = sorted(as_int(i, "each block index", ctx) for i in raw)
+            want = sol.trainable_blocks(epoch, depth, per)
+            if got == want:
+                continue
+            where = f"at epoch {epoch} (depth={depth}, epochs_per_stage={per}) you gave {got}"
+            ctx.expect(all(0 <= i < depth for i in got), f"{where}: block indices run 0..depth-1.")
+            ctx.expect(
+                epoch > 0 or not got, f"{where}: epoch 0 must train the head alone (no blocks)."
+            )
+            if got == list(range(len(want))) and want:
+                ctx.fail(f"{where}: unfreeze from the top (block {depth - 1}) downwards.")
+            if per > 1 and got == sol.trainable_blocks(epoch, depth, 1):
+                ctx.fail(f"{where}: one block per epoch; use epochs_per_stage={per} per block.")
+            if len(got) == len(want) + 1:
+                ctx.fail(f"{where}, one block too many: off by one (epoch 0 = head only).")
+            ctx.fail(f"{where}, expected {want}.")
+        ctx.ok(f"depth={depth}, epochs_per_stage={per}: head alone first, then top-down")
