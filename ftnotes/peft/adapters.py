@@ -1,0 +1,221 @@
+"""Bottleneck adapters: small residual MLPs inserted into a frozen network.
+
+Houlsby et al. 2019, "Parameter-Efficient Transfer Learning for NLP" (arXiv:1902.00751): an
+adapter after the attention and after the MLP of every block ("houlsby").
+Pfeiffer et al. 2021, "AdapterFusion" (arXiv:2005.00247): one adapter after the MLP only
+("pfeiffer"), half the parameters for about the same accuracy.
+He et al. 2022, "Towards a Unified View of Parameter-Efficient Transfer Learning"
+(arXiv:2110.04366): the adapter as a *parallel* branch, out = sublayer(x) + adapter(x).
+
+An adapter maps h (..., d) to h + up(f(down(h))) with down: d -> d / reduction_factor and
+up: d / reduction_factor -> d. ``up`` starts at zero, so each adapter starts as the identity and
+training starts from the pretrained function. Unlike LoRA, the non-linearity stops an adapter
+from being merged into the weights: it costs extra compute at every inference.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ftnotes.models import TinyViT
+from ftnotes.peft.lora import find_modules, name_matches, replace_module
+
+NON_LINEARITIES = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "swish": nn.SiLU}
+PLACEMENTS = ("houlsby", "pfeiffer", "parallel")
+
+
+def _check_reduction(value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"reduction_factor must be a number > 0, got {value!r}")
+
+
+def _check_non_linearity(value) -> None:
+    if value not in NON_LINEARITIES:
+        raise ValueError(f"non_linearity must be one of {sorted(NON_LINEARITIES)}, got {value!r}")
+
+
+class BottleneckAdapter(nn.Module):
+    """h -> h + up(f(down(h))) (or just the branch if ``residual=False``, for parallel use).
+
+    Shapes: ``channel_dim=-1``: (..., dim) -> (..., dim) (transformer tokens);
+    ``channel_dim=1``: (B, dim, H, W) -> (B, dim, H, W) (conv feature maps).
+    Parameters: down (dim x m + m), up (m x dim + dim), m = max(1, dim // reduction_factor).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        reduction_factor: float = 16,
+        non_linearity: str = "relu",
+        channel_dim: int = -1,
+        residual: bool = True,
+    ):
+        super().__init__()
+        if not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        _check_reduction(reduction_factor)
+        _check_non_linearity(non_linearity)
+        if channel_dim not in (-1, 1):
+            raise ValueError(
+                f"channel_dim must be -1 (tokens) or 1 (conv maps), got {channel_dim!r}"
+            )
+        hidden = max(1, int(dim // reduction_factor))
+        self.channel_dim, self.residual = channel_dim, residual
+        self.down = nn.Linear(dim, hidden)
+        self.act = NON_LINEARITIES[non_linearity]()
+        self.up = nn.Linear(hidden, dim)
+        self.reset_adapter_parameters()
+
+    def reset_adapter_parameters(self) -> None:
+        """down as nn.Linear's default; up = 0 so the branch outputs 0 and the adapter starts
+        as the identity (Houlsby et al. 2019, Sec. 2.1: "near-identity initialization")."""
+        self.down.reset_parameters()
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        z = h.movedim(1, -1) if self.channel_dim == 1 else h
+        branch = self.up(self.act(self.down(z)))
+        if self.channel_dim == 1:
+            branch = branch.movedim(-1, 1)
+        return h + branch if self.residual else branch
+
+
+class AdapterLayer(nn.Module):
+    """A sub-layer with an adapter: serial ``adapter(base_layer(x, ...))`` or parallel
+    ``base_layer(x, ...) + adapter(x)``. Extra args (e.g. the attention ``prefix``) pass through.
+    """
+
+    def __init__(self, base_layer: nn.Module, adapter: BottleneckAdapter, parallel: bool = False):
+        super().__init__()
+        self.base_layer, self.adapter, self.parallel = base_layer, adapter, parallel
+        self.disabled = False
+
+    def forward(self, x, *args, **kwargs):
+        out = self.base_layer(x, *args, **kwargs)
+        if self.disabled:
+            return out
+        return out + self.adapter(x) if self.parallel else self.adapter(out)
+
+
+@dataclass
+class AdapterConfig:
+    """Where adapters go and how big they are (adapter-hub field names).
+
+    ``placement``: "houlsby" (after every block's attn and mlp), "pfeiffer" (after mlp only),
+    "parallel" (beside attn and mlp). For a model that is not a TinyViT, ``target_modules``
+    names the modules to wrap (peft matching rules, see ``LoraConfig``); serial unless parallel.
+    """
+
+    peft_type: ClassVar[str] = "adapter"
+    reduction_factor: float = 16
+    non_linearity: str = "relu"
+    placement: str = "houlsby"
+    target_modules: Sequence[str] | str | None = None
+    modules_to_save: Sequence[str] = ("head",)
+
+    def __post_init__(self):
+        try:
+            _check_reduction(self.reduction_factor)
+            _check_non_linearity(self.non_linearity)
+        except ValueError as err:
+            raise ValueError(f"AdapterConfig.{err}") from None
+        if self.placement not in PLACEMENTS:
+            raise ValueError(
+                f"AdapterConfig.placement must be one of {PLACEMENTS}, got {self.placement!r}"
+            )
+        if self.target_modules is not None and not isinstance(self.target_modules, str):
+            self.target_modules = tuple(self.target_modules)
+        self.modules_to_save = tuple(self.modules_to_save)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _targets(model: nn.Module, config: AdapterConfig) -> list[str]:
+    if config.target_modules is not None:
+        return find_modules(model, config.target_modules, "target_modules")
+    if not isinstance(model, TinyViT):
+        raise ValueError(
+            f"target_modules=None only works for TinyViT; for a {type(model).__name__} name the "
+            "modules to wrap, e.g. target_modules=('layer4',)"
+        )
+    subs = ("attn", "mlp") if config.placement in ("houlsby", "parallel") else ("mlp",)
+    return [f"blocks.{i}.{s}" for i in range(len(model.blocks)) for s in subs]
+
+
+def _feature_dim(module: nn.Module, name: str) -> tuple[int, int]:
+    """(output dim, channel_dim) of ``module``: its own out size, else its last layer's."""
+    for m in [module, *reversed(list(module.modules()))]:
+        for attr, channel_dim in (("out_features", -1), ("out_channels", 1), ("num_features", 1)):
+            if isinstance(getattr(m, attr, None), int):
+                return getattr(m, attr), channel_dim
+    raise ValueError(f"cannot infer the feature size of {name!r} ({type(module).__name__})")
+
+
+def adapter_layers(model: nn.Module) -> list[tuple[str, AdapterLayer]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, AdapterLayer)]
+
+
+def mark_only_adapters_as_trainable(model: nn.Module, modules_to_save: Sequence[str] = ()) -> None:
+    """Freeze everything but the adapters and the modules named in ``modules_to_save``."""
+    model.requires_grad_(False)
+    for _, layer in adapter_layers(model):
+        layer.adapter.requires_grad_(True)
+    for name, module in model.named_modules():
+        if name and modules_to_save and name_matches(name, tuple(modules_to_save)):
+            module.requires_grad_(True)
+
+
+def add_adapters(model: nn.Module, config: AdapterConfig | None = None) -> nn.Module:
+    """Insert bottleneck adapters in place (see :class:`AdapterConfig`); returns ``model``.
+
+    Running it again replaces the adapters (with a warning) instead of stacking them.
+    """
+    config = config or AdapterConfig()
+    if adapter_layers(model):
+        warnings.warn(
+            "model already has adapters: removing them before adding new ones", stacklevel=2
+        )
+        remove_adapters(model)
+    parallel = config.placement == "parallel"
+    for name in _targets(model, config):
+        module = model.get_submodule(name)
+        dim, channel_dim = _feature_dim(module, name)
+        in_dim = getattr(module, "in_features", getattr(module, "in_channels", dim))
+        if parallel and in_dim != dim:
+            raise ValueError(
+                f"placement='parallel' needs in size == out size; {name!r} maps {in_dim} -> {dim}"
+            )
+        adapter = BottleneckAdapter(
+            dim, config.reduction_factor, config.non_linearity, channel_dim, residual=not parallel
+        )
+        ref = next(module.parameters(), None)
+        if ref is not None:
+            adapter.to(device=ref.device, dtype=ref.dtype)
+        replace_module(model, name, AdapterLayer(module, adapter, parallel))
+    mark_only_adapters_as_trainable(model, config.modules_to_save)
+    model.peft_config = config
+    return model
+
+
+def remove_adapters(model: nn.Module) -> nn.Module:
+    """Unwrap every adapter, leaving the original sub-layers (adapters cannot be merged)."""
+    for name, layer in adapter_layers(model):
+        replace_module(model, name, layer.base_layer)
+    if isinstance(getattr(model, "peft_config", None), AdapterConfig):
+        del model.peft_config
+    return model
+
+
+def set_adapters_enabled(model: nn.Module, flag: bool) -> nn.Module:
+    """Switch every adapter on or off (off: the base model's outputs, bit for bit)."""
+    for _, layer in adapter_layers(model):
+        layer.disabled = not flag
+    return model

@@ -1,0 +1,190 @@
+"""Saving and loading only what a PEFT method trained, tied to the backbone it was trained on.
+
+An adapter file holds the adapter tensors, the task head, the method's config and a
+*fingerprint* of the frozen backbone: a LoRA delta B A only means something added to the exact
+W it was trained against, so loading it onto another backbone would silently give garbage.
+:func:`load_adapter` therefore checks the fingerprint before anything else.
+
+File layout (``torch.save`` of a dict, loadable with ``weights_only=True``):
+``format``, ``peft_type``, ``config``, ``fingerprint``, ``wrapper``, ``num_classes``,
+``state_dict`` (adapter + head tensors only), ``extra`` (the caller's dict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ftnotes.peft.adapters import AdapterConfig, adapter_layers, add_adapters
+from ftnotes.peft.lora import LoraConfig, add_lora, lora_layers, name_matches, replace_module
+from ftnotes.peft.prefix import PrefixTunedViT, PrefixTuningConfig
+from ftnotes.peft.prompt import MultiTaskPromptViT, PromptTunedViT, PromptTuningConfig
+
+FORMAT = "ftnotes-adapter/1"
+CONFIGS = {
+    c.peft_type: c for c in (LoraConfig, AdapterConfig, PromptTuningConfig, PrefixTuningConfig)
+}
+WRAPPERS = {c.__name__: c for c in (PromptTunedViT, MultiTaskPromptViT, PrefixTunedViT)}
+
+
+def is_adapter_param(name: str) -> bool:
+    """True for tensors a PEFT method adds (``lora_A``, ``adapter.*``, prompts, prefixes)."""
+    return any(
+        s.startswith(("lora_", "prefix_")) or s in ("adapter", "prompt_embeddings")
+        for s in name.split(".")
+    )
+
+
+def _body(model: nn.Module) -> nn.Module:
+    return model.base if getattr(model, "is_peft_wrapper", False) else model
+
+
+def _head_names(model: nn.Module, config=None) -> tuple:
+    config = config if config is not None else getattr(model, "peft_config", None)
+    return tuple(getattr(config, "modules_to_save", ("head",)))
+
+
+def fingerprint(model: nn.Module, exclude=("head",)) -> str:
+    """sha256 over the frozen backbone's parameter names, shapes and values.
+
+    Adapter tensors and the modules in ``exclude`` (the head) are left out, and wrapper names
+    (``base_layer``) are dropped, so a backbone has the same fingerprint before and after a
+    PEFT method is attached. Buffers (e.g. BatchNorm statistics) are not included.
+    """
+    if any(layer.merged for _, layer in lora_layers(model)):
+        raise ValueError(
+            "model has merged LoRA layers: call unmerge_lora(model) before fingerprinting"
+        )
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    rows = []
+    for name, p in _body(model).named_parameters():
+        canonical = ".".join(s for s in name.split(".") if s != "base_layer")
+        if is_adapter_param(name) or name_matches(canonical.rpartition(".")[0], exclude):
+            continue
+        rows.append((canonical, p))
+    digest = hashlib.sha256()
+    for name, p in sorted(rows, key=lambda r: r[0]):
+        digest.update(f"{name}:{tuple(p.shape)}:{p.dtype};".encode())
+        digest.update(p.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors an adapter file holds: adapter parameters plus the head(s)."""
+    wrapper = getattr(model, "is_peft_wrapper", False)
+    heads = _head_names(model)
+    out = {}
+    for key, value in model.state_dict().items():
+        if wrapper:
+            keep = not key.startswith("base.")
+        else:
+            keep = is_adapter_param(key) or name_matches(key.rpartition(".")[0], heads)
+        if keep:
+            out[key] = value.detach().cpu().clone()
+    return out
+
+
+def save_adapter(model: nn.Module, path, extra: dict | None = None) -> Path:
+    """Write the adapter file atomically (temp file in the same folder, then os.replace)."""
+    config = getattr(model, "peft_config", None)
+    if type(config) not in CONFIGS.values():
+        raise ValueError(
+            "model has no PEFT method attached (no model.peft_config); nothing to save"
+        )
+    path = Path(path)
+    wrapper = type(model).__name__ if getattr(model, "is_peft_wrapper", False) else None
+    payload = {
+        "format": FORMAT,
+        "peft_type": config.peft_type,
+        "config": config.to_dict(),
+        "fingerprint": fingerprint(model, _head_names(model)),
+        "wrapper": wrapper,
+        "num_classes": getattr(model, "num_classes", None),
+        "state_dict": adapter_state_dict(model),
+        "extra": extra or {},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _read(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path={str(path)!r} is not a file")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an ftnotes adapter file (format {FORMAT})")
+    return payload
+
+
+def _attach(model: nn.Module, payload: dict, config) -> nn.Module:
+    """Give ``model`` the structure the file expects (if it lacks it) and resize its head(s)."""
+    wrapper = payload["wrapper"]
+    if wrapper is not None:
+        cls = WRAPPERS[wrapper]
+        if isinstance(model, cls):
+            return model
+        if isinstance(config, PromptTuningConfig) and config.init == "data":
+            config = PromptTuningConfig(config.num_virtual_tokens, config.deep, "random")
+        if cls is MultiTaskPromptViT:
+            return cls(model, config, num_classes=payload["num_classes"])
+        return cls(model, config, num_classes=payload["state_dict"]["head.weight"].shape[0])
+    if config.peft_type == "lora" and not lora_layers(model):
+        add_lora(model, config)
+    elif config.peft_type == "adapter" and not adapter_layers(model):
+        add_adapters(model, config)
+    for key, value in payload["state_dict"].items():
+        module_name, _, leaf = key.rpartition(".")
+        module = model.get_submodule(module_name) if module_name else model
+        if (
+            isinstance(module, nn.Linear)
+            and leaf == "weight"
+            and module.weight.shape != value.shape
+        ):
+            # A task head of another size (e.g. 10 digits on a 36-glyph backbone): replace it.
+            new = nn.Linear(value.shape[1], value.shape[0], bias=module.bias is not None)
+            replace_module(model, module_name, new.to(module.weight.device))
+    return model
+
+
+def load_adapter(model: nn.Module, path) -> nn.Module:
+    """Load an adapter file onto ``model``; returns the model (a new wrapper for prompt/prefix).
+
+    ``model`` may be the bare backbone (the method is attached from the saved config) or one
+    that already has the method. Fails with ValueError if the backbone differs from the one the
+    adapter was trained on, or on missing/unexpected keys or shape mismatches.
+    """
+    payload = _read(path)
+    config = CONFIGS[payload["peft_type"]](**payload["config"])
+    theirs = payload["fingerprint"]
+    ours = fingerprint(model, _head_names(model, config))
+    if ours != theirs:
+        raise ValueError(
+            f"this adapter was trained on base {theirs[:16]}, this model is {ours[:16]}: "
+            "load the backbone it was trained on"
+        )
+    model = _attach(model, payload, config)
+    expected = adapter_state_dict(model)
+    saved = payload["state_dict"]
+    missing, unexpected = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+    wrong = [k for k in saved if k in expected and saved[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"adapter file {path} does not fit this model: missing keys {missing[:5]}, "
+            f"unexpected keys {unexpected[:5]}, shape mismatches {wrong[:5]}"
+        )
+    model.load_state_dict(saved, strict=False)
+    return model

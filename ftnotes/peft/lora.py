@@ -1,0 +1,299 @@
+"""LoRA: low-rank adaptation of frozen weights.
+
+Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models" (arXiv:2106.09685).
+A frozen weight ``W`` (out x in) is adapted by a trainable low-rank update
+
+    h = W x + (lora_alpha / r) * B A x,   A: (r, in), B: (out, r),
+
+so a layer costs ``r * (in + out)`` trainable numbers instead of ``in * out``. ``B`` starts at
+zero, so the update is zero and training starts from the pretrained function. After training,
+``B A`` can be added into ``W`` (:meth:`LoRALinear.merge`): inference then costs exactly what
+the bare backbone costs. The names follow loralib/peft (``lora_A``, ``lora_B``, ``scaling``,
+``merge``, ``unmerge``, ``get_delta_weight``, ``mark_only_lora_as_trainable``,
+``lora_state_dict``) so that their documentation reads the same way.
+
+Merging is explicit on purpose: loralib tied it to ``train()``/``eval()`` and it silently never
+ran (microsoft/LoRA #34, #61).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LoraConfig:
+    """Which layers get LoRA and how big it is (peft's ``LoraConfig`` field names).
+
+    ``target_modules``: a sequence of names, each matching a module whose qualified name equals
+    it or ends with ``"." + name`` (``"query"`` matches ``blocks.0.attn.query``), or one string
+    used as a regular expression that must match the whole qualified name.
+    ``modules_to_save``: modules kept fully trainable (the new task head).
+    """
+
+    peft_type: ClassVar[str] = "lora"
+    r: int = 4
+    lora_alpha: float = 8.0
+    lora_dropout: float = 0.0
+    target_modules: Sequence[str] | str = ("query", "value")
+    modules_to_save: Sequence[str] = ("head",)
+
+    def __post_init__(self):
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
+            raise ValueError(f"LoraConfig.r must be an int >= 1, got {self.r!r}")
+        if not isinstance(self.lora_alpha, (int, float)) or not self.lora_alpha > 0:
+            raise ValueError(f"LoraConfig.lora_alpha must be > 0, got {self.lora_alpha!r}")
+        if not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
+            raise ValueError(
+                f"LoraConfig.lora_dropout must be in [0, 1), got {self.lora_dropout!r}"
+            )
+        if not isinstance(self.target_modules, str):
+            self.target_modules = tuple(self.target_modules)
+        if not self.target_modules:
+            raise ValueError("LoraConfig.target_modules must name at least one module, got ()")
+        self.modules_to_save = tuple(self.modules_to_save)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LoRALayer(nn.Module):
+    """What LoRA layers share: ``base_layer``, ``lora_A``, ``lora_B``, merge and the on/off flag.
+
+    Subclasses define ``_lora_path(x)`` (the B A x term) and reshape the delta in
+    :meth:`get_delta_weight` to the base weight's shape.
+    """
+
+    def __init__(self, base: nn.Module, fan_in: int, fan_out: int, r, lora_alpha, lora_dropout):
+        super().__init__()
+        LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout)  # validates the numbers
+        self.base_layer = base
+        self.r, self.lora_alpha = r, lora_alpha
+        self.scaling = lora_alpha / r
+        w = base.weight
+        self.lora_A = nn.Parameter(torch.empty(r, fan_in, dtype=w.dtype, device=w.device))
+        self.lora_B = nn.Parameter(torch.empty(fan_out, r, dtype=w.dtype, device=w.device))
+        # Dropout acts on the LoRA input only: the frozen path must stay the pretrained function.
+        self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
+        self.merged = False
+        self.disabled = False
+        self.reset_lora_parameters()
+
+    def reset_lora_parameters(self) -> None:
+        """A like nn.Linear's default (Kaiming-uniform, a=sqrt(5)); B = 0 so B A = 0 at start."""
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B)
+
+    def get_delta_weight(self) -> torch.Tensor:
+        """Delta W = B @ A * scaling, reshaped to the base weight's shape."""
+        return (self.lora_B @ self.lora_A * self.scaling).view_as(self.base_layer.weight)
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """W <- W + B A * scaling. Merging twice would add the delta twice, so it is a no-op."""
+        if self.merged:
+            warnings.warn("LoRA layer already merged; merge() ignored", stacklevel=2)
+            return
+        self.base_layer.weight += self.get_delta_weight()
+        self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """W <- W - B A * scaling (restores W up to float rounding, ~1e-7)."""
+        if not self.merged:
+            warnings.warn("LoRA layer is not merged; unmerge() ignored", stacklevel=2)
+            return
+        self.base_layer.weight -= self.get_delta_weight()
+        self.merged = False
+
+    def disable_adapters(self) -> None:
+        """Run the base layer alone: outputs are bit-for-bit those of the base layer."""
+        if self.merged:
+            # The delta is inside W now; subtracting it back is exact only to ~1e-7.
+            raise RuntimeError("cannot disable a merged LoRA layer: call unmerge() first")
+        self.disabled = True
+
+    def enable(self) -> None:
+        self.disabled = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.base_layer(x)
+        if self.disabled or self.merged:  # merged: the delta is already inside base_layer
+            return out
+        return out + self._lora_path(self.lora_dropout(x)) * self.scaling
+
+
+class LoRALinear(LoRALayer):
+    """LoRA around an ``nn.Linear``. Shapes: x (..., in) -> (..., out).
+
+    ``lora_A``: (r, in), ``lora_B``: (out, r); the base layer is frozen here.
+    """
+
+    def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float = 8.0, lora_dropout=0.0):
+        if not isinstance(base, nn.Linear):
+            raise ValueError(f"base must be an nn.Linear, got {type(base).__name__}")
+        super().__init__(base, base.in_features, base.out_features, r, lora_alpha, lora_dropout)
+        base.requires_grad_(False)
+
+    def _lora_path(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.linear(x, self.lora_A), self.lora_B)  # B (A x)
+
+    def extra_repr(self) -> str:
+        return f"r={self.r}, lora_alpha={self.lora_alpha}, merged={self.merged}"
+
+
+class LoRAConv2d(LoRALayer):
+    """LoRA around an ``nn.Conv2d`` (groups=1). Shapes: (B, in, H, W) -> (B, out, H', W').
+
+    The delta is a matrix (out, in*kh*kw) viewed as a kernel. It is computed as two
+    convolutions: A as an (r, in, kh, kw) kernel with the base stride/padding, then B as a 1x1
+    conv, which equals convolving with the delta kernel but costs r channels instead of out.
+    """
+
+    def __init__(self, base: nn.Conv2d, r: int = 4, lora_alpha: float = 8.0, lora_dropout=0.0):
+        if not isinstance(base, nn.Conv2d):
+            raise ValueError(f"base must be an nn.Conv2d, got {type(base).__name__}")
+        if base.groups != 1 or base.padding_mode != "zeros":
+            raise ValueError(
+                "LoRAConv2d supports groups=1 and padding_mode='zeros', got "
+                f"groups={base.groups}, padding_mode={base.padding_mode!r}"
+            )
+        kh, kw = base.kernel_size
+        fan_in = base.in_channels * kh * kw
+        super().__init__(base, fan_in, base.out_channels, r, lora_alpha, lora_dropout)
+        base.requires_grad_(False)
+
+    def _lora_path(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.base_layer
+        a_kernel = self.lora_A.view(self.r, b.in_channels, *b.kernel_size)
+        h = F.conv2d(x, a_kernel, None, b.stride, b.padding, b.dilation)  # (B, r, H', W')
+        return F.conv2d(h, self.lora_B[:, :, None, None])  # (B, out, H', W')
+
+
+# ---- attaching by name (also used by ftnotes.peft.adapters) ----------------------------------
+
+
+def name_matches(name: str, targets: Sequence[str] | str) -> bool:
+    """peft's rule: a string is a full regex; a list matches names equal or ending in ``.t``."""
+    if isinstance(targets, str):
+        return re.fullmatch(targets, name) is not None
+    return any(name == t or name.endswith("." + t) for t in targets)
+
+
+def find_modules(model: nn.Module, targets: Sequence[str] | str, field: str) -> list[str]:
+    """Qualified names of the modules matching ``targets``; ValueError listing real names if none."""
+    names = [n for n, _ in model.named_modules() if n and name_matches(n, targets)]
+    if not names:
+        existing = [n for n, _ in model.named_modules() if n]
+        sample = ", ".join(existing[:12]) + (", ..." if len(existing) > 12 else "")
+        raise ValueError(f"{field}={targets!r} matches no module; modules include: {sample}")
+    return names
+
+
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Put ``new`` at the qualified ``name`` inside ``model``."""
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def lora_layers(model: nn.Module) -> list[tuple[str, LoRALayer]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, LoRALayer)]
+
+
+def mark_only_lora_as_trainable(model: nn.Module, modules_to_save: Sequence[str] = ()) -> None:
+    """Freeze everything but ``lora_A``/``lora_B`` and the modules named in ``modules_to_save``."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for _, layer in lora_layers(model):
+        layer.lora_A.requires_grad_(True)
+        layer.lora_B.requires_grad_(True)
+    if modules_to_save:
+        for name in find_modules(model, tuple(modules_to_save), "modules_to_save"):
+            model.get_submodule(name).requires_grad_(True)
+
+
+def add_lora(model: nn.Module, config: LoraConfig | None = None) -> nn.Module:
+    """Wrap every module matched by ``config.target_modules`` with LoRA, in place; returns model.
+
+    Running it again replaces the LoRA layers (with a warning) instead of stacking LoRA on LoRA.
+    """
+    config = config or LoraConfig()
+    if lora_layers(model):
+        warnings.warn(
+            "model already has LoRA layers: removing them before adding new ones", stacklevel=2
+        )
+        remove_lora(model, merge=False)
+    names = find_modules(model, config.target_modules, "target_modules")
+    for name in names:
+        module = model.get_submodule(name)
+        if isinstance(module, nn.Linear):
+            layer_cls = LoRALinear
+        elif isinstance(module, nn.Conv2d):
+            layer_cls = LoRAConv2d
+        else:
+            raise ValueError(
+                f"target_modules matched {name!r}, a {type(module).__name__}; LoRA supports "
+                "nn.Linear and nn.Conv2d"
+            )
+        replace_module(
+            model, name, layer_cls(module, config.r, config.lora_alpha, config.lora_dropout)
+        )
+    mark_only_lora_as_trainable(model, config.modules_to_save)
+    model.peft_config = config
+    return model
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    for _, layer in lora_layers(model):
+        if not layer.merged:
+            layer.merge()
+    return model
+
+
+def unmerge_lora(model: nn.Module) -> nn.Module:
+    for _, layer in lora_layers(model):
+        if layer.merged:
+            layer.unmerge()
+    return model
+
+
+def set_lora_enabled(model: nn.Module, flag: bool) -> nn.Module:
+    """Switch every LoRA layer on (True) or off (False: the base model, bit for bit)."""
+    for _, layer in lora_layers(model):
+        layer.enable() if flag else layer.disable_adapters()
+    return model
+
+
+def lora_state_dict(model: nn.Module, modules_to_save: Sequence[str] = ()) -> dict:
+    """Only the ``lora_A``/``lora_B`` tensors (plus ``modules_to_save``): what a LoRA file holds."""
+    keep = {}
+    for key, value in model.state_dict().items():
+        module_name = key.rpartition(".")[0]
+        if key.split(".")[-1].startswith("lora_") or (
+            modules_to_save and name_matches(module_name, tuple(modules_to_save))
+        ):
+            keep[key] = value.detach().clone()
+    return keep
+
+
+def remove_lora(model: nn.Module, merge: bool = False) -> nn.Module:
+    """Unwrap every LoRA layer back to its plain base layer, folding the delta in if ``merge``."""
+    for name, layer in lora_layers(model):
+        if merge and not layer.merged:
+            layer.merge()
+        elif not merge and layer.merged:
+            layer.unmerge()
+        replace_module(model, name, layer.base_layer)
+    if hasattr(model, "peft_config") and isinstance(model.peft_config, LoraConfig):
+        del model.peft_config
+    return model

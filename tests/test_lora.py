@@ -1,0 +1,185 @@
+"""LoRA: identity at init, merge/unmerge, on/off, parameter counts, re-running, any torch model."""
+
+import copy
+import warnings
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from ftnotes.models import TinyViT
+from ftnotes.peft import (
+    LoraConfig,
+    LoRAConv2d,
+    LoRALinear,
+    add_lora,
+    lora_layers,
+    lora_state_dict,
+    merge_lora,
+    remove_lora,
+    set_lora_enabled,
+    unmerge_lora,
+)
+from ftnotes.utils import count_params
+
+
+def tiny_vit(seed=0):
+    torch.manual_seed(seed)
+    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=5).eval()
+
+
+def randomize_B(model, seed=1):
+    """Non-zero B, so an untrained (identity) adapter cannot make a test pass by accident."""
+    g = torch.Generator().manual_seed(seed)
+    for _, layer in lora_layers(model):
+        with torch.no_grad():
+            layer.lora_B.copy_(torch.randn(layer.lora_B.shape, generator=g) * 0.3)
+
+
+X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def test_config_validation_names_the_field():
+    for kwargs, field in [
+        ({"r": 0}, "r"),
+        ({"r": 2.5}, "r"),
+        ({"lora_alpha": 0}, "lora_alpha"),
+        ({"lora_dropout": 1.0}, "lora_dropout"),
+        ({"target_modules": ()}, "target_modules"),
+    ]:
+        with pytest.raises(ValueError, match=f"LoraConfig.{field}"):
+            LoraConfig(**kwargs)
+
+
+def test_layer_init_identity_and_reference_formula():
+    torch.manual_seed(0)
+    base = nn.Linear(7, 5)
+    layer = LoRALinear(copy.deepcopy(base), r=3, lora_alpha=6)
+    x = torch.randn(4, 7)
+    assert layer.lora_A.shape == (3, 7) and layer.lora_B.shape == (5, 3)
+    assert torch.equal(layer.lora_B, torch.zeros(5, 3)) and layer.lora_A.abs().sum() > 0
+    assert torch.equal(layer(x), base(x))  # B = 0: the pretrained function exactly
+    nn.init.normal_(layer.lora_B)
+    expected = x @ (base.weight + layer.lora_B @ layer.lora_A * 2.0).T + base.bias
+    torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
+    assert layer.scaling == 2.0
+    torch.testing.assert_close(layer.get_delta_weight(), layer.lora_B @ layer.lora_A * 2.0)
+
+
+def test_add_lora_identity_then_merge_unmerge_with_nonzero_B():
+    base = tiny_vit()
+    model = add_lora(copy.deepcopy(base), LoraConfig(r=4, lora_alpha=8))
+    assert torch.equal(model(X), base(X))
+    randomize_B(model)
+    out = model(X)
+    assert not torch.allclose(out, base(X), atol=1e-3)  # the adapter really does something
+    w0 = model.blocks[0].attn.query.base_layer.weight.clone()
+    merge_lora(model)
+    assert all(layer.merged for _, layer in lora_layers(model))
+    torch.testing.assert_close(model(X), out, atol=1e-5, rtol=0)
+    with pytest.warns(UserWarning, match="already merged"):
+        model.blocks[0].attn.query.merge()  # merging twice must not add the delta twice
+    torch.testing.assert_close(model(X), out, atol=1e-5, rtol=0)
+    unmerge_lora(model)
+    torch.testing.assert_close(model.blocks[0].attn.query.base_layer.weight, w0, atol=1e-6, rtol=0)
+    torch.testing.assert_close(model(X), out, atol=1e-6, rtol=0)
+
+
+def test_disabled_is_bit_for_bit_base():
+    base = tiny_vit()
+    model = add_lora(copy.deepcopy(base))
+    randomize_B(model)
+    set_lora_enabled(model, False)
+    assert torch.equal(model(X), base(X))
+    set_lora_enabled(model, True)
+    assert not torch.equal(model(X), base(X))
+    merge_lora(model)
+    with pytest.raises(RuntimeError, match="unmerge"):
+        set_lora_enabled(model, False)
+
+
+def test_trainable_count_matches_formula_and_only_lora_and_head_train():
+    base = tiny_vit()
+    r, D = 4, 16
+    model = add_lora(copy.deepcopy(base), LoraConfig(r=r, target_modules=("query", "value")))
+    n_layers = 2 * 2  # query and value in each of 2 blocks
+    head = D * 5 + 5
+    assert len(lora_layers(model)) == n_layers
+    assert count_params(model, trainable_only=True) == n_layers * r * (D + D) + head
+    randomize_B(model)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    y = torch.arange(6) % 5
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X), y).backward()
+        opt.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {n for n in before if "lora_" in n or n.startswith("head.")}
+
+
+def test_add_twice_does_not_stack_and_remove_restores_plain_layers():
+    base = tiny_vit()
+    model = add_lora(copy.deepcopy(base))
+    with pytest.warns(UserWarning, match="already has LoRA"):
+        add_lora(model, LoraConfig(r=2))
+    assert len(lora_layers(model)) == 4
+    assert not any(isinstance(m.base_layer, LoRALinear) for _, m in lora_layers(model))
+    assert model.blocks[1].attn.value.r == 2
+    randomize_B(model)
+    out = model(X)
+    merged = remove_lora(copy.deepcopy(model), merge=True)
+    assert type(merged.blocks[0].attn.query) is nn.Linear and not lora_layers(merged)
+    torch.testing.assert_close(merged(X), out, atol=1e-5, rtol=0)
+    plain = remove_lora(model, merge=False)
+    assert torch.equal(plain(X), base(X))
+
+
+def test_targets_by_suffix_or_regex_and_unknown_target_lists_names():
+    model = add_lora(tiny_vit(), LoraConfig(target_modules=r"blocks\.1\.mlp\.fc\d"))
+    assert [n for n, _ in lora_layers(model)] == ["blocks.1.mlp.fc1", "blocks.1.mlp.fc2"]
+    with pytest.raises(ValueError, match="matches no module; modules include: patch_embed"):
+        add_lora(tiny_vit(), LoraConfig(target_modules=("qkv",)))
+    with pytest.raises(ValueError, match="LayerNorm"):
+        add_lora(tiny_vit(), LoraConfig(target_modules=("norm1",)))
+
+
+def test_lora_state_dict_holds_only_lora_and_saved_modules():
+    model = add_lora(tiny_vit())
+    keys = set(lora_state_dict(model))
+    assert keys and all("lora_A" in k or "lora_B" in k for k in keys)
+    keys = set(lora_state_dict(model, modules_to_save=("head",)))
+    assert {"head.weight", "head.bias"} < keys
+
+
+def test_dropout_only_on_lora_path():
+    torch.manual_seed(0)
+    base = nn.Linear(8, 8)
+    layer = LoRALinear(copy.deepcopy(base), r=2, lora_dropout=0.5).train()
+    x = torch.randn(3, 8)
+    assert torch.equal(layer(x), base(x))  # B = 0: dropout cannot touch the frozen path
+
+
+def test_resnet_conv_lora_merge_and_counts():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():  # inference only: keeps the resnet forwards cheap
+        base_out = model(x)
+        add_lora(
+            model, LoraConfig(r=2, target_modules=("layer4.1.conv2",), modules_to_save=("fc",))
+        )
+        layer = model.layer4[1].conv2
+        assert isinstance(layer, LoRAConv2d)
+        assert count_params(model, True) == 2 * (512 * 9 + 512) + (512 * 10 + 10)
+        assert torch.equal(model(x), base_out)
+        nn.init.normal_(layer.lora_B, std=0.05)
+        out = model(x)
+        assert not torch.allclose(out, base_out, atol=1e-4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            merge_lora(model)
+        torch.testing.assert_close(model(x), out, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="groups=1"):
+        LoRAConv2d(nn.Conv2d(4, 4, 3, groups=2))
