@@ -1,0 +1,109 @@
+"""Scoring a model: predictions, accuracy, confusion matrix, source retention, the IOAI score.
+
+Every function takes ``data`` as a ``TensorDataset`` of (X, y) or a tuple ``(X, y)``, with X
+(N, 1, 8, 8) float32 and y (N,) int64. The model is put in ``eval()`` mode while scoring (no
+dropout) and handed back in the mode it came in. ``forward(model, X) -> logits`` replaces
+``model(X)`` for wrappers (e.g. prompt tuning, or a body with a different head).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import confusion_matrix
+from torch.utils.data import TensorDataset
+
+
+def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
+    """``TensorDataset`` or ``(X, y)`` -> ``(X, y)`` tensors; X (N, ...) float, y (N,) int64."""
+    if isinstance(data, TensorDataset):
+        tensors = data.tensors
+    elif isinstance(data, (tuple, list)):
+        tensors = tuple(data)
+    else:
+        raise ValueError(
+            f"{name} must be a TensorDataset or an (X, y) tuple, got {type(data).__name__}"
+        )
+    if len(tensors) != 2:
+        raise ValueError(f"{name} must hold exactly two tensors (X, y), got {len(tensors)}")
+    X, y = (torch.as_tensor(t) for t in tensors)
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"{name}: X and y need the same non-zero length, got {len(X)}, {len(y)}")
+    if y.dtype != torch.long:
+        raise ValueError(f"{name}: labels y must be int64 (torch.long), got {y.dtype}")
+    return X.float(), y
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def logits(model, X: torch.Tensor, batch_size: int = 512, forward=None) -> torch.Tensor:
+    """Model outputs for images X, in batches: (N, ...) -> (N, num_classes) on the CPU."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    forward = forward or (lambda m, x: m(x))
+    device, was_training = _device_of(model), model.training
+    model.eval()
+    try:
+        out = [forward(model, X[i : i + batch_size].to(device)).cpu()
+               for i in range(0, len(X), batch_size)]  # fmt: skip
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def predict(model, data, batch_size: int = 512, forward=None) -> torch.Tensor:
+    """Predicted class indices (N,) int64. ``data`` may also be the images X alone."""
+    X = data if isinstance(data, torch.Tensor) else as_tensors(data)[0]
+    return logits(model, X, batch_size, forward).argmax(dim=1)
+
+
+def accuracy(model, data, batch_size: int = 512, forward=None) -> float:
+    """Fraction of ``data`` classified correctly, in [0, 1]."""
+    X, y = as_tensors(data)
+    return (predict(model, X, batch_size, forward) == y).float().mean().item()
+
+
+def loss_and_accuracy(model, data, batch_size: int = 512, forward=None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on ``data`` (what ``fit`` reports for validation)."""
+    X, y = as_tensors(data)
+    out = logits(model, X, batch_size, forward)
+    return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
+
+
+def confusion(model, data, num_classes: int, batch_size: int = 512, forward=None) -> np.ndarray:
+    """Confusion matrix (num_classes, num_classes): row = true class, column = predicted."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+    X, y = as_tensors(data)
+    pred = predict(model, X, batch_size, forward)
+    return confusion_matrix(y.numpy(), pred.numpy(), labels=list(range(num_classes)))
+
+
+def source_retention(model, source_head: torch.nn.Module, source_test, batch_size: int = 512):
+    """Accuracy of the fine-tuned body with the ORIGINAL source head on the source test set.
+
+    ``model.forward_features`` (B, 1, 8, 8) -> (B, D) is the body after fine-tuning;
+    ``source_head`` (D -> source classes) is the head kept by ``strategies.replace_head``.
+    An untouched body scores exactly its source accuracy; forgetting shows as a drop.
+    """
+    if not hasattr(model, "forward_features"):
+        raise ValueError(f"model must have forward_features(X), got {type(model).__name__}")
+    head = source_head.to(_device_of(model))
+    return accuracy(
+        model, source_test, batch_size, forward=lambda m, x: head(m.forward_features(x))
+    )
+
+
+def ioai_score(old_acc: float, new_acc: float) -> float:
+    """IOAI 2026 at-home task 1: 0.5 x accuracy on the old task + 0.5 x on the new one."""
+    for name, v in (("old_acc", old_acc), ("new_acc", new_acc)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0):
+            raise ValueError(f"{name} must be an accuracy in [0, 1], got {v!r}")
+    return 0.5 * old_acc + 0.5 * new_acc

@@ -1,0 +1,124 @@
+"""Learning-rate schedules, built from ``torch.optim.lr_scheduler`` pieces.
+
+A schedule is stepped once per optimizer step (not per epoch). Every schedule scales each
+parameter group's own starting rate, so layer-wise rates (``strategies.layerwise_lr_groups``)
+keep their ratios all the way through.
+
+* ``warmup_cosine``: linear warmup, then cosine decay to 0 (Loshchilov & Hutter 2017, SGDR;
+  the warmup of Goyal et al. 2017). The usual default for fine-tuning transformers.
+* ``warmup_linear``: linear warmup, then linear decay to 0 (BERT, Devlin et al. 2019).
+* ``constant``: the same rate at every step; no warmup (``warmup`` is ignored).
+* ``one_cycle``: Smith & Topin 2019, torch's ``OneCycleLR``; ``warmup`` is its rising phase.
+* ``slanted_triangular``: ULMFiT (Howard & Ruder 2018, Eq. 3): a short linear rise over
+  ``cut_frac`` of the steps, then a long linear fall, from ``lr/ratio`` up to ``lr`` and back.
+  torch has no such scheduler, so it is a ``LambdaLR`` with the paper's formula.
+
+Warmup starts near 0, not at the peak: step ``s`` of ``w`` warmup steps runs at
+``(s + 1) / (w + 1)`` of the rate, so the peak is reached exactly at step ``w``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim import lr_scheduler as sched
+
+SCHEDULES = ("warmup_cosine", "warmup_linear", "constant", "one_cycle", "slanted_triangular")
+
+
+def warmup_steps(warmup: float | int, total_steps: int) -> int:
+    """Number of warmup steps: ``warmup`` is a fraction in [0, 1) (float) or a step count (int)."""
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)):
+        raise ValueError(
+            f"warmup must be a fraction in [0, 1) or an int number of steps, got {warmup!r}"
+        )
+    if isinstance(warmup, int):
+        if not 0 <= warmup < total_steps:
+            raise ValueError(
+                f"warmup={warmup} steps must be in [0, total_steps={total_steps}) "
+                "(or pass a fraction in [0, 1))"
+            )
+        return warmup
+    if not (math.isfinite(warmup) and 0.0 <= warmup < 1.0):
+        raise ValueError(f"warmup must be a fraction in [0, 1) (or int steps), got {warmup!r}")
+    return min(int(round(warmup * total_steps)), total_steps - 1)
+
+
+def _with_warmup(optimizer, w: int, main: sched.LRScheduler) -> sched.LRScheduler:
+    if w == 0:
+        return main
+    # start_factor 1/(w+1): the first step already learns a little, the peak comes at step w.
+    ramp = sched.LinearLR(optimizer, start_factor=1.0 / (w + 1), end_factor=1.0, total_iters=w)
+    return sched.SequentialLR(optimizer, [ramp, main], milestones=[w])
+
+
+def _slanted_triangular(total_steps: int, cut_frac: float, ratio: float):
+    """ULMFiT Eq. 3 as a multiplier of the peak rate, for step t = 0 .. T-1."""
+    cut = max(1, math.floor(total_steps * cut_frac))
+
+    def factor(t: int) -> float:
+        if t < cut:
+            p = t / cut
+        else:
+            p = max(0.0, 1.0 - (t - cut) / max(1.0, cut * (1.0 / cut_frac - 1.0)))
+        return (1.0 + p * (ratio - 1.0)) / ratio
+
+    return factor
+
+
+def make_scheduler(
+    name: str, optimizer: torch.optim.Optimizer, total_steps: int, warmup=0.1, **kw
+) -> sched.LRScheduler:
+    """A scheduler for ``total_steps`` optimizer steps; call ``.step()`` after each one.
+
+    ``warmup``: fraction of ``total_steps`` in [0, 1) or an int number of steps.
+    Extra keywords: ``slanted_triangular`` takes ``ratio`` (default 32) and ``cut_frac``
+    (default: the warmup fraction, 0.1 as in the paper); ``one_cycle`` passes ``kw`` on to
+    ``OneCycleLR`` (e.g. ``div_factor``). Unknown names raise ``ValueError``.
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+        raise ValueError(f"total_steps must be an int >= 1, got {total_steps!r}")
+    w = warmup_steps(warmup, total_steps)
+    if name == "constant":
+        return sched.ConstantLR(optimizer, factor=1.0, total_iters=total_steps)
+    if name == "warmup_cosine":
+        main = sched.CosineAnnealingLR(optimizer, T_max=total_steps - w, eta_min=0.0)
+        return _with_warmup(optimizer, w, main)
+    if name == "warmup_linear":
+        main = sched.LinearLR(optimizer, 1.0, 0.0, total_iters=total_steps - w)
+        return _with_warmup(optimizer, w, main)
+    if name == "one_cycle":
+        if w == 0:
+            raise ValueError("schedule 'one_cycle' needs warmup > 0 (its rising phase), got 0")
+        max_lr = [g["lr"] for g in optimizer.param_groups]
+        return sched.OneCycleLR(
+            optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=w / total_steps, **kw
+        )
+    cut_frac = kw.pop("cut_frac", None) or max(w, 1) / total_steps
+    ratio = kw.pop("ratio", 32.0)
+    if not 0.0 < cut_frac < 1.0:
+        raise ValueError(f"cut_frac must be in (0, 1), got {cut_frac!r}")
+    if not ratio >= 1.0:
+        raise ValueError(f"ratio must be >= 1, got {ratio!r}")
+    return sched.LambdaLR(optimizer, _slanted_triangular(total_steps, cut_frac, ratio))
+
+
+def schedule_values(name: str, total_steps: int, base_lr: float = 1.0, warmup=0.1, **kw):
+    """The rate at each of ``total_steps`` steps (list of floats), for plotting a schedule.
+
+    Runs the real scheduler on a throw-away AdamW optimizer, so the plot is what ``fit`` uses.
+    """
+    if not (isinstance(base_lr, (int, float)) and math.isfinite(base_lr) and base_lr > 0):
+        raise ValueError(f"base_lr must be a finite number > 0, got {base_lr!r}")
+    dummy = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([dummy], lr=base_lr)
+    scheduler = make_scheduler(name, opt, total_steps, warmup=warmup, **kw)
+    values = []
+    for _ in range(total_steps):
+        values.append(opt.param_groups[0]["lr"])
+        opt.step()  # no gradient: the parameter is untouched, but torch sees step() then step()
+        scheduler.step()
+    return values

@@ -1,0 +1,295 @@
+"""The one training loop every notebook uses: ``fit(model, train, val) -> History``.
+
+AdamW (Loshchilov & Hutter 2019) + a per-step learning-rate schedule (``ftnotes.schedules``)
++ gradient clipping + early stopping with best-weight restore + divergence detection.
+It is written to survive a notebook slider at an extreme value: a NaN or exploding loss stops
+training, restores the last good weights and warns with a message instead of raising.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .evaluate import as_tensors, loss_and_accuracy
+from .schedules import make_scheduler, warmup_steps
+from .utils import get_device, set_seed
+
+EXPLODE_FACTOR = 1e4  # a loss this many times the first one counts as diverged
+MONITORS = ("val_loss", "val_acc")
+
+
+@dataclass
+class History:
+    """What happened during ``fit``. Epochs are 0-indexed: ``val_acc[best_epoch]`` is the best.
+
+    Per step: ``loss``, ``lr`` (the largest group rate, i.e. the head's under layer-wise decay).
+    Per epoch: ``train_loss``/``train_acc`` (averaged over the epoch's batches while the model
+    was changing, as Keras reports them), ``val_loss``/``val_acc`` (after the epoch, eval mode).
+    ``peak_memory_bytes``: CUDA ``max_memory_allocated`` on a GPU; on CPU an *estimate*, see
+    ``memory_note``. ``train_seconds``: wall time of the whole loop including validation.
+    ``phase_starts``: first epoch of each phase for multi-phase recipes (LP-FT).
+    """
+
+    loss: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    diverged: bool = False
+    message: str = ""
+    train_seconds: float = 0.0
+    peak_memory_bytes: int = 0
+    optimizer_state_bytes: int = 0
+    memory_note: str = ""
+    phase_starts: dict = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.train_loss)
+
+    def extend(self, other: History, phase: str) -> History:
+        """Append a later phase's history (LP-FT's fine-tuning after its probe), in place."""
+        offset = self.epochs_run
+        self.phase_starts[phase] = offset
+        for name in ("loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc"):
+            getattr(self, name).extend(getattr(other, name))
+        if other.best_epoch is not None:
+            self.best_epoch = offset + other.best_epoch
+        self.stopped_early, self.diverged = other.stopped_early, self.diverged or other.diverged
+        self.message = "; ".join(m for m in (self.message, other.message) if m)
+        self.train_seconds += other.train_seconds
+        self.peak_memory_bytes = max(self.peak_memory_bytes, other.peak_memory_bytes)
+        self.optimizer_state_bytes = max(self.optimizer_state_bytes, other.optimizer_state_bytes)
+        self.memory_note = other.memory_note or self.memory_note
+        return self
+
+
+def _check(name, value, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _validate(epochs, lr, weight_decay, batch_size, patience, clip_grad_norm, monitor):
+    _check("epochs", epochs, isinstance(epochs, int) and not isinstance(epochs, bool)
+           and epochs >= 1, "an int >= 1")  # fmt: skip
+    _check("lr", lr, _is_num(lr) and lr > 0, "a finite number > 0")
+    _check("weight_decay", weight_decay, _is_num(weight_decay) and weight_decay >= 0, ">= 0")
+    _check("batch_size", batch_size, isinstance(batch_size, int) and not isinstance(
+        batch_size, bool) and batch_size >= 1, "an int >= 1")  # fmt: skip
+    _check("patience", patience, patience is None or (isinstance(patience, int)
+           and not isinstance(patience, bool) and patience >= 1), "None or an int >= 1")  # fmt: skip
+    _check("clip_grad_norm", clip_grad_norm, clip_grad_norm is None or (
+        _is_num(clip_grad_norm) and clip_grad_norm > 0), "None or a number > 0")  # fmt: skip
+    _check("monitor", monitor, monitor in MONITORS, f"one of {MONITORS}")
+
+
+def _make_optimizer(model, lr, weight_decay, param_groups, callbacks):
+    if param_groups is None:
+        # A callback (gradual unfreezing) may unfreeze parameters later, so then every parameter
+        # goes in now: AdamW skips a parameter whose .grad is None, weight decay included.
+        params = [p for p in model.parameters() if p.requires_grad or callbacks]
+        if not params:
+            raise ValueError("model has no trainable parameters (all requires_grad=False)")
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if not isinstance(param_groups, (list, tuple)) or not all(
+        isinstance(g, dict) and "params" in g for g in param_groups
+    ):
+        raise ValueError(
+            "param_groups must be a list of dicts with a 'params' key (as torch takes)"
+        )
+    # Copies: torch writes the scheduled rate into each group dict, and the caller may reuse them.
+    groups = [dict(g) for g in param_groups]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of every tensor the optimizer keeps (AdamW: exp_avg, exp_avg_sq, step)."""
+    return sum(
+        t.numel() * t.element_size()
+        for state in optimizer.state.values()
+        for t in state.values()
+        if torch.is_tensor(t)
+    )
+
+
+class _SavedTensorMeter:
+    """Bytes of activations autograd saves for backward in one step (parameters excluded)."""
+
+    def __init__(self, model):
+        self.skip = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        self.seen: dict[int, int] = {}
+
+    def pack(self, t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in self.skip:
+            self.seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.seen.values())
+
+
+def _memory(model, optimizer, activation_bytes, device) -> tuple[int, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device), "CUDA max_memory_allocated"
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    grads = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    total = params + grads + optimizer_state_bytes(optimizer) + activation_bytes
+    return total, (
+        "estimate: parameters + gradients + optimizer state + activations of one batch "
+        "(measured with autograd saved-tensor hooks)"
+    )
+
+
+class _Stopper:
+    """Tracks the monitored validation metric and a copy of the best weights."""
+
+    def __init__(self, monitor, patience):
+        self.monitor, self.patience = monitor, patience
+        self.best, self.best_epoch, self.best_state, self.bad = None, None, None, 0
+
+    def update(self, epoch, value, model) -> bool:
+        """Record an epoch's metric; True when patience has run out."""
+        better = self.best is None or (
+            value < self.best if self.monitor == "val_loss" else value > self.best
+        )
+        if better and math.isfinite(value):
+            self.best, self.best_epoch, self.bad = value, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad += 1
+        return self.patience is not None and self.bad >= self.patience
+
+
+def _diverged(step, loss, base_lr) -> str:
+    return (
+        f"training diverged at step {step} (loss = {loss:.4g}): the learning rate {base_lr:g} "
+        f"is probably too high; try 10x smaller ({base_lr / 10:g})"
+    )
+
+
+def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_size=64,
+        param_groups=None, schedule="warmup_cosine", warmup=0.1, clip_grad_norm=1.0,
+        patience=None, monitor="val_loss", seed=0, device=None, progress=True, callbacks=(),
+        forward=None) -> History:  # fmt: skip
+    """Train ``model`` with cross-entropy on ``train``; returns a :class:`History`.
+
+    ``train``/``val``: ``TensorDataset`` or ``(X, y)``; X (N, 1, 8, 8), y (N,) int64.
+    Only parameters with ``requires_grad`` are trained. ``param_groups`` (e.g. from
+    ``strategies.layerwise_lr_groups``) replaces the single AdamW group; ``lr`` and
+    ``weight_decay`` then fill in groups that lack them. ``schedule``/``warmup``: see
+    ``ftnotes.schedules``; the schedule steps once per batch. ``seed`` seeds shuffling (its own
+    ``torch.Generator``) and dropout (``set_seed``), so two runs give identical numbers.
+    ``patience``: stop after that many epochs without improvement of ``monitor``.
+    Whenever ``val`` is given, the best epoch's weights are restored at the end, also when
+    training did not stop early. ``callbacks``: ``f(epoch, model, history)`` after each epoch.
+    ``forward(model, X) -> logits`` replaces ``model(X)``. The model is moved to ``device``
+    (default ``utils.get_device()``) and stays there.
+    """
+    _validate(epochs, lr, weight_decay, batch_size, patience, clip_grad_norm, monitor)
+    if patience is not None and val is None:
+        raise ValueError(f"patience={patience} needs validation data: pass val=...")
+    X, y = as_tensors(train, "train")
+    val_data = as_tensors(val, "val") if val is not None else None
+    device = torch.device(device) if device is not None else get_device()
+    set_seed(seed)
+    model.to(device)
+    forward = forward or (lambda m, x: m(x))
+    optimizer = _make_optimizer(model, lr, weight_decay, param_groups, callbacks)
+    steps_per_epoch = math.ceil(len(X) / batch_size)
+    total = epochs * steps_per_epoch
+    warmup_steps(warmup, total)  # validates warmup before any work
+    base_lr = max(g["lr"] for g in optimizer.param_groups)  # peak rate, before warmup scales it
+    scheduler = make_scheduler(schedule, optimizer, total, warmup=warmup)
+    gen = torch.Generator().manual_seed(seed)
+    history, stopper = History(), _Stopper(monitor, patience)
+    meter = _SavedTensorMeter(model)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    bar = tqdm(range(epochs), desc="fit", leave=False,
+               disable=not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0"))  # fmt: skip
+    start, step, first_loss = time.perf_counter(), 0, None
+    for epoch in bar:
+        good_state = copy.deepcopy(model.state_dict())  # last weights known to be finite
+        model.train()
+        perm = torch.randperm(len(X), generator=gen)
+        sum_loss, correct = 0.0, 0
+        for i in range(0, len(X), batch_size):
+            idx = perm[i : i + batch_size]
+            xb, yb = X[idx].to(device), y[idx].to(device)
+            if step == 0:  # measure one batch's activations, then train without the hooks
+                with torch.autograd.graph.saved_tensors_hooks(meter.pack, lambda t: t):
+                    out = forward(model, xb)
+                    loss = F.cross_entropy(out, yb)
+            else:
+                out = forward(model, xb)
+                loss = F.cross_entropy(out, yb)
+            value = loss.item()
+            first_loss = value if first_loss is None else first_loss
+            if not math.isfinite(value) or value > EXPLODE_FACTOR * max(first_loss, 1e-3):
+                history.diverged, history.message = True, _diverged(step, value, base_lr)
+                model.load_state_dict(good_state)
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(
+                    [p for p in model.parameters() if p.grad is not None], clip_grad_norm
+                )
+            history.lr.append(max(g["lr"] for g in optimizer.param_groups))
+            optimizer.step()
+            scheduler.step()
+            history.loss.append(value)
+            sum_loss += value * len(idx)
+            correct += (out.argmax(1) == yb).sum().item()
+            step += 1
+        if history.diverged:
+            break
+        history.train_loss.append(sum_loss / len(X))
+        history.train_acc.append(correct / len(X))
+        stop = False
+        if val_data is not None:
+            vl, va = loss_and_accuracy(model, val_data, forward=forward)
+            history.val_loss.append(vl)
+            history.val_acc.append(va)
+            if not math.isfinite(vl):
+                history.diverged = True
+                history.message = _diverged(step, vl, base_lr)
+                model.load_state_dict(good_state)
+                break
+            stop = stopper.update(epoch, vl if monitor == "val_loss" else va, model)
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{va:.3f}")
+        else:
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}")
+        for callback in callbacks:
+            callback(epoch, model, history)
+        if stop and epoch < epochs - 1:
+            history.stopped_early = True
+            break
+    bar.close()
+    if stopper.best_state is not None:
+        model.load_state_dict(stopper.best_state)
+        history.best_epoch = stopper.best_epoch
+    history.train_seconds = time.perf_counter() - start
+    history.optimizer_state_bytes = optimizer_state_bytes(optimizer)
+    history.peak_memory_bytes, history.memory_note = _memory(model, optimizer, meter.bytes, device)
+    if history.diverged:
+        warnings.warn(history.message, RuntimeWarning, stacklevel=2)
+    return history

@@ -1,0 +1,92 @@
+"""Scoring: predictions, accuracy, confusion matrix, source retention, the IOAI score."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from ftnotes.evaluate import (
+    accuracy,
+    as_tensors,
+    confusion,
+    ioai_score,
+    loss_and_accuracy,
+    predict,
+    source_retention,
+)
+from ftnotes.models import TinyViT
+from ftnotes.strategies import replace_head
+from ftnotes.train import fit
+
+
+def tiny_model(num_classes=4):
+    torch.manual_seed(0)
+    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)
+
+
+def data(n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 8, 8, generator=g), torch.randint(0, 4, (n,), generator=g)
+
+
+def test_predict_and_accuracy_agree_with_direct_forward():
+    model, (X, y) = tiny_model(), data()
+    model.train()
+    with torch.no_grad():
+        model.eval()
+        want = model(X).argmax(1)
+    model.train()
+    assert torch.equal(predict(model, (X, y), batch_size=7), want)
+    assert torch.equal(predict(model, X), want)
+    assert model.training  # handed back in the mode it came in
+    assert accuracy(model, TensorDataset(X, y)) == pytest.approx((want == y).float().mean().item())
+    loss, acc = loss_and_accuracy(model, (X, y), batch_size=9)
+    with torch.no_grad():
+        model.eval()
+        assert loss == pytest.approx(torch.nn.functional.cross_entropy(model(X), y).item(), 1e-5)
+
+
+def test_confusion_matrix():
+    model, (X, y) = tiny_model(), data()
+    cm = confusion(model, (X, y), num_classes=4)
+    pred = predict(model, X)
+    assert cm.shape == (4, 4) and cm.sum() == len(y)
+    assert np.trace(cm) == int((pred == y).sum())
+    assert cm[int(y[0]), int(pred[0])] >= 1
+    with pytest.raises(ValueError, match="num_classes"):
+        confusion(model, (X, y), num_classes=0)
+
+
+def test_retention_of_untouched_backbone_equals_source_accuracy():
+    model, source = tiny_model(), data(seed=1)
+    fit(model, source, epochs=2, lr=3e-3, batch_size=20, progress=False)
+    source_acc = accuracy(model, source)
+    old_head = replace_head(model, 3)
+    assert source_retention(model, old_head, source) == source_acc
+
+
+def test_retention_drops_when_the_body_changes():
+    model, source = tiny_model(), data(seed=1)
+    old_head = copy.deepcopy(model.head)
+    before = source_retention(model, old_head, source)
+    with torch.no_grad():
+        for p in model.blocks.parameters():
+            p.add_(torch.randn_like(p))
+    assert source_retention(model, old_head, source) != before
+
+
+def test_ioai_score_and_bad_inputs():
+    assert ioai_score(0.9, 0.5) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="old_acc"):
+        ioai_score(1.2, 0.5)
+    with pytest.raises(ValueError, match="new_acc"):
+        ioai_score(0.5, float("nan"))
+    X, y = data()
+    with pytest.raises(ValueError, match="data"):
+        as_tensors(X)
+    with pytest.raises(ValueError, match="same non-zero length"):
+        as_tensors((X, y[:3]))
+    with pytest.raises(ValueError, match="batch_size"):
+        predict(tiny_model(), X, batch_size=0)

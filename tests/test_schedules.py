@@ -1,0 +1,76 @@
+"""Each schedule's shape: warmup starts low, the peak is at the right step, decay ends near 0."""
+
+import pytest
+import torch
+
+from ftnotes.schedules import SCHEDULES, make_scheduler, schedule_values, warmup_steps
+
+T = 100
+
+
+@pytest.mark.parametrize("name", ["warmup_cosine", "warmup_linear", "slanted_triangular"])
+def test_warmup_rises_from_near_zero_to_peak_at_step_w(name):
+    v = schedule_values(name, T, base_lr=2.0, warmup=0.1)
+    assert v[0] < 0.1 * 2.0  # starts near 0, not at the peak
+    assert max(range(T), key=v.__getitem__) == 10
+    assert v[10] == pytest.approx(2.0)
+    assert all(a < b for a, b in zip(v[:10], v[1:11]))  # strictly rising during warmup
+    assert all(a >= b for a, b in zip(v[10:], v[11:]))  # never rising after
+
+
+def test_cosine_and_linear_decay_to_about_zero():
+    cos = schedule_values("warmup_cosine", T, warmup=0.1)
+    lin = schedule_values("warmup_linear", T, warmup=0.1)
+    assert cos[-1] < 1e-3 and lin[-1] < 0.02
+    assert cos[55] == pytest.approx(0.5, abs=0.02)  # half way through the cosine part
+    assert lin[55] == pytest.approx(0.5, abs=0.02)
+
+
+def test_slanted_triangular_matches_ulmfit_formula():
+    v = schedule_values("slanted_triangular", T, base_lr=1.0, ratio=32)
+    assert v[0] == pytest.approx(1 / 32)  # lr_max / ratio at t = 0 (Howard & Ruder 2018, Eq. 3)
+    cut = 10
+    p = 1 - (50 - cut) / (cut * (1 / 0.1 - 1))
+    assert v[50] == pytest.approx((1 + p * 31) / 32)
+
+
+def test_constant_and_one_cycle():
+    assert schedule_values("constant", 20, base_lr=0.3) == pytest.approx([0.3] * 20)
+    oc = schedule_values("one_cycle", T, warmup=0.3)
+    assert oc[0] < 0.1 and max(oc) == pytest.approx(1.0) and oc[-1] < 1e-3
+    assert 25 <= max(range(T), key=oc.__getitem__) <= 30
+
+
+def test_no_warmup_starts_at_peak():
+    assert schedule_values("warmup_cosine", 10, warmup=0)[0] == 1.0
+    assert warmup_steps(5, 10) == 5 and warmup_steps(0.25, 20) == 5
+
+
+def test_group_ratios_are_kept():
+    a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [a], "lr": 1.0}, {"params": [b], "lr": 0.25}])
+    for name in SCHEDULES:
+        opt = torch.optim.AdamW([{"params": [a], "lr": 1.0}, {"params": [b], "lr": 0.25}])
+        s = make_scheduler(name, opt, 30)
+        for _ in range(7):
+            opt.step()
+            s.step()
+        lrs = [g["lr"] for g in opt.param_groups]
+        assert lrs[1] == pytest.approx(0.25 * lrs[0]), name
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="warmup_cosine"):  # the message lists the known names
+        schedule_values("cosine", 10)
+    with pytest.raises(ValueError, match="total_steps"):
+        schedule_values("constant", 0)
+    with pytest.raises(ValueError, match="warmup"):
+        schedule_values("warmup_cosine", 10, warmup=1.5)
+    with pytest.raises(ValueError, match="warmup"):
+        schedule_values("warmup_cosine", 10, warmup=10)
+    with pytest.raises(ValueError, match="warmup"):
+        schedule_values("one_cycle", 10, warmup=0)
+    with pytest.raises(ValueError, match="base_lr"):
+        schedule_values("constant", 10, base_lr=0)
+    with pytest.raises(ValueError, match="ratio"):
+        schedule_values("slanted_triangular", 10, ratio=0.5)

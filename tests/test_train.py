@@ -1,0 +1,159 @@
+"""fit: frozen weights stay put, early stopping restores the best epoch, divergence is caught,
+runs are reproducible, and every bad argument gets a clear ValueError."""
+
+import math
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from ftnotes.models import TinyViT
+from ftnotes.strategies import freeze
+from ftnotes.train import History, fit
+
+
+def tiny_model(num_classes=3, seed=0):
+    torch.manual_seed(seed)
+    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)
+
+
+def tiny_data(n=96, num_classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, num_classes, (n,), generator=g)
+    X = torch.rand(n, 1, 8, 8, generator=g) * 0.3
+    X[torch.arange(n), 0, y, :] += 0.7  # class c lights up row c: learnable in a few steps
+    return X, y
+
+
+def test_fit_lowers_loss_and_fills_history():
+    X, y = tiny_data()
+    h = fit(tiny_model(), TensorDataset(X, y), (X[:32], y[:32]), epochs=4, lr=3e-3,
+            batch_size=16, progress=False)  # fmt: skip
+    assert isinstance(h, History) and h.epochs_run == 4
+    assert len(h.loss) == len(h.lr) == 4 * 6
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert len(h.val_acc) == 4 and 0.0 <= min(h.val_acc) <= max(h.val_acc) <= 1.0
+    assert h.train_seconds > 0 and h.optimizer_state_bytes > 0 and h.peak_memory_bytes > 0
+    assert "estimate" in h.memory_note or "CUDA" in h.memory_note
+    assert not h.diverged and h.message == ""
+
+
+def test_two_runs_are_identical():
+    X, y = tiny_data()
+    runs = [fit(tiny_model(), (X, y), epochs=2, batch_size=16, progress=False).loss
+            for _ in range(2)]  # fmt: skip
+    assert runs[0] == runs[1]
+
+
+def test_frozen_parameter_does_not_change():
+    X, y = tiny_data()
+    model = tiny_model()
+    freeze(model.blocks[0])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    fit(model, (X, y), epochs=2, lr=1e-2, weight_decay=0.5, batch_size=16, progress=False)
+    for n, p in model.named_parameters():
+        same = torch.equal(before[n], p.detach())
+        assert same == n.startswith("blocks.0."), n
+
+
+def test_optimizer_state_counts_only_trainable():
+    X, y = tiny_data()
+    model = tiny_model()
+    freeze(model)
+    model.head.requires_grad_(True)
+    h = fit(model, (X, y), epochs=1, batch_size=32, progress=False)
+    n_head = sum(p.numel() for p in model.head.parameters())
+    # AdamW keeps exp_avg and exp_avg_sq (float32) plus a scalar step per tensor
+    assert h.optimizer_state_bytes == 2 * 4 * n_head + 2 * 4
+
+
+def test_early_stopping_restores_best_epoch():
+    X, y = tiny_data()
+    # validation labels are shifted: the better the model fits train, the worse val gets
+    val = (X[:48], (y[:48] + 1) % 3)
+    model = tiny_model()
+    weights = {}
+
+    def snapshot(epoch, m, history):
+        weights[epoch] = {k: v.clone() for k, v in m.state_dict().items()}
+
+    h = fit(model, (X, y), val, epochs=8, lr=1e-2, batch_size=16, patience=2,
+            schedule="constant", progress=False, callbacks=[snapshot])  # fmt: skip
+    assert h.stopped_early and h.epochs_run < 8
+    assert h.best_epoch == min(range(h.epochs_run), key=h.val_loss.__getitem__)
+    assert h.best_epoch < h.epochs_run - 1
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[h.best_epoch][k]), k
+
+
+def test_best_restored_without_patience_and_monitor_acc():
+    X, y = tiny_data()
+    h = fit(tiny_model(), (X, y), (X[:48], y[:48]), epochs=3, batch_size=16, monitor="val_acc",
+            progress=False)  # fmt: skip
+    assert h.best_epoch is not None and not h.stopped_early
+    assert h.val_acc[h.best_epoch] == max(h.val_acc)
+
+
+def test_huge_learning_rate_diverges_with_message():
+    X, y = tiny_data()
+    model = tiny_model()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        h = fit(model, (X, y), epochs=3, lr=1e6, batch_size=16, progress=False)
+    assert h.diverged and "learning rate 1e+06" in h.message and "10x smaller" in h.message
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert all(math.isfinite(v) for v in h.loss)
+    assert h.epochs_run == 0  # it diverged inside epoch 0, whose starting weights are restored
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, start[k]), k
+
+
+def test_callbacks_run_each_epoch():
+    X, y = tiny_data()
+    seen = []
+    fit(tiny_model(), (X, y), epochs=3, batch_size=48, progress=False,
+        callbacks=[lambda e, m, h: seen.append((e, h.epochs_run))])  # fmt: skip
+    assert seen == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_forward_wrapper_is_used():
+    X, y = tiny_data()
+    calls = []
+
+    def forward(m, x):
+        calls.append(len(x))
+        return m(x)
+
+    fit(tiny_model(), (X, y), (X, y), epochs=1, batch_size=48, progress=False, forward=forward)
+    assert calls[:2] == [48, 48] and sum(calls) == 2 * len(X)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"lr": 0}, "lr"), ({"lr": float("nan")}, "lr"), ({"lr": -1e-3}, "lr"),
+        ({"epochs": 0}, "epochs"), ({"epochs": 1.5}, "epochs"),
+        ({"batch_size": 0}, "batch_size"), ({"weight_decay": -0.1}, "weight_decay"),
+        ({"warmup": 1.0}, "warmup"), ({"warmup": -0.1}, "warmup"), ({"warmup": 10**6}, "warmup"),
+        ({"patience": 0}, "patience"), ({"clip_grad_norm": 0}, "clip_grad_norm"),
+        ({"monitor": "loss"}, "monitor"), ({"schedule": "cosine"}, "schedule"),
+        ({"param_groups": [{"lr": 1}]}, "param_groups"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_raise(kwargs, name):
+    X, y = tiny_data(n=8)
+    with pytest.raises(ValueError, match=name):
+        fit(tiny_model(), (X, y), progress=False, **kwargs)
+
+
+def test_bad_data_and_patience_without_val():
+    X, y = tiny_data(n=8)
+    model = tiny_model()
+    with pytest.raises(ValueError, match="train"):
+        fit(model, X, progress=False)
+    with pytest.raises(ValueError, match="int64"):
+        fit(model, (X, y.float()), progress=False)
+    with pytest.raises(ValueError, match="patience"):
+        fit(model, (X, y), patience=2, progress=False)
+    with pytest.raises(ValueError, match="no trainable"):
+        fit(freeze(model), (X, y), progress=False)
