@@ -179,6 +179,7 @@ def add_adapters(model: nn.Module, config: AdapterConfig | None = None) -> nn.Mo
     Running it again replaces the adapters (with a warning) instead of stacking them.
     """
     config = config or AdapterConfig()
+    _targets(model, config)  # fail on a bad target before touching existing adapters
     if adapter_layers(model):
         warnings.warn(
             "model already has adapters: removing them before adding new ones", stacklevel=2

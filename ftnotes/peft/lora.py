@@ -228,6 +228,7 @@ def add_lora(model: nn.Module, config: LoraConfig | None = None) -> nn.Module:
     Running it again replaces the LoRA layers (with a warning) instead of stacking LoRA on LoRA.
     """
     config = config or LoraConfig()
+    find_modules(model, config.target_modules, "target_modules")  # fail before unwrapping
     if lora_layers(model):
         warnings.warn(
             "model already has LoRA layers: removing them before adding new ones", stacklevel=2
