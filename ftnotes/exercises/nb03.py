@@ -1,0 +1,250 @@
+"""Exercises of notebook 03 (LoRA): the layer, merge/unmerge, the parameter-count formula."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import solutions as sol
+from .core import exercise
+from .probes import allclose, as_int, randn, sgd_step
+
+# ---------------------------------------------------------------- 03_lora_layer
+
+
+def _make(cls, in_f, out_f, r, alpha, ctx):
+    torch.manual_seed(0)
+    base = nn.Linear(in_f, out_f)
+    w_pretrained = base.weight.detach().clone()
+    layer = cls(base, r=r, lora_alpha=alpha)
+    ctx.expect(
+        torch.equal(base.weight, w_pretrained),
+        "building the layer changed the pretrained base weight: LoRA keeps W as it is.",
+    )
+    a, b = getattr(layer, "lora_A", None), getattr(layer, "lora_B", None)
+    ctx.expect(
+        isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor),
+        "store the factors as nn.Parameter attributes `lora_A` and `lora_B` (peft's names).",
+    )
+    ctx.expect(
+        tuple(a.shape) == (r, in_f),
+        f"lora_A should be r x in = ({r}, {in_f}); yours is {tuple(a.shape)}.",
+    )
+    ctx.expect(
+        tuple(b.shape) == (out_f, r),
+        f"lora_B should be out x r = ({out_f}, {r}); yours is {tuple(b.shape)}.",
+    )
+    return layer, base
+
+
+def _forward(layer, x, ctx):
+    try:
+        return layer(x)
+    except RuntimeError as err:
+        if "shape" not in str(err):
+            raise
+        ctx.fail(f"forward raised a shape error ({err}) on a {layer.lora_A.shape[1]}-in, "
+                 f"{layer.lora_B.shape[0]}-out layer: the update is x @ A^T @ B^T; "
+                 "is B·A transposed?")  # fmt: skip
+
+
+def _set_nonzero(layer) -> None:
+    """Give lora_A and lora_B seeded non-zero values: an untouched LoRA is the identity."""
+    with torch.no_grad():
+        layer.lora_A.copy_(randn(*layer.lora_A.shape, seed=7))
+        layer.lora_B.copy_(randn(*layer.lora_B.shape, seed=8))
+
+
+@exercise(
+    "03_lora_layer",
+    title="A LoRALinear layer",
+    kind="class",
+    reference=sol.LoRALinear,
+    stub='''
+    class LoRALinear(nn.Module):
+        """LoRA (Hu et al. 2021): y = base(x) + (lora_alpha / r) * x A^T B^T.
+        Keep `base` (an nn.Linear) frozen; lora_A: nn.Parameter (r, in_features), Kaiming
+        uniform; lora_B: nn.Parameter (out_features, r), zeros; self.scaling = lora_alpha / r."""
+
+        def __init__(self, base, r=4, lora_alpha=8.0):
+            super().__init__()
+            raise NotImplementedError("your code here")
+
+        def forward(self, x):
+            raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Freeze base with requires_grad = False; create lora_A with torch.empty + "
+        "nn.init.kaiming_uniform_(a=math.sqrt(5)), lora_B with torch.zeros.",
+        "Why B = 0: then B A = 0, the layer equals base at init, training starts from the "
+        "pretrained function. A must be random, or B would get no gradient.",
+        "forward: return self.base(x) + self.scaling * (x @ self.lora_A.T @ self.lora_B.T)",
+    ],
+)
+def _check_lora_layer(cls, ctx):
+    in_f, out_f, r, alpha = 12, 6, 4, 8.0
+    layer, base = _make(cls, in_f, out_f, r, alpha, ctx)
+    ctx.ok("lora_A is r x in, lora_B is out x r")
+    ctx.expect(not layer.lora_B.any(), "lora_B is not zero at init: B = 0 makes ΔW = 0.")
+    ctx.expect(
+        bool(layer.lora_A.any()) and layer.lora_A.std() > 0,
+        "lora_A is constant at init: it needs random (Kaiming) values so B gets a gradient.",
+    )
+    ctx.ok("lora_B starts at zero, lora_A random")
+    x = randn(5, in_f, seed=3)
+    ctx.expect(
+        allclose(_forward(layer, x, ctx), base(x)),
+        "at init (B = 0) the layer should equal base(x).",
+    )
+    ctx.ok("at init the layer equals the base layer")
+    w0 = base.weight.detach().clone()
+    sgd_step(layer, x)
+    ctx.expect(torch.equal(base.weight, w0), "the base weight changed after a training step: "
+               "it should be frozen.")  # fmt: skip
+    ctx.ok("a training step leaves the base weight unchanged")
+    frozen = [n for n, p in base.named_parameters() if p.requires_grad]
+    ctx.expect(not frozen, f"base.{frozen[0] if frozen else ''} is trainable: freeze the base.")
+    ctx.expect(
+        layer.lora_A.requires_grad and layer.lora_B.requires_grad,
+        "lora_A and lora_B must be trainable.",
+    )
+    scaling = getattr(layer, "scaling", None)
+    ctx.expect(scaling is not None, "store self.scaling = lora_alpha / r.")
+    ctx.expect(abs(float(scaling) - r / alpha) > 1e-9, "your scaling is r/α; it should be α/r.")
+    ctx.expect(abs(float(scaling) - alpha / r) < 1e-9,
+               f"self.scaling should be lora_alpha / r = {alpha / r}, got {scaling}.")  # fmt: skip
+    ctx.ok("base frozen, lora_A and lora_B trainable, scaling = lora_alpha / r")
+    _set_nonzero(layer)
+    with torch.no_grad():
+        ba, out, y0 = layer.lora_B @ layer.lora_A, layer(x), base(x)
+        if allclose(out, y0 + x @ ba.T):
+            ctx.fail("your output is W·x + B·A·x: did you forget the scaling α/r?")
+        if allclose(out, y0 + (r / alpha) * x @ ba.T):
+            ctx.fail("your scaling is r/α; it should be α/r (lora_alpha / r).")
+        ctx.expect(
+            allclose(out, y0 + (alpha / r) * x @ ba.T),
+            "your LoRA output differs from W·x + (α/r)·B·A·x (tested with non-zero B).",
+        )
+    _check_square_not_transposed(cls, ctx)
+    ctx.ok("with non-zero B: output = W·x + b + (α/r)·B·A·x (also on a square layer)")
+
+
+def _check_square_not_transposed(cls, ctx):
+    layer, base = _make(cls, 8, 8, 2, 4.0, ctx)
+    _set_nonzero(layer)
+    x = randn(5, 8, seed=4)
+    with torch.no_grad():
+        ba = layer.lora_B @ layer.lora_A
+        out = layer(x)
+        if allclose(out, base(x) + 2.0 * x @ ba):
+            ctx.fail("B·A is transposed: the update is x @ (B A)^T = x @ A^T @ B^T.")
+        ctx.expect(allclose(out, base(x) + 2.0 * x @ ba.T), "on a square 8x8 layer your output "
+                   "differs from W·x + (α/r)·B·A·x.")  # fmt: skip
+
+
+# ---------------------------------------------------------------- 03_lora_merge
+
+
+@exercise(
+    "03_lora_merge",
+    title="Merge and unmerge a LoRA layer",
+    kind="class",
+    reference=sol.LoRALinear,
+    solution=(sol.LoRALinear.get_delta_weight, sol.LoRALinear.merge, sol.LoRALinear.unmerge),
+    stub='''
+    class MergeableLoRALinear(LoRALinear):
+        """Adds peft's merge API to your LoRALinear. forward must skip the LoRA branch while
+        self.merged is True (the update then lives in base.weight)."""
+
+        merged = False
+
+        def forward(self, x):
+            """Like LoRALinear.forward, but only base(x) while merged."""
+            raise NotImplementedError("your code here")
+
+        def get_delta_weight(self):
+            """scaling * B A, shaped like base.weight: (out_features, in_features)."""
+            raise NotImplementedError("your code here")
+
+        def merge(self):
+            """Add the delta into base.weight (once) and set self.merged = True."""
+            raise NotImplementedError("your code here")
+
+        def unmerge(self):
+            """Subtract it again and set self.merged = False."""
+            raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "get_delta_weight: self.scaling * (self.lora_B @ self.lora_A) has shape (out, in).",
+        "Change weights under torch.no_grad(): self.base.weight += self.get_delta_weight().",
+        "Guard with the flag: merge twice must not add the delta twice. In forward: "
+        "if self.merged: return self.base(x).",
+    ],
+)
+def _check_lora_merge(cls, ctx):
+    layer, base = _make(cls, 12, 6, 4, 8.0, ctx)
+    _set_nonzero(layer)
+    x = randn(5, 12, seed=3)
+    w0, before = base.weight.detach().clone(), layer(x).detach()
+    delta = layer.get_delta_weight()
+    ctx.expect(tuple(delta.shape) == (6, 12), f"get_delta_weight should be (out, in) = (6, 12), "
+               f"got {tuple(delta.shape)}: B·A transposed?")  # fmt: skip
+    want = 2.0 * layer.lora_B.detach() @ layer.lora_A.detach()
+    if allclose(delta, want / 2.0):
+        ctx.fail("get_delta_weight is B·A without the scaling α/r.")
+    ctx.expect(allclose(delta, want), "get_delta_weight should be scaling·B·A.")
+    ctx.ok("get_delta_weight = scaling·B·A, shape (out, in), with non-zero B")
+    layer.merge()
+    ctx.expect(getattr(layer, "merged", None) is True, "merge() should set self.merged = True.")
+    ctx.expect(not torch.equal(base.weight, w0), "merge() left base.weight unchanged.")
+    if allclose(base(x), x @ want.T + base.bias):
+        ctx.fail("merge() replaced W by the delta: it should be W + scaling·B·A.")
+    ctx.expect(allclose(base(x), before), "after merge(), base(x) should equal the LoRA output.")
+    ctx.expect(allclose(layer(x), before), "after merge() the layer's output changed: forward "
+               "must skip the LoRA branch while merged.")  # fmt: skip
+    ctx.ok("after merge(): base(x) and layer(x) equal the unmerged output")
+    layer.merge()
+    ctx.expect(allclose(base.weight, w0 + want), "merging twice added the delta twice: "
+               "check self.merged first.")  # fmt: skip
+    ctx.ok("merging twice is harmless")
+    layer.unmerge()
+    ctx.expect(getattr(layer, "merged", None) is False, "unmerge() should set merged = False.")
+    ctx.expect(allclose(base.weight, w0, atol=1e-6), "unmerge() did not restore W: subtract "
+               "exactly what merge() added.")  # fmt: skip
+    ctx.expect(allclose(layer(x), before), "after unmerge() the layer's output changed.")
+    ctx.ok("unmerge() restores W (to 1e-6) and the original output")
+
+
+# ---------------------------------------------------------------- 03_lora_params
+
+
+@exercise(
+    "03_lora_params",
+    title="The LoRA parameter-count formula",
+    kind="function",
+    reference=sol.lora_param_count,
+    stub='''
+    def lora_param_count(in_features, out_features, r, num_layers=1):
+        """Trainable LoRA parameters (lora_A and lora_B) over `num_layers` adapted layers."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Add up the shapes: lora_A is r x in, lora_B is out x r.",
+        "return num_layers * r * (in_features + out_features)",
+    ],
+)
+def _check_lora_params(fn, ctx):
+    for in_f, out_f, r, n in ((12, 6, 2, 1), (64, 64, 8, 8), (768, 3072, 16, 12)):
+        got = as_int(fn(in_f, out_f, r, n), "lora_param_count", ctx)
+        want = sol.lora_param_count(in_f, out_f, r, n)
+        args = f"lora_param_count({in_f}, {out_f}, {r}, {n}) = {got}"
+        ctx.expect(got != n * r * in_f * out_f, f"{args}: that is r·in·out; A and B are added.")
+        ctx.expect(got != n * in_f * out_f, f"{args}: that is the full weight, not LoRA.")
+        ctx.expect(got != want // n or n == 1, f"{args}: multiply by num_layers.")
+        ctx.expect(got != want + n * out_f, f"{args}: the base bias is frozen, not LoRA.")
+        ctx.expect(got == want, f"{args}, expected r·(in + out) per layer = {want}.")
+    ctx.ok("r·(in + out) per layer for three shapes")
+    layer = sol.LoRALinear(nn.Linear(64, 32), r=8)
+    counted = sum(p.numel() for p in layer.parameters() if p.requires_grad)
+    ctx.expect(fn(64, 32, 8, 1) == counted, f"a LoRALinear(64 -> 32, r=8) trains {counted}.")
+    ctx.ok(f"agrees with counting a real LoRALinear(64 -> 32, r=8): {counted}")
