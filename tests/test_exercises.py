@@ -3,12 +3,15 @@
 Wrong solutions with their expected messages live in tests/test_exercises_<notebook>.py.
 """
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from ftnotes.exercises import check, hint, list_exercises, show_solution, stub
 from ftnotes.exercises.core import Result, get
+from ftnotes.exercises.solutions import LoRALinear
 
 IDS = list(list_exercises())
 
@@ -26,9 +29,11 @@ def test_reference_passes(ex_id):
 
 
 def stub_object(ex_id):
-    namespace = {}
-    exec("import math\nimport torch\nfrom torch import nn\n" + get(ex_id).stub, namespace)
-    made = [v for k, v in namespace.items() if k not in ("math", "torch", "nn") and callable(v)]
+    # What the notebook has defined before the exercise cell: imports, earlier exercises.
+    namespace = {"math": math, "torch": torch, "nn": nn, "LoRALinear": LoRALinear}
+    before = set(namespace)
+    exec(get(ex_id).stub, namespace)
+    made = [v for k, v in namespace.items() if k not in before and callable(v)]
     assert len(made) == 1, f"{ex_id}: the stub should define exactly one function or class"
     return made[0]
 
