@@ -1,0 +1,130 @@
+"""Adapter files: round trips for every method, fingerprint checks, atomic saving."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from ftnotes.models import TinyViT
+from ftnotes.peft import (
+    AdapterConfig,
+    LoraConfig,
+    MultiTaskPromptViT,
+    PrefixTunedViT,
+    PrefixTuningConfig,
+    PromptTunedViT,
+    PromptTuningConfig,
+    adapter_layers,
+    add_adapters,
+    add_lora,
+    fingerprint,
+    load_adapter,
+    lora_layers,
+    merge_lora,
+    save_adapter,
+)
+
+X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def tiny_vit(seed=0):
+    torch.manual_seed(seed)
+    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=5).eval()
+
+
+def perturb(model):
+    """Random values in every trainable tensor (non-zero B / up), as if trained."""
+    torch.manual_seed(7)
+    for p in model.parameters():
+        if p.requires_grad:
+            nn.init.normal_(p, std=0.2)
+    return model
+
+
+def with_digits_head(model):
+    model.head = nn.Linear(16, 10)  # a task head of another size than the backbone's
+    return model
+
+
+BUILDERS = {
+    "lora": lambda b: add_lora(with_digits_head(b), LoraConfig(r=2)),
+    "adapter": lambda b: add_adapters(with_digits_head(b), AdapterConfig(reduction_factor=4)),
+    "prompt": lambda b: PromptTunedViT(b, PromptTuningConfig(3, deep=True), num_classes=10),
+    "prefix": lambda b: PrefixTunedViT(b, PrefixTuningConfig(3, prefix_projection=True), 10),
+    "multitask": lambda b: MultiTaskPromptViT(b, PromptTuningConfig(2), num_classes=[10, 4]),
+}
+
+
+def test_fingerprint_ignores_adapters_and_head_but_not_the_backbone():
+    fp = fingerprint(tiny_vit())
+    assert len(fp) == 64 and fp == fingerprint(tiny_vit())
+    assert fingerprint(perturb(add_lora(tiny_vit()))) == fp
+    assert fingerprint(perturb(PromptTunedViT(tiny_vit(), num_classes=3))) == fp
+    assert fingerprint(with_digits_head(tiny_vit())) == fp
+    assert fingerprint(tiny_vit(seed=1)) != fp
+    merged = merge_lora(perturb(add_lora(tiny_vit())))
+    with pytest.raises(ValueError, match="unmerge"):
+        fingerprint(merged)
+
+
+@pytest.mark.parametrize("method", list(BUILDERS))
+def test_round_trip_onto_a_fresh_backbone(method, tmp_path):
+    model = perturb(BUILDERS[method](tiny_vit()))
+    out = model(X)
+    path = save_adapter(model, tmp_path / f"{method}.pt", extra={"val_acc": 0.5})
+    loaded = load_adapter(tiny_vit(), path)  # bare backbone: the method is attached from the file
+    assert torch.equal(loaded(X), out)
+    assert torch.load(path, weights_only=True)["extra"] == {"val_acc": 0.5}
+    again = load_adapter(loaded, path)  # loading onto a model that has the method already
+    assert torch.equal(again(X), out)
+    if method == "lora":
+        assert len(lora_layers(again)) == 4
+    if method == "adapter":
+        assert len(adapter_layers(again)) == 4
+
+
+def test_file_holds_only_adapter_and_head_tensors(tmp_path):
+    model = perturb(add_lora(with_digits_head(tiny_vit()), LoraConfig(r=2)))
+    path = save_adapter(model, tmp_path / "lora.pt")
+    keys = set(torch.load(path, weights_only=True)["state_dict"])
+    assert keys == {k for k in model.state_dict() if "lora_" in k or k.startswith("head.")}
+    wrapped = perturb(PromptTunedViT(tiny_vit(), num_classes=10))
+    keys = set(
+        torch.load(save_adapter(wrapped, tmp_path / "p.pt"), weights_only=True)["state_dict"]
+    )
+    assert keys == {"prompt_embeddings", "head.weight", "head.bias"}
+
+
+def test_wrong_base_and_bad_files_fail_clearly(tmp_path):
+    path = save_adapter(perturb(add_lora(tiny_vit(), LoraConfig(r=2))), tmp_path / "a.pt")
+    with pytest.raises(ValueError, match="this adapter was trained on base .* load the backbone"):
+        load_adapter(tiny_vit(seed=1), path)
+    other = add_lora(tiny_vit(), LoraConfig(r=3))  # same backbone, other rank
+    with pytest.raises(ValueError, match="shape mismatches"):
+        load_adapter(other, path)
+    with pytest.raises(ValueError, match="no PEFT method"):
+        save_adapter(tiny_vit(), tmp_path / "b.pt")
+    with pytest.raises(ValueError, match="not a file"):
+        load_adapter(tiny_vit(), tmp_path / "missing.pt")
+    torch.save({"hello": 1}, tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="not an ftnotes adapter file"):
+        load_adapter(tiny_vit(), tmp_path / "junk.pt")
+
+
+def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "a.pt"
+    model = perturb(add_lora(tiny_vit(), LoraConfig(r=2)))
+    save_adapter(model, path)
+    old = path.read_bytes()
+
+    def broken_save(obj, f):
+        with open(f, "wb") as fh:
+            fh.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_adapter(copy.deepcopy(model), path)
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # no temp file left behind
