@@ -1,0 +1,173 @@
+"""Exercises of notebook 04 (prompt and prefix tuning): the two modules and their sizes."""
+
+from __future__ import annotations
+
+from . import solutions as sol
+from .core import exercise
+from .probes import allclose, as_int, images, randn, tiny_vit
+
+# ---------------------------------------------------------------- 04_visual_prompt
+
+
+@exercise(
+    "04_visual_prompt",
+    title="A shallow visual prompt (VPT)",
+    kind="class",
+    reference=sol.VisualPrompt,
+    stub='''
+    class VisualPrompt(nn.Module):
+        """VPT-shallow (Jia et al. 2022): P learned prompt tokens inserted after the class token.
+        tokens (B, T, D) = [cls, patches...] -> (B, T + P, D) = [cls, prompts..., patches...].
+        The prompt is one nn.Parameter shared by every image, initialised small and random."""
+
+        def __init__(self, num_virtual_tokens, dim):
+            super().__init__()
+            raise NotImplementedError("your code here")
+
+        def forward(self, tokens):
+            raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Store self.prompt = nn.Parameter(...) of shape (1, P, D), e.g. 0.02 * torch.randn.",
+        "Expand it to the batch with self.prompt.expand(B, -1, -1): one prompt, every image.",
+        "return torch.cat([tokens[:, :1], prompt, tokens[:, 1:]], dim=1)",
+    ],
+)
+def _check_visual_prompt(cls, ctx):
+    P, D, B, T = 3, 16, 4, 17
+    module = cls(P, D)
+    params = [p for p in module.parameters() if p.requires_grad]
+    n = sum(p.numel() for p in params)
+    ctx.expect(n == P * D, f"the prompt should be P·D = {P * D} trainable parameters, got {n}.")
+    ctx.expect(any(bool(p.any()) for p in params), "the prompt is all zeros: initialise it small "
+               "and random so the tokens differ from one another.")  # fmt: skip
+    ctx.ok(f"{P}·{D} = {P * D} trainable, non-zero prompt parameters")
+    tokens = randn(B, T, D, seed=3)
+    out = module(tokens)
+    ctx.expect(tuple(out.shape) == (B, T + P, D),
+               f"output shape {tuple(out.shape)}, expected (B, T + P, D) = {(B, T + P, D)}.")  # fmt: skip
+    ctx.expect(not allclose(out[:, P:], tokens),
+               "the prompts come before the class token: insert them after it.")  # fmt: skip
+    ctx.expect(allclose(out[:, 0], tokens[:, 0]), "position 0 must stay the class token.")
+    ctx.expect(not allclose(out[:, 1:T], tokens[:, 1:]),
+               "the prompts are appended at the end: insert them right after the class token.")  # fmt: skip
+    ctx.expect(allclose(out[:, 1 + P :], tokens[:, 1:]),
+               "the patch tokens should follow the prompts unchanged and in order.")  # fmt: skip
+    ctx.ok("output = [cls, prompts, patches] with shape (B, T + P, D)")
+    prompts = out[:, 1 : 1 + P]
+    ctx.expect(allclose(module(tokens)[:, 1 : 1 + P], prompts),
+               "the prompts change between calls: make them an nn.Parameter, not fresh noise.")  # fmt: skip
+    ctx.expect(allclose(prompts, prompts[:1].expand_as(prompts)),
+               "images get different prompts: one learned prompt is shared by the batch.")  # fmt: skip
+    ctx.expect(allclose(module(2 * tokens)[:, 1 : 1 + P], prompts),
+               "the prompts depend on the input: they are learned parameters.")  # fmt: skip
+    ctx.ok("the same learned prompt for every image and every call")
+    out.pow(2).sum().backward()
+    ctx.expect(all(p.grad is not None and p.grad.any() for p in params),
+               "the prompt parameters get no gradient.")  # fmt: skip
+    ctx.ok("gradients reach the prompt")
+
+
+# ---------------------------------------------------------------- 04_prefix_kv
+
+
+@exercise(
+    "04_prefix_kv",
+    title="Prefix keys and values for every layer",
+    kind="class",
+    reference=sol.PrefixKV,
+    stub='''
+    class PrefixKV(nn.Module):
+        """Prefix tuning (Li & Liang 2021): learned keys and values for each of `depth` layers.
+        forward(batch_size) -> list of `depth` pairs (key, value), each (B, P, D), the format of
+        TinyViT(x, prefixes=...). Separate parameters for keys and values, and per layer."""
+
+        def __init__(self, num_virtual_tokens, dim, depth):
+            super().__init__()
+            raise NotImplementedError("your code here")
+
+        def forward(self, batch_size):
+            raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Two parameters, prefix_keys and prefix_values, each (depth, P, D), small and random.",
+        "Layer i's pair is (prefix_keys[i], prefix_values[i]), each expanded to (B, P, D).",
+        "return [(k.expand(B, -1, -1), v.expand(B, -1, -1)) "
+        "for k, v in zip(self.prefix_keys, self.prefix_values)]",
+    ],
+)
+def _check_prefix_kv(cls, ctx):
+    P, D, depth, B = 3, 16, 2, 4
+    module = cls(P, D, depth)
+    n = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    pairs = module(B)
+    ctx.expect(isinstance(pairs, (list, tuple)) and len(pairs) == depth,
+               f"return a list of {depth} (key, value) pairs, one per layer.")  # fmt: skip
+    for i, pair in enumerate(pairs):
+        ctx.expect(isinstance(pair, (list, tuple)) and len(pair) == 2,
+                   f"entry {i} should be a pair (key, value).")  # fmt: skip
+        for t, what in zip(pair, ("key", "value")):
+            ctx.expect(tuple(t.shape) == (B, P, D),
+                       f"layer {i}'s {what} has shape {tuple(t.shape)}, expected (B, P, D) = "
+                       f"{(B, P, D)}.")  # fmt: skip
+    ctx.ok(f"{depth} (key, value) pairs, each (B, P, D)")
+    k0, v0 = pairs[0]
+    ctx.expect(bool(k0.any()) and bool(v0.any()), "the prefixes are all zeros: initialise them "
+               "small and random.")  # fmt: skip
+    ctx.expect(not allclose(k0, v0), "key and value share one tensor: they need separate "
+               "parameters.")  # fmt: skip
+    ctx.expect(not allclose(pairs[0][0], pairs[1][0]), "every layer gets the same prefix: each "
+               "layer needs its own.")  # fmt: skip
+    ctx.expect(allclose(k0, k0[:1].expand_as(k0)), "images get different prefixes: one learned "
+               "prefix is shared by the batch.")  # fmt: skip
+    ctx.expect(n == 2 * depth * P * D, f"expected 2·depth·P·D = {2 * depth * P * D} trainable "
+               f"parameters, got {n}.")  # fmt: skip
+    ctx.ok("separate non-zero keys and values per layer, shared across the batch: 2·depth·P·D")
+    model, x = tiny_vit(depth=depth), images(B)
+    for p in model.parameters():
+        p.requires_grad = False
+    out = model(x, prefixes=module(B))
+    ctx.expect(not allclose(out, model(x)), "the prefixes do not change TinyViT's output.")
+    out.pow(2).sum().backward()
+    ctx.expect(all(p.grad is not None and p.grad.any() for p in module.parameters()),
+               "some prefix parameters get no gradient through TinyViT.")  # fmt: skip
+    ctx.ok("plugs into TinyViT(x, prefixes=...) and gets gradients from a frozen model")
+
+
+# ---------------------------------------------------------------- 04_prompt_vs_prefix
+
+
+@exercise(
+    "04_prompt_vs_prefix",
+    title="Parameter count: prompt tuning versus prefix tuning",
+    kind="function",
+    reference=sol.prompt_vs_prefix_params,
+    stub='''
+    def prompt_vs_prefix_params(num_virtual_tokens, dim, depth):
+        """(shallow prompt tuning, prefix tuning) trainable parameter counts for P virtual
+        tokens of width dim in a depth-layer model (no reparametrisation MLP)."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "A shallow prompt is P tokens of width D, entering once at the input.",
+        "Prefix tuning has a key and a value prefix of P tokens in *every* layer.",
+        "return P * D, 2 * depth * P * D",
+    ],
+)
+def _check_prompt_vs_prefix(fn, ctx):
+    for P, D, depth in ((3, 16, 3), (10, 64, 4), (20, 768, 12)):
+        res = fn(P, D, depth)
+        args = f"prompt_vs_prefix_params({P}, {D}, {depth}) = {res}"
+        ctx.expect(isinstance(res, (tuple, list)) and len(res) == 2,
+                   f"{args}: return a pair (prompt, prefix).")  # fmt: skip
+        prompt, prefix = (as_int(v, "each count", ctx) for v in res)
+        ctx.expect(prompt != depth * P * D or depth == 1,
+                   f"{args}: that prompt count is VPT-deep; shallow prompts enter once.")  # fmt: skip
+        ctx.expect(prompt == P * D, f"{args}: a shallow prompt has P·D = {P * D} parameters.")
+        ctx.expect(prefix != depth * P * D, f"{args}: keys *and* values: a factor 2.")
+        ctx.expect(prefix != 2 * P * D, f"{args}: prefixes enter every layer: times depth.")
+        ctx.expect(prefix == 2 * depth * P * D, f"{args}: prefix tuning has 2·depth·P·D.")
+    ctx.ok("prompt = P·D and prefix = 2·depth·P·D for three sizes")
+    counted = sum(p.numel() for p in sol.PrefixKV(10, 64, 4).parameters())
+    ctx.expect(fn(10, 64, 4)[1] == counted, f"a PrefixKV(10, 64, 4) has {counted} parameters.")
+    ctx.ok(f"agrees with counting a real PrefixKV(10, 64, 4): {counted}")
