@@ -29,6 +29,7 @@ from IPython import get_ipython
 from IPython.display import display
 
 PANEL_CLASS = "ftnotes-panel"  # the browser test finds every panel by this CSS class
+LIVE_CLASS = "ftnotes-live"  # ... and the live ones, whose output must follow a moved control
 _STYLE = {"description_width": "initial"}  # long labels such as "layer decay" are not cut off
 
 
@@ -145,6 +146,8 @@ class Panel(widgets.VBox):
                 control.observe(lambda _change: self.run(), names="value")
         super().__init__(header + rows + [self.output])
         self.add_class(PANEL_CLASS)
+        if live:
+            self.add_class(LIVE_CLASS)
 
     def values(self) -> dict[str, Any]:
         """The current value of every control, keyed like ``controls``."""
