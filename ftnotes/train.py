@@ -178,11 +178,61 @@ class _Stopper:
         return self.patience is not None and self.bad >= self.patience
 
 
-def _diverged(step, loss, base_lr) -> str:
-    return (
-        f"training diverged at step {step} (loss = {loss:.4g}): the learning rate {base_lr:g} "
-        f"is probably too high; try 10x smaller ({base_lr / 10:g})"
-    )
+class _Diverged(Exception):
+    """Raised inside the loop when the loss turns NaN/inf or explodes; caught by ``fit``."""
+
+
+class _Loop:
+    """One ``fit`` call's moving parts: the optimizer step, divergence watch, memory meter."""
+
+    def __init__(self, model, optimizer, scheduler, forward, device, clip_grad_norm, history):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.forward, self.device, self.clip = forward, device, clip_grad_norm
+        self.history, self.meter = history, _SavedTensorMeter(model)
+        # the peak rate the user asked for (OneCycleLR keeps it as max_lr, the others initial_lr)
+        self.base_lr = max(g.get("max_lr", g.get("initial_lr")) for g in optimizer.param_groups)
+        self.step, self.first_loss = 0, None
+
+    def check(self, value: float) -> None:
+        self.first_loss = value if self.first_loss is None else self.first_loss
+        if not math.isfinite(value) or value > EXPLODE_FACTOR * max(self.first_loss, 1e-3):
+            raise _Diverged(
+                f"training diverged at step {self.step} (loss = {value:.4g}): the learning rate "
+                f"{self.base_lr:g} is probably too high; try 10x smaller ({self.base_lr / 10:g})"
+            )
+
+    def train_step(self, xb, yb) -> tuple[float, int]:
+        """One optimizer step on a batch; returns (loss, number correct)."""
+        if self.step == 0:  # measure one batch's saved activations, then train without hooks
+            with torch.autograd.graph.saved_tensors_hooks(self.meter.pack, lambda t: t):
+                out = self.forward(self.model, xb)
+                loss = F.cross_entropy(out, yb)
+        else:
+            out = self.forward(self.model, xb)
+            loss = F.cross_entropy(out, yb)
+        value = loss.item()
+        self.check(value)  # before backward: never step on a NaN loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip is not None:
+            grads = [p for p in self.model.parameters() if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(grads, self.clip)
+        self.history.lr.append(max(g["lr"] for g in self.optimizer.param_groups))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.history.loss.append(value)
+        self.step += 1
+        return value, (out.argmax(1) == yb).sum().item()
+
+    def train_epoch(self, X, y, perm, batch_size) -> None:
+        self.model.train()
+        sum_loss, correct = 0.0, 0
+        for i in range(0, len(X), batch_size):
+            idx = perm[i : i + batch_size]
+            value, right = self.train_step(X[idx].to(self.device), y[idx].to(self.device))
+            sum_loss, correct = sum_loss + value * len(idx), correct + right
+        self.history.train_loss.append(sum_loss / len(X))
+        self.history.train_acc.append(correct / len(X))
 
 
 def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_size=64,
@@ -197,11 +247,13 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
     ``weight_decay`` then fill in groups that lack them. ``schedule``/``warmup``: see
     ``ftnotes.schedules``; the schedule steps once per batch. ``seed`` seeds shuffling (its own
     ``torch.Generator``) and dropout (``set_seed``), so two runs give identical numbers.
-    ``patience``: stop after that many epochs without improvement of ``monitor``.
-    Whenever ``val`` is given, the best epoch's weights are restored at the end, also when
-    training did not stop early. ``callbacks``: ``f(epoch, model, history)`` after each epoch.
-    ``forward(model, X) -> logits`` replaces ``model(X)``. The model is moved to ``device``
-    (default ``utils.get_device()``) and stays there.
+    ``patience``: stop after that many epochs without improvement of ``monitor``
+    (``"val_loss"`` or ``"val_acc"``). Whenever ``val`` is given, the best epoch's weights are
+    restored at the end, also when training did not stop early. ``callbacks``:
+    ``f(epoch, model, history)`` after each epoch (after validation). ``forward(model, X) ->
+    logits`` replaces ``model(X)``. The model is moved to ``device`` (default
+    ``utils.get_device()``) and stays there. A NaN/inf/exploding loss stops training, restores
+    the weights from the start of that epoch and warns (``history.diverged``, ``.message``).
     """
     _validate(epochs, lr, weight_decay, batch_size, patience, clip_grad_norm, monitor)
     if patience is not None and val is None:
@@ -209,78 +261,41 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
     X, y = as_tensors(train, "train")
     val_data = as_tensors(val, "val") if val is not None else None
     device = torch.device(device) if device is not None else get_device()
+    total = epochs * math.ceil(len(X) / batch_size)
+    warmup_steps(warmup, total)  # validates warmup before any work
     set_seed(seed)
     model.to(device)
     forward = forward or (lambda m, x: m(x))
     optimizer = _make_optimizer(model, lr, weight_decay, param_groups, callbacks)
-    steps_per_epoch = math.ceil(len(X) / batch_size)
-    total = epochs * steps_per_epoch
-    warmup_steps(warmup, total)  # validates warmup before any work
-    base_lr = max(g["lr"] for g in optimizer.param_groups)  # peak rate, before warmup scales it
     scheduler = make_scheduler(schedule, optimizer, total, warmup=warmup)
-    gen = torch.Generator().manual_seed(seed)
     history, stopper = History(), _Stopper(monitor, patience)
-    meter = _SavedTensorMeter(model)
+    loop = _Loop(model, optimizer, scheduler, forward, device, clip_grad_norm, history)
+    gen = torch.Generator().manual_seed(seed)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    bar = tqdm(range(epochs), desc="fit", leave=False,
-               disable=not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0"))  # fmt: skip
-    start, step, first_loss = time.perf_counter(), 0, None
+    quiet = not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    bar = tqdm(range(epochs), desc="fit", leave=False, disable=quiet)
+    start = time.perf_counter()
     for epoch in bar:
-        good_state = copy.deepcopy(model.state_dict())  # last weights known to be finite
-        model.train()
-        perm = torch.randperm(len(X), generator=gen)
-        sum_loss, correct = 0.0, 0
-        for i in range(0, len(X), batch_size):
-            idx = perm[i : i + batch_size]
-            xb, yb = X[idx].to(device), y[idx].to(device)
-            if step == 0:  # measure one batch's activations, then train without the hooks
-                with torch.autograd.graph.saved_tensors_hooks(meter.pack, lambda t: t):
-                    out = forward(model, xb)
-                    loss = F.cross_entropy(out, yb)
-            else:
-                out = forward(model, xb)
-                loss = F.cross_entropy(out, yb)
-            value = loss.item()
-            first_loss = value if first_loss is None else first_loss
-            if not math.isfinite(value) or value > EXPLODE_FACTOR * max(first_loss, 1e-3):
-                history.diverged, history.message = True, _diverged(step, value, base_lr)
-                model.load_state_dict(good_state)
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(
-                    [p for p in model.parameters() if p.grad is not None], clip_grad_norm
-                )
-            history.lr.append(max(g["lr"] for g in optimizer.param_groups))
-            optimizer.step()
-            scheduler.step()
-            history.loss.append(value)
-            sum_loss += value * len(idx)
-            correct += (out.argmax(1) == yb).sum().item()
-            step += 1
-        if history.diverged:
+        good_state = copy.deepcopy(model.state_dict())  # the last weights known to be finite
+        try:
+            loop.train_epoch(X, y, torch.randperm(len(X), generator=gen), batch_size)
+            postfix = {"loss": f"{history.train_loss[-1]:.3f}"}
+            if val_data is not None:
+                vl, va = loss_and_accuracy(model, val_data, forward=forward)
+                history.val_loss.append(vl)
+                history.val_acc.append(va)
+                loop.check(vl)
+                stop = stopper.update(epoch, vl if monitor == "val_loss" else va, model)
+                postfix["val_acc"] = f"{va:.3f}"
+        except _Diverged as err:
+            history.diverged, history.message = True, str(err)
+            model.load_state_dict(good_state)
             break
-        history.train_loss.append(sum_loss / len(X))
-        history.train_acc.append(correct / len(X))
-        stop = False
-        if val_data is not None:
-            vl, va = loss_and_accuracy(model, val_data, forward=forward)
-            history.val_loss.append(vl)
-            history.val_acc.append(va)
-            if not math.isfinite(vl):
-                history.diverged = True
-                history.message = _diverged(step, vl, base_lr)
-                model.load_state_dict(good_state)
-                break
-            stop = stopper.update(epoch, vl if monitor == "val_loss" else va, model)
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{va:.3f}")
-        else:
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}")
+        bar.set_postfix(postfix)
         for callback in callbacks:
             callback(epoch, model, history)
-        if stop and epoch < epochs - 1:
+        if val_data is not None and stop and epoch < epochs - 1:
             history.stopped_early = True
             break
     bar.close()
@@ -289,7 +304,9 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
         history.best_epoch = stopper.best_epoch
     history.train_seconds = time.perf_counter() - start
     history.optimizer_state_bytes = optimizer_state_bytes(optimizer)
-    history.peak_memory_bytes, history.memory_note = _memory(model, optimizer, meter.bytes, device)
+    history.peak_memory_bytes, history.memory_note = _memory(
+        model, optimizer, loop.meter.bytes, device
+    )
     if history.diverged:
         warnings.warn(history.message, RuntimeWarning, stacklevel=2)
     return history

@@ -12,6 +12,16 @@ from ftnotes.strategies import freeze
 from ftnotes.train import History, fit
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny tensors: with other jobs on the 2 cores, two OpenMP threads spin-wait on each other
+    # and a step gets ~30x slower; one thread keeps these correctness tests fast.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny_model(num_classes=3, seed=0):
     torch.manual_seed(seed)
     return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)
@@ -94,12 +104,13 @@ def test_best_restored_without_patience_and_monitor_acc():
     assert h.val_acc[h.best_epoch] == max(h.val_acc)
 
 
-def test_huge_learning_rate_diverges_with_message():
+@pytest.mark.parametrize("schedule", ["warmup_cosine", "one_cycle", "constant"])
+def test_huge_learning_rate_diverges_with_message(schedule):
     X, y = tiny_data()
     model = tiny_model()
     start = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.warns(RuntimeWarning, match="diverged"):
-        h = fit(model, (X, y), epochs=3, lr=1e6, batch_size=16, progress=False)
+        h = fit(model, (X, y), epochs=3, lr=1e6, batch_size=16, schedule=schedule, progress=False)
     assert h.diverged and "learning rate 1e+06" in h.message and "10x smaller" in h.message
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert all(math.isfinite(v) for v in h.loss)
