@@ -17,7 +17,7 @@ IDS = list(list_exercises())
 
 
 def test_every_notebook_has_three_exercises():
-    for nb in ["00"]:
+    for nb in ["00", "01", "02", "03", "04", "05"]:
         assert len(list_exercises(nb)) >= 3, nb
 
 
@@ -82,6 +82,10 @@ def test_identity_noop_and_all_zero_never_pass(ex_id):
 
 
 def test_kind_mismatch_is_explained():
+    r = check("03_lora_layer", lambda base, r, lora_alpha: base)
+    assert not r.passed and "class itself" in r.message
+    r = check("03_lora_layer", LoRALinear(nn.Linear(2, 2)))
+    assert not r.passed and "not an instance of LoRALinear" in r.message
     r = check("00_accuracy", nn.Linear)
     assert not r.passed and "pass your function" in r.message
 
@@ -122,7 +126,7 @@ def test_show_solution_and_stub_print_source(capsys):
 
 
 def test_list_exercises_validates_notebook():
-    assert all(i.startswith("00") for i in list_exercises(0))
+    assert all(i.startswith("03") for i in list_exercises(3))
     assert "00_accuracy" in repr(list_exercises("00"))
     with pytest.raises(ValueError, match="notebook must be one of"):
         list_exercises("99")
@@ -131,6 +135,8 @@ def test_list_exercises_validates_notebook():
 def test_check_restores_random_state():
     torch.manual_seed(5)
     expected = torch.rand(3)
+    threads = torch.get_num_threads()
     torch.manual_seed(5)
     check("00_linear_probe", get("00_linear_probe").reference)
     assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads

@@ -149,7 +149,8 @@ def check(id: str, obj) -> Result:
     """Run exercise ``id``'s property tests on ``obj`` and return a :class:`Result`.
 
     Never raises on a wrong answer (only on an unknown ``id``). Random generators are seeded
-    inside and restored afterwards, so a check does not disturb the student's own seeds.
+    inside and restored afterwards (as is torch's thread count), so a check does not disturb
+    the student's own seeds.
     """
     ex = get(id)
     _CHECKED.add(id)
@@ -158,6 +159,10 @@ def check(id: str, obj) -> Result:
         return Result(id, False, problem)
     ctx = Context()
     py_state, np_state = random.getstate(), np.random.get_state()
+    threads = torch.get_num_threads()
+    # The probes are tiny tensors: one thread is fastest, and on a busy 2-core laptop extra
+    # threads made a TinyViT forward ~50x slower (spinning OpenMP workers).
+    torch.set_num_threads(1)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -170,6 +175,7 @@ def check(id: str, obj) -> Result:
         msg = f"your code raised {type(err).__name__}: {err}"
         return Result(id, False, msg, "failed", ctx.verified)
     finally:
+        torch.set_num_threads(threads)
         random.setstate(py_state)
         np.random.set_state(np_state)
     return Result(id, True, "passed. Verified:", "passed", ctx.verified)

@@ -72,8 +72,6 @@ def _check_llrd(fn, ctx):
             f"({base * decay ** (depth + 1):.4g}).",
         )
     ctx.ok("the embeddings get base_lr * decay ** (L + 1)")
-    torch.optim.AdamW(groups, lr=base)
-    ctx.ok("the groups build a torch.optim.AdamW")
 
 
 def _lr_per_parameter(groups, model, ctx) -> dict:

@@ -1,0 +1,226 @@
+"""Exercises of notebook 05 (workflow): warmup-cosine, noisy labels, retention, stratified split."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import solutions as sol
+from .core import exercise
+from .probes import as_float, as_int, close, images, randn, tiny_vit
+
+# ---------------------------------------------------------------- 05_warmup_cosine
+
+
+@exercise(
+    "05_warmup_cosine",
+    title="A warmup-cosine learning-rate schedule",
+    kind="function",
+    reference=sol.warmup_cosine,
+    stub='''
+    def warmup_cosine(step, total_steps, warmup_steps, peak_lr, min_lr=0.0):
+        """The learning rate at `step` (0 .. total_steps - 1): a linear warmup that starts near 0
+        and reaches peak_lr at the end of warmup, then a cosine decay to min_lr at the last step."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Two cases: step < warmup_steps (a straight line up) and after (a half cosine down).",
+        "Warmup: peak_lr * (step + 1) / warmup_steps. Decay: progress = (step - warmup_steps) / "
+        "(total_steps - 1 - warmup_steps) runs from 0 to 1.",
+        "Decay: min_lr + (peak_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * progress))",
+    ],
+)
+def _check_warmup_cosine(fn, ctx):
+    total, warm, peak = 1000, 100, 1e-3
+    for low in (0.0, 1e-4):
+        lrs = [as_float(fn(s, total, warm, peak, low), "warmup_cosine", ctx) for s in range(total)]
+        at = f"(total_steps={total}, warmup_steps={warm}, peak_lr={peak}, min_lr={low})"
+        ctx.expect(not close(lrs[0], peak, rel=1e-3),
+                   f"lr(0) = peak_lr {at}: the warmup starts at the peak; start near 0.")  # fmt: skip
+        ctx.expect(lrs[0] <= 2 * peak / warm, f"lr(0) = {lrs[0]:.3g} {at}: start near 0.")
+        ctx.expect(all(b > a for a, b in zip(lrs[: warm - 1], lrs[1:warm])),
+                   f"the warmup should rise at every step {at}.")  # fmt: skip
+        top = max(range(total), key=lrs.__getitem__)
+        ctx.expect(close(lrs[top], peak, rel=1e-6), f"the highest lr is {lrs[top]:.4g} {at}; "
+                   f"it should be peak_lr = {peak}.")  # fmt: skip
+        ctx.expect(top in (warm - 1, warm), f"the peak comes at step {top} {at}; it should "
+                   f"come at the end of warmup (step {warm}).")  # fmt: skip
+        ctx.expect(all(b <= a + 1e-15 for a, b in zip(lrs[warm:], lrs[warm + 1 :])),
+                   f"after warmup the lr should only go down {at}.")  # fmt: skip
+        ctx.expect(lrs[-1] >= low - 1e-12, f"the lr goes below min_lr: {lrs[-1]:.3g} {at}.")
+        ctx.expect(lrs[-1] <= low + 0.005 * (peak - low), f"the last lr is {lrs[-1]:.3g} {at}: "
+                   "it should end near min_lr.")  # fmt: skip
+        for frac, shape in ((0.25, 0.8536), (0.5, 0.5), (0.75, 0.1464)):
+            s = warm + round(frac * (total - warm))
+            want = low + (peak - low) * shape
+            if close(lrs[s], low + (peak - low) * (1 - frac), rel=0.01) and frac != 0.5:
+                ctx.fail(f"the decay is linear {at}: use a half cosine.")
+            ctx.expect(abs(lrs[s] - want) < 0.02 * (peak - low), f"{int(frac * 100)}% into the "
+                       f"decay the lr is {lrs[s]:.4g}, a cosine gives {want:.4g} {at}.")  # fmt: skip
+    ctx.ok("starts near 0, rises at every warmup step, peaks at peak_lr at the end of warmup")
+    ctx.ok("then falls monotonically along a cosine to min_lr (checked for min_lr 0 and 1e-4)")
+    lr0 = as_float(fn(0, 100, 0, peak, 0.0), "warmup_cosine", ctx)
+    ctx.expect(close(lr0, peak), f"with warmup_steps=0, lr(0) should be peak_lr, got {lr0}.")
+    ctx.ok("warmup_steps = 0 starts at the peak")
+
+
+# ---------------------------------------------------------------- 05_flag_noisy
+
+
+def _noisy_task(n=40, n_noisy=6):
+    """A confident model, labels equal to its predictions, then ``n_noisy`` labels flipped."""
+    model = tiny_vit(num_classes=5, dropout=0.9)  # heavy dropout: train mode shows
+    with torch.no_grad():
+        model.head.weight.copy_(3 * randn(5, 16, seed=11))
+        model.eval()
+        x = images(n, seed=12)
+        labels = model(x).argmax(1)
+    noisy = torch.randperm(n, generator=torch.Generator().manual_seed(13))[:n_noisy]
+    labels[noisy] = (labels[noisy] + 1 + torch.arange(n_noisy) % 4) % 5
+    model.train()  # as it comes out of a training loop: dropout on
+    return model, x, labels, noisy
+
+
+@exercise(
+    "05_flag_noisy",
+    title="Flag likely label noise by per-example loss",
+    kind="function",
+    reference=sol.flag_noisy,
+    stub='''
+    def flag_noisy(model, images, labels, k):
+        """Indices (k,) of the k examples with the highest cross-entropy loss on their GIVEN
+        label: the likeliest mislabelled ones. Evaluate the model without dropout or gradients."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "You need one loss per example: F.cross_entropy(logits, labels, reduction='none').",
+        "Dropout would make the losses random: call model.eval() and use torch.no_grad().",
+        "return losses.topk(k).indices",
+    ],
+)
+def _check_flag_noisy(fn, ctx):
+    model, x, labels, noisy = _noisy_task()
+    k = len(noisy)
+    raw = fn(model, x, labels, k)
+    ctx.expect(raw is not None, "return the indices of the flagged examples.")
+    got = [as_int(i, "each flagged index", ctx) for i in raw]
+    ctx.expect(len(got) == k, f"you flagged {len(got)} examples; flag exactly k = {k}.")
+    ctx.expect(len(set(got)) == k, "you flagged the same example twice.")
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+        losses = F.cross_entropy(logits, labels, reduction="none")
+    if set(got) == set(losses.topk(k, largest=False).indices.tolist()):
+        ctx.fail("you flagged the lowest-loss examples: flag the k highest losses.")
+    low_conf = set(logits.softmax(1).max(1).values.topk(k, largest=False).indices.tolist())
+    if set(got) == low_conf:
+        ctx.fail("you flagged the least confident predictions; use the loss on the GIVEN label.")
+    want = set(sol.flag_noisy(model, x, labels, k).tolist())
+    ctx.expect(set(got) == want, "your flags are not the k highest per-example losses "
+               "(reduction='none'). Did you evaluate in eval mode?")  # fmt: skip
+    found = len(want & set(noisy.tolist()))
+    ctx.ok(f"flags the k highest per-example losses ({found}/{k} of the injected noisy labels)")
+
+
+# ---------------------------------------------------------------- 05_source_retention
+
+
+@exercise(
+    "05_source_retention",
+    title="Source retention: fine-tuned body with the original source head",
+    kind="function",
+    reference=sol.source_retention,
+    stub='''
+    def source_retention(finetuned, source_head, images, labels):
+        """Accuracy (fraction) on SOURCE test data of the fine-tuned body (a TinyViT, see
+        forward_features) followed by the ORIGINAL source head. Leave finetuned.head as it is."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "The fine-tuned head predicts target classes; retention asks what the body still knows "
+        "about the source classes, so use the source head on the body's features.",
+        "features = finetuned.forward_features(images) (eval mode, no_grad).",
+        "return (source_head(features).argmax(1) == labels).float().mean().item()",
+    ],
+)
+def _check_source_retention(fn, ctx):
+    finetuned = tiny_vit(num_classes=5, dropout=0.9)  # heavy dropout: train mode shows
+    head = finetuned.head
+    source_head = nn.Linear(16, 10)
+    with torch.no_grad():
+        source_head.weight.copy_(3 * randn(10, 16, seed=21))
+        x = images(60, seed=22)
+        labels = source_head(finetuned.eval().forward_features(x)).argmax(1)
+        flip = torch.randperm(60, generator=torch.Generator().manual_seed(23))[:20]
+        labels[flip] = (labels[flip] + 3) % 10  # a third of the answers wrong
+        want = sol.source_retention(finetuned, source_head, x, labels)
+        target_acc = (finetuned(x).argmax(1) == labels).float().mean().item()
+    finetuned.train()
+    got = as_float(fn(finetuned, source_head, x, labels), "source_retention", ctx)
+    ctx.expect(finetuned.head is head, "your function replaced the fine-tuned model's head and "
+               "left it there: the model must come back unchanged.")  # fmt: skip
+    ctx.expect(not close(got, 100 * want), f"you returned {got}, a percentage: return a fraction.")
+    if close(got, target_acc) and not close(target_acc, want):
+        ctx.fail("you scored the fine-tuned model's own (target) head; use the source head "
+                 "on finetuned.forward_features(images).")  # fmt: skip
+    ctx.expect(close(got, want), f"you returned {got:.4f}, expected {want:.4f}. Did you call "
+               "finetuned.eval()? Dropout changes the features.")  # fmt: skip
+    ctx.ok(f"body features + the source head on 60 source images: {want:.3f}")
+    ctx.ok("the fine-tuned model keeps its own head")
+
+
+# ---------------------------------------------------------------- 05_stratified_split
+
+
+@exercise(
+    "05_stratified_split",
+    title="A seeded stratified train/validation split",
+    kind="function",
+    reference=sol.stratified_split,
+    stub='''
+    def stratified_split(labels, val_fraction, seed=0):
+        """(train_idx, val_idx): every class puts round(n_c * val_fraction) of its n_c examples,
+        chosen at random with `seed` (a torch.Generator), into validation; the rest into train."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Split class by class: idx = (labels == c).nonzero().flatten().",
+        "Shuffle idx with torch.randperm(len(idx), generator=g), g = "
+        "torch.Generator().manual_seed(seed), so the split is reproducible.",
+        "Take the first round(len(idx) * val_fraction) shuffled indices for validation.",
+    ],
+)
+def _check_stratified_split(fn, ctx):
+    counts = [40, 25, 12, 8, 15]
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(31))]
+    vals = {}
+    for frac in (0.2, 0.3):
+        for seed in (0, 1, 2):
+            train, val = _split(fn, labels, frac, seed, ctx)
+            ctx.expect(not set(train) & set(val), f"train and val overlap (seed={seed}).")
+            ctx.expect(set(train) | set(val) == set(range(len(labels))),
+                       f"some examples are in neither part (seed={seed}).")  # fmt: skip
+            for c, n in enumerate(counts):
+                v = sum(int(labels[i]) == c for i in val)
+                ctx.expect(abs(v - n * frac) <= 1, f"class {c} has {v} of its {n} examples in "
+                           f"val; stratified with val_fraction={frac} wants {round(n * frac)}.")  # fmt: skip
+            vals[frac, seed] = sorted(val)
+    ctx.ok("disjoint, complete, every class in proportion (2 fractions x 3 seeds)")
+    torch.manual_seed(99)  # a different global state must not change a seeded split
+    ctx.expect(sorted(_split(fn, labels, 0.2, 0, ctx)[1]) == vals[0.2, 0],
+               "the same seed gave a different split: use torch.Generator().manual_seed(seed).")  # fmt: skip
+    first = sorted(i for c, n in enumerate(counts)
+                   for i in (labels == c).nonzero().flatten().tolist()[: round(n * 0.2)])  # fmt: skip
+    ctx.expect(vals[0.2, 0] != first, "val is the first examples of each class: shuffle first.")
+    ctx.expect(vals[0.2, 0] != vals[0.2, 1], "seeds 0 and 1 give the same split: use the seed.")
+    ctx.ok("the same seed gives the same split; another seed another split")
+    ctx.ok("validation examples are drawn at random within each class")
+
+
+def _split(fn, labels, frac, seed, ctx):
+    res = fn(labels, frac, seed)
+    ctx.expect(isinstance(res, (tuple, list)) and len(res) == 2,
+               "return a pair (train_idx, val_idx).")  # fmt: skip
+    return [[as_int(i, "each index", ctx) for i in part] for part in res]

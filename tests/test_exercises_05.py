@@ -1,0 +1,140 @@
+"""Notebook 05's checkers reject plausible wrong solutions with the right message."""
+
+import math
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ftnotes.exercises import check
+from ftnotes.exercises.solutions import warmup_cosine
+
+
+def no_warmup(step, total, warm, peak, low=0.0):
+    return warmup_cosine(step + warm, total + warm, warm, peak, low) if warm else peak
+
+
+def linear_decay(step, total, warm, peak, low=0.0):
+    if step < warm:
+        return peak * (step + 1) / warm
+    return low + (peak - low) * (1 - (step - warm) / (total - 1 - warm))
+
+
+def cosine_never_reaches_min(step, total, warm, peak, low=0.0):
+    if step < warm:
+        return peak * (step + 1) / warm
+    return low + (peak - low) * 0.5 * (1 + math.cos(math.pi * (step - warm) / total))
+
+
+def ignores_min_lr(step, total, warm, peak, low=0.0):
+    return warmup_cosine(step, total, warm, peak, 0.0)
+
+
+def warmup_overshoots(step, total, warm, peak, low=0.0):
+    return (
+        2 * warmup_cosine(step, total, warm, peak, low)
+        if step < warm
+        else warmup_cosine(step, total, warm, peak, low)
+    )
+
+
+def losses(model, x, y):
+    model.eval()
+    with torch.no_grad():
+        return model(x), F.cross_entropy(model(x), y, reduction="none")
+
+
+def flag_lowest(model, x, y, k):
+    return losses(model, x, y)[1].topk(k, largest=False).indices
+
+
+def flag_low_confidence(model, x, y, k):
+    return losses(model, x, y)[0].softmax(1).max(1).values.topk(k, largest=False).indices
+
+
+def flag_train_mode(model, x, y, k):
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return F.cross_entropy(model(x), y, reduction="none").topk(k).indices
+
+
+def flag_k_plus_one(model, x, y, k):
+    return losses(model, x, y)[1].topk(k + 1).indices
+
+
+def retention_target_head(ft, head, x, y):
+    ft.eval()
+    return (ft(x).argmax(1) == y).float().mean().item()
+
+
+def retention_swaps_head(ft, head, x, y):
+    ft.eval()
+    ft.head = head
+    return (ft(x).argmax(1) == y).float().mean().item()
+
+
+def retention_train_mode(ft, head, x, y):
+    torch.manual_seed(1)
+    return (head(ft.forward_features(x)).argmax(1) == y).float().mean().item()
+
+
+def retention_percent(ft, head, x, y):
+    ft.eval()
+    return 100 * (head(ft.forward_features(x)).argmax(1) == y).float().mean().item()
+
+
+def split_random(labels, frac, seed=0):
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    n_val = round(len(labels) * frac)
+    return perm[n_val:], perm[:n_val]
+
+
+def split_first(labels, frac, seed=0):
+    val = [i for c in labels.unique() for i in (labels == c).nonzero().flatten().tolist()
+           [: round(int((labels == c).sum()) * frac)]]  # fmt: skip
+    return [i for i in range(len(labels)) if i not in val], val
+
+
+def split_global_rng(labels, frac, seed=0):
+    train, val = [], []
+    for c in labels.unique():
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx))]  # the global generator: seed ignored
+        n = round(len(idx) * frac)
+        val += idx[:n].tolist()
+        train += idx[n:].tolist()
+    return train, val
+
+
+def split_overlapping(labels, frac, seed=0):
+    train, val = split_global_rng(labels, frac, seed)
+    return list(range(len(labels))), val
+
+
+WRONG = [
+    ("05_warmup_cosine", no_warmup, "starts at the peak"),
+    ("05_warmup_cosine", linear_decay, "linear"),
+    ("05_warmup_cosine", cosine_never_reaches_min, "end near min_lr"),
+    ("05_warmup_cosine", ignores_min_lr, "below min_lr"),
+    ("05_warmup_cosine", warmup_overshoots, "highest lr"),
+    ("05_flag_noisy", flag_lowest, "lowest-loss"),
+    ("05_flag_noisy", flag_low_confidence, "GIVEN label"),
+    ("05_flag_noisy", flag_train_mode, "eval mode"),
+    ("05_flag_noisy", flag_k_plus_one, "exactly k"),
+    ("05_source_retention", retention_target_head, "own \\(target\\) head"),
+    ("05_source_retention", retention_swaps_head, "replaced the fine-tuned model's head"),
+    ("05_source_retention", retention_train_mode, "eval\\(\\)"),
+    ("05_source_retention", retention_percent, "percentage"),
+    ("05_stratified_split", split_random, "stratified"),
+    ("05_stratified_split", split_first, "shuffle first"),
+    ("05_stratified_split", split_global_rng, "same seed gave a different split"),
+    ("05_stratified_split", split_overlapping, "overlap"),
+]
+
+
+@pytest.mark.parametrize("ex_id, wrong, message", WRONG)
+def test_wrong_solution_is_rejected_with_its_message(ex_id, wrong, message):
+    result = check(ex_id, wrong)
+    assert not result.passed and result.status == "failed"
+    assert re.search(message, result.message), result.message
