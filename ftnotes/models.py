@@ -32,11 +32,11 @@ class ViTConfig:
     image_size: int = 8
     patch_size: int = 2
     in_chans: int = 1
-    dim: int = 64
+    dim: int = 48
     depth: int = 4
     num_heads: int = 4
     mlp_ratio: float = 2.0
-    num_classes: int = 36
+    num_classes: int = 34
     dropout: float = 0.0
 
     def __post_init__(self):

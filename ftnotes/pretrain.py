@@ -1,0 +1,233 @@
+"""Reproduce the shipped backbone: ``python -m ftnotes.pretrain [--seed 0] [--epochs N] [--out data/]``.
+
+Pretrains :class:`~ftnotes.models.TinyViT` on freshly drawn synthetic glyphs every epoch (an
+endless stream, so the model never sees the same augmented image twice and cannot memorise),
+with AdamW and a linear-warmup + cosine learning rate (Loshchilov & Hutter 2019, "Decoupled
+weight decay regularization"; Goyal et al. 2017 for the warmup). Then it measures what the
+manifest records: the held-out glyph test accuracy, the confused class pairs, and the transfer
+to the digits (zero-shot through glyph rows 0-9; 10 labels per class, fine-tuned vs scratch).
+
+Plain torch on purpose: this script must not depend on the training engine it feeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
+from ftnotes.glyphs import render_glyphs
+from ftnotes.models import SmallCNN, TinyViT, ViTConfig
+from ftnotes.utils import set_seed
+
+STREAM_SEED = 1000  # training draws use seeds >= 1000; the glyph val/test splits use 2 and 3
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear from ~0 to 1 over ``warmup`` steps, then cosine to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _loop(model, batches_fn, epochs, groups, weight_decay, warmup_frac=0.05, smoothing=0.0):
+    """AdamW + warmup-cosine over ``epochs``; ``batches_fn(epoch)`` yields (x, y) batches."""
+    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    steps_per_epoch = len(list(batches_fn(-1)))
+    total = epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: warmup_cosine(s, total, max(1, int(warmup_frac * total)))
+    )
+    model.train()
+    for epoch in range(epochs):
+        for x, y in batches_fn(epoch):
+            loss = F.cross_entropy(model(x), y, label_smoothing=smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Predicted class indices (N,) for images (N, 1, 8, 8)."""
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def confusion_pairs(y_true, y_pred, classes, min_rate: float = 0.01) -> list[dict]:
+    """Pairs (true -> predicted) whose rate among the true class's examples is >= ``min_rate``."""
+    n = len(classes)
+    cm = torch.bincount(y_true * n + y_pred, minlength=n * n).view(n, n).float()
+    rates = cm / cm.sum(1, keepdim=True).clamp_min(1)
+    pairs = [
+        {"true": classes[i], "pred": classes[j], "rate": round(rates[i, j].item(), 4)}
+        for i in range(n) for j in range(n) if i != j and rates[i, j] >= min_rate
+    ]  # fmt: skip
+    return sorted(pairs, key=lambda p: -p["rate"])
+
+
+def pretrain(cfg: ViTConfig, seed=0, epochs=12, samples_per_epoch=60_000, batch_size=128,
+             lr=2e-3, weight_decay=0.05, smoothing=0.1, log=print) -> TinyViT:  # fmt: skip
+    """Train a TinyViT on a fresh stream of glyphs; same seed -> same weights on one machine."""
+    set_seed(seed)
+    model = TinyViT(cfg)
+
+    def batches(epoch):
+        if epoch < 0:  # only counts the steps
+            return range(math.ceil(samples_per_epoch / batch_size))
+        t = time.time()
+        x, y = render_glyphs(samples_per_epoch, seed=STREAM_SEED + seed * 100_003 + epoch)
+        log(f"epoch {epoch + 1}/{epochs}: data {time.time() - t:.1f}s")
+        return zip(x.split(batch_size), y.split(batch_size))
+
+    return _loop(model, batches, epochs, model.parameters(), weight_decay, 0.05, smoothing)
+
+
+def finetune_digits(model: nn.Module, labels_per_class=10, epochs=60, lr_head=1e-3,
+                    lr_body=3e-4, seed=0, from_glyph_head=True, task="digits") -> float:  # fmt: skip
+    """Full fine-tuning on ``task`` (digits or far; new 10-way head); returns the test accuracy.
+
+    The head starts from the glyph head's rows 0-9 when ``from_glyph_head``, i.e. from the
+    zero-shot digit classifier, instead of from random weights. ``lr_body=0`` trains the head
+    only (a linear probe on frozen features).
+    """
+    task = load_task(task, labels_per_class=labels_per_class)
+    set_seed(seed)
+    if isinstance(model.head, nn.Linear):  # TinyViT; SmallCNN(10) already has its 10-way head
+        head = nn.Linear(model.head.in_features, 10)
+        if from_glyph_head and model.head.out_features >= 10:
+            head.load_state_dict({k: v[:10].clone() for k, v in model.head.state_dict().items()})
+        model.head = head
+    x, y = task.train.tensors
+    gen = torch.Generator().manual_seed(seed)
+
+    def batches(epoch):
+        order = torch.randperm(len(x), generator=gen) if epoch >= 0 else torch.arange(len(x))
+        return zip(x[order].split(20), y[order].split(20))
+
+    body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+    for p in body:  # a frozen body (linear probe) gets no gradient at all
+        p.requires_grad_(lr_body > 0)
+    groups = [{"params": body, "lr": lr_body}, {"params": model.head.parameters(), "lr": lr_head}]
+    _loop(model, batches, epochs, groups, weight_decay=0.05, warmup_frac=0.1)
+    xt, yt = task.test.tensors
+    return (predict(model, xt) == yt).float().mean().item()
+
+
+def transfer_report(model: TinyViT, labels_per_class: int = 10, seed: int = 0) -> dict:
+    """Digits numbers for the manifest: zero-shot, fine-tuned, ViT scratch and SmallCNN scratch."""
+    import copy
+
+    xt, yt = load_task("digits").test.tensors
+    with torch.no_grad():
+        zero = (model(xt)[:, : len(DIGIT_CLASSES)].argmax(1) == yt).float().mean().item()
+    out = {"zero_shot": zero, "labels_per_class": labels_per_class}
+    out["finetuned"] = finetune_digits(copy.deepcopy(model), labels_per_class, seed=seed)
+    set_seed(seed)
+    scratch = TinyViT(ViTConfig(**{**model.cfg.to_dict(), "num_classes": 10}))
+    out["vit_scratch"] = finetune_digits(scratch, labels_per_class, lr_body=1e-3, seed=seed,
+                                         from_glyph_head=False)  # fmt: skip
+    set_seed(seed)
+    out["cnn_scratch"] = finetune_digits(SmallCNN(10), labels_per_class, lr_body=3e-3,
+                                         lr_head=3e-3, seed=seed, from_glyph_head=False)  # fmt: skip
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def distance_report(model: TinyViT, seed: int = 0, epochs: int = 20) -> dict:
+    """Linear probe vs full fine-tuning on ``digits`` and ``far`` (whole training split).
+
+    If pretrained features suit the near task better, the probe-to-full-FT gap is smaller on
+    ``digits`` than on ``far``.
+    """
+    import copy
+
+    out = {}
+    for task in ("digits", "far"):
+        probe = finetune_digits(copy.deepcopy(model), None, epochs, lr_head=1e-2, lr_body=0.0,
+                                seed=seed, from_glyph_head=False, task=task)  # fmt: skip
+        full = finetune_digits(copy.deepcopy(model), None, epochs, seed=seed,
+                               from_glyph_head=False, task=task)  # fmt: skip
+        out[task] = {"linear_probe": round(probe, 4), "full_finetune": round(full, 4),
+                     "gap": round(full - probe, 4)}  # fmt: skip
+    return out
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save(model: TinyViT, out_dir: Path, manifest: dict, stem: str = "tinyvit_glyphs") -> Path:
+    """Write ``<stem>.pt`` and ``<stem>.json`` (with the weights' sha256) atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{stem}.pt"
+    _atomic_write(weights, lambda p: torch.save(model.state_dict(), p))
+    manifest = {**manifest, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    text = json.dumps(manifest, indent=2) + "\n"
+    _atomic_write(out_dir / f"{stem}.json", lambda p: Path(p).write_text(text))
+    return weights
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m ftnotes.pretrain", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--samples-per-epoch", type=int, default=60_000)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = ViTConfig(num_classes=len(GLYPH_CLASSES))
+    t0 = time.time()
+    model = pretrain(cfg, args.seed, args.epochs, args.samples_per_epoch)
+    train_s = time.time() - t0
+    xt, yt = glyph_split("test")
+    pred = predict(model, xt)
+    acc = (pred == yt).float().mean().item()
+    print(f"glyph test accuracy {acc:.4f} after {train_s:.0f}s")
+    manifest = {
+        "config": cfg.to_dict(), "classes": list(GLYPH_CLASSES), "seed": args.seed,
+        "epochs": args.epochs, "samples_per_epoch": args.samples_per_epoch,
+        "source_test_accuracy": round(acc, 4), "source_test_size": len(yt),
+        "confusion_pairs": confusion_pairs(yt, pred, GLYPH_CLASSES),
+        "torch_version": torch.__version__, "threads": torch.get_num_threads(),
+        "command": " ".join(["python -m ftnotes.pretrain", *(argv if argv is not None else sys.argv[1:])]),
+        "train_seconds": round(train_s, 1),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }  # fmt: skip
+    if not args.no_transfer:
+        manifest["digits_transfer"] = transfer_report(model, seed=args.seed)
+        print(json.dumps(manifest["digits_transfer"]))
+        manifest["near_vs_far"] = distance_report(model, seed=args.seed)
+        print(json.dumps(manifest["near_vs_far"]))
+    print("wrote", save(model, args.out, manifest))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""The pretrained backbone shipped in ``data/`` and its manifest.
+
+``data/tinyvit_glyphs.pt`` holds the state dict of a :class:`~ftnotes.models.TinyViT` pretrained
+on synthetic printed characters (:mod:`ftnotes.glyphs`); ``data/tinyvit_glyphs.json`` records how
+it was made (config, classes, seed, command, sha256 of the weights, measured accuracies).
+Loading checks the file against the manifest, so a truncated download, a hand-edited file or
+weights from another architecture fail loudly with :class:`WeightsError` instead of giving a
+silently wrong model. ``$FTNOTES_WEIGHTS`` points to another ``.pt`` file (its manifest is the
+``.json`` next to it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ftnotes.models import TinyViT, ViTConfig
+
+REGENERATE_COMMAND = "python -m ftnotes.pretrain"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+WEIGHTS_NAME = "tinyvit_glyphs.pt"
+
+
+class WeightsError(RuntimeError):
+    """The shipped weights are missing, corrupt or do not match the architecture."""
+
+
+def _fail(msg: str) -> WeightsError:
+    return WeightsError(f"{msg}. Regenerate the weights with `{REGENERATE_COMMAND}` (see README).")
+
+
+def weights_path(path=None) -> Path:
+    """The weights file: ``path``, else ``$FTNOTES_WEIGHTS``, else ``data/tinyvit_glyphs.pt``."""
+    if path is None:
+        path = os.environ.get("FTNOTES_WEIGHTS") or DATA_DIR / WEIGHTS_NAME
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be None, a str or a Path, got {path!r}")
+    return Path(path)
+
+
+def load_manifest(path=None) -> dict:
+    """The JSON manifest next to the weights file (same name, ``.json``)."""
+    manifest = weights_path(path).with_suffix(".json")
+    if not manifest.is_file():
+        raise _fail(f"manifest {manifest} is missing")
+    try:
+        return json.loads(manifest.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise _fail(f"manifest {manifest} is unreadable ({err})") from None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_pretrained(path=None, device=None) -> TinyViT:
+    """The pretrained TinyViT in eval mode, with its glyph head (one output per glyph class).
+
+    Raises :class:`WeightsError` if the file is missing, its sha256 differs from the manifest's,
+    or its tensors do not fit the architecture the manifest describes.
+    """
+    path = weights_path(path)
+    if not path.is_file():
+        raise _fail(f"pretrained weights {path} are missing")
+    manifest = load_manifest(path)
+    if _sha256(path) != manifest.get("sha256"):
+        raise _fail(f"{path} is corrupt or was changed: its sha256 differs from the manifest's")
+    try:
+        cfg = ViTConfig(**manifest["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise _fail(f"manifest of {path} has no valid config ({err})") from None
+    model = TinyViT(cfg)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:  # unpickling and shape errors come in many types
+        msg = str(err).splitlines()[0][:300]
+        raise _fail(f"{path} does not match the TinyViT architecture {cfg} ({msg})") from None
+    if device is not None:
+        model = model.to(device)
+    return model.eval()
