@@ -173,7 +173,7 @@ def cell_sources(path: pathlib.Path) -> str:
 
 
 def write_live_demo(path: pathlib.Path) -> None:
-    """A tiny notebook with one live panel (a slider and a dropdown) drawing a curve."""
+    """A tiny notebook: a live panel (slider + dropdown) drawing a curve, a Run panel that fails."""
     code = [
         "import matplotlib.pyplot as plt\nimport numpy as np\n"
         "from ftnotes.widgets import dropdown, panel, slider",
@@ -184,6 +184,9 @@ def write_live_demo(path: pathlib.Path) -> None:
         "    print(f'freq={freq} kind={kind}')\n\ncurve(freq=2, kind='sin')",
         "panel(curve, {'freq': slider(2, 1, 9), 'kind': dropdown(['sin', 'cos'])}, live=True,\n"
         "      title='Live demo')",
+        "def fragile(lr):\n    if lr > 0.5:\n        raise ValueError(f'lr={lr} is too large')\n"
+        "    print(f'trained with lr={lr}')\n\nfragile(lr=0.1)",
+        "panel(fragile, {'lr': slider(0.9, 0.0, 1.0)}, title='Run demo')",
     ]
     cells = [
         {"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}

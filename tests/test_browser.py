@@ -16,7 +16,7 @@ named in NO_PLOT_OR_PANEL_CHECK skip both rules; it stays empty unless a noteboo
 In the first notebook whose code contains "live=True", moving a control of a live panel must
 change the panel's output on the page. When no notebook has a live panel yet, a tiny generated
 notebook (browser_helpers.write_live_demo) is run instead, so the panel machinery is always
-checked in a real browser.
+checked in a real browser; there a Run click on a failing function must show a message.
 
 Screenshots of every notebook go to artifacts/browser/ (git-ignored); the path is printed.
 Needs Debian's chromium (no Playwright browser download): ``sudo apt-get install -y chromium``.
@@ -24,6 +24,7 @@ Needs Debian's chromium (no Playwright browser download): ``sudo apt-get install
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import re
 import shutil
@@ -44,7 +45,7 @@ NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 SHOTS = ROOT / "artifacts" / "browser"
 LIVE_DEMO = "zz_live_panel_demo.ipynb"
 NO_PLOT_OR_PANEL_CHECK: set[str] = set()  # add a name here only with a comment saying why
-RUN_TIMEOUT_S = 240  # per notebook; the slowest notebook runs about a minute on a 2-core laptop
+RUN_TIMEOUT_S = 240  # per notebook: generous, notebooks aim at about a minute on a 2-core laptop
 CHROMIUM = find_chromium()
 TIMES: dict[str, float] = {}
 
@@ -82,31 +83,31 @@ def report_times(config):
     lines = ["browser test: per-notebook wall time (open, run all, checks, screenshot)"]
     lines += [f"{t:7.1f}  {n}" for n, t in TIMES.items()]
     lines += [f"{sum(TIMES.values()):7.1f}  total; screenshots in {SHOTS}"]
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    write = reporter.write_line if reporter else print
-    for line in lines:
-        write(line)
+    capture = config.pluginmanager.get_plugin("capturemanager")  # print past pytest's capture
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print("\n" + "\n".join(lines))
 
 
 @pytest.fixture(scope="module")
 def browser():
+    """One Chromium and one context for all notebooks: JupyterLab's bundle is loaded once."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield chromium
+            yield chromium.new_context(viewport={"width": 1280, "height": 900})
         finally:
             chromium.close()
 
 
 @pytest.fixture
 def page(lab, browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = browser.new_page()
     try:
-        yield context.new_page()
+        yield page
     finally:
-        context.close()
+        page.close()
         lab.shutdown_kernels()  # the next notebook gets the CPU and memory
 
 
@@ -121,6 +122,7 @@ def run_all(page, lab, name):
             dialog.first.click()
         assert time.monotonic() < deadline, f"{name}: no idle kernel after 90 s\n{lab.log()}"
         time.sleep(0.25)
+    print(f"\n{name}: kernel idle after {time.monotonic() - deadline + 90:.1f} s")
     page.click('.lm-MenuBar-itemLabel:text-is("Run")')
     page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
     page.wait_for_function(JS_RUN_FINISHED, timeout=RUN_TIMEOUT_S * 1000, polling=250)
@@ -169,12 +171,27 @@ def move_live_control(page, name):
     )
 
 
+def click_failing_run(page):
+    """Demo only: Run on a panel whose fn raises shows the error as a message, no traceback."""
+    box = page.locator(".jp-Notebook .ftnotes-panel:not(.ftnotes-live)").first
+    box.locator("button").first.click()
+    message = box.locator(".widget-output", has_text="ValueError: lr=0.9 is too large")
+    message.wait_for(timeout=30_000)
+    assert "Could not run with lr=0.9" in message.inner_text()
+    assert not tracebacks(page), "the panel's error must be a message, not a traceback"
+
+
 def screenshot(page, name):
     """The whole notebook panel: grow the window to the notebook's height, then shoot."""
-    height = page.evaluate(
-        "() => document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer').scrollHeight"
-    )
-    page.set_viewport_size({"width": 1280, "height": min(max(900, height + 150), 16_000)})
+    js_top_and_height = """() => {
+      const outer = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer');
+      outer.scrollTop = 0;
+      const last = [...document.querySelectorAll('.jp-Notebook .jp-Cell')].pop();
+      return last.getBoundingClientRect().bottom - outer.getBoundingClientRect().top;
+    }"""
+    height = page.evaluate(js_top_and_height)  # without the blank scroll-past-end space
+    page.set_viewport_size({"width": 1280, "height": min(max(900, int(height) + 120), 16_000)})
+    page.evaluate(js_top_and_height)
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{pathlib.Path(name).stem}.png"
     page.locator(".jp-NotebookPanel").first.screenshot(path=str(path))
@@ -187,6 +204,7 @@ def test_notebook_in_browser(lab, page, name):
     start = time.monotonic()
     try:
         run_all(page, lab, name)
+        print(f"\n{name}: opened and ran in {time.monotonic() - start:.1f} s")
         errors = tracebacks(page)
         assert not errors, f"{name}: a cell failed:\n" + "\n---\n".join(e[-2000:] for e in errors)
         text = page.locator(".jp-Notebook").inner_text()
@@ -202,6 +220,8 @@ def test_notebook_in_browser(lab, page, name):
                 assert images.count() > 0, f"{name}: no plot image on the page"
         if name == LIVE_TARGET:
             move_live_control(page, name)
+        if name == LIVE_DEMO:
+            click_failing_run(page)
     finally:
         try:
             screenshot(page, name)
