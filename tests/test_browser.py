@@ -155,9 +155,9 @@ def move_live_control(page, name):
     assert "<img" in before or output.inner_text().strip(), f"{name}: live panel output is empty"
     handle = live.locator(".noUi-handle").first
     if handle.count():
-        handle.focus()  # keyboard moves fire the slider's change event like a released drag
-        handle.press("End" if handle.get_attribute("aria-valuenow") != handle.get_attribute(
-            "aria-valuemax") else "Home")  # fmt: skip
+        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        handle.focus()  # a key press fires the slider's change event like a released drag
+        handle.press("Home" if at_max else "End")
     else:
         select = live.locator("select").first
         options = select.locator("option").evaluate_all("os => os.map(o => o.value)")
