@@ -171,6 +171,7 @@ def check(id: str, obj) -> Result:
         return Result(id, False, str(failure), "failed", ctx.verified)
     except Exception as err:  # the student's code raised: say so, do not crash the notebook
         if _raised_not_implemented(err):
+            _HINT_LEVEL[id] = max(_HINT_LEVEL.get(id, 0), 1)  # hint 1 is shown here
             return Result(id, False, f"not attempted yet. Hint: {ex.hints[0]}", "not attempted")
         msg = f"your code raised {type(err).__name__}: {err}"
         return Result(id, False, msg, "failed", ctx.verified)

@@ -123,6 +123,44 @@ def _check_flag_noisy(fn, ctx):
     ctx.ok(f"flags the k highest per-example losses ({found}/{k} of the injected noisy labels)")
 
 
+# ---------------------------------------------------------------- 05_noise_precision
+
+
+@exercise(
+    "05_noise_precision",
+    title="Score a noise detector against the injected noise",
+    kind="function",
+    reference=sol.noise_precision,
+    stub='''
+    def noise_precision(flagged, noisy):
+        """Precision of a label-noise detector: the fraction of the `flagged` indices that are
+        among the `noisy` indices (those whose labels we corrupted on purpose). In [0, 1]."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Turn both into Python sets of ints: set(int(i) for i in flagged).",
+        "Precision divides the hits by the number flagged (recall would divide by the noisy).",
+        "return len(set_flagged & set_noisy) / len(set_flagged)",
+    ],
+)
+def _check_noise_precision(fn, ctx):
+    cases = [([3, 7, 9, 12], [7, 12, 20, 21, 22, 30]), ([1, 2], [1, 2, 5]), ([4, 5, 6], [0, 1])]
+    for flagged, noisy in cases:
+        for as_tensor in (False, True):
+            f, n = (torch.tensor(flagged), torch.tensor(noisy)) if as_tensor else (flagged, noisy)
+            got = as_float(fn(f, n), "noise_precision", ctx)
+            want = sol.noise_precision(flagged, noisy)
+            hits = len(set(flagged) & set(noisy))
+            args = f"noise_precision({flagged}, {noisy}) = {got}"
+            ctx.expect(not (close(got, hits / len(noisy)) and not close(got, want)),
+                       f"{args}: that is recall (hits / noisy); precision is hits / flagged.")  # fmt: skip
+            ctx.expect(not (close(got, hits) and hits > 0), f"{args}: a count; divide by the "
+                       "number flagged.")  # fmt: skip
+            ctx.expect(close(got, want), f"{args}, expected {want:.4g}"
+                       f"{' (with tensor inputs)' if as_tensor else ''}.")  # fmt: skip
+    ctx.ok("hits / flagged on three cases, with lists and with tensors")
+
+
 # ---------------------------------------------------------------- 05_source_retention
 
 

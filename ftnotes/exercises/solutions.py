@@ -242,6 +242,12 @@ def flag_noisy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: 
     return losses.topk(k).indices
 
 
+def noise_precision(flagged, noisy) -> float:
+    """Fraction of the flagged examples whose label really was corrupted (precision in [0, 1])."""
+    flagged = set(int(i) for i in flagged)
+    return len(flagged & set(int(i) for i in noisy)) / len(flagged)
+
+
 @torch.no_grad()
 def source_retention(finetuned, source_head, images, labels) -> float:
     """Accuracy on source data of the fine-tuned body with the ORIGINAL source head."""
