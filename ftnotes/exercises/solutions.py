@@ -14,6 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
+def _require(ok: bool, name: str, value, allowed: str) -> None:
+    """Bad input gets a ValueError naming the parameter, the value and what is allowed."""
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
 # ---------------------------------------------------------------- 00 overview
 
 
@@ -38,6 +45,8 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 def ioai_score(old_acc: float, new_acc: float) -> float:
     """Retention-aware score: half the accuracy kept on the old task, half on the new one."""
+    for name, acc in (("old_acc", old_acc), ("new_acc", new_acc)):
+        _require(0 <= acc <= 1, name, acc, "a fraction in [0, 1]")
     return 0.5 * old_acc + 0.5 * new_acc
 
 
@@ -50,6 +59,8 @@ def layerwise_lr_groups(model: nn.Module, base_lr: float, decay: float) -> list[
     Head and final norm: ``base_lr``; block i of L: ``base_lr * decay ** (L - i)``;
     embeddings (patch_embed, cls_token, pos_embed): ``base_lr * decay ** (L + 1)``.
     """
+    _require(base_lr > 0, "base_lr", base_lr, "> 0")
+    _require(0 < decay <= 1, "decay", decay, "in (0, 1]")
     depth = len(model.blocks)
     groups: dict[float, list] = {}
     for name, p in model.named_parameters():
@@ -66,6 +77,7 @@ def layerwise_lr_groups(model: nn.Module, base_lr: float, decay: float) -> list[
 def unfreeze_last_k(model: nn.Module, k: int) -> nn.Module:
     """Train only the head, the final norm and the last ``k`` blocks (those nearest the head)."""
     depth = len(model.blocks)
+    _require(isinstance(k, int) and 0 <= k <= depth, "k", k, f"an int in 0..{depth}")
     for name, p in model.named_parameters():
         in_top_blocks = name.startswith("blocks.") and int(name.split(".")[1]) >= depth - k
         p.requires_grad = in_top_blocks or name.startswith(("head.", "norm."))
@@ -78,6 +90,8 @@ def trainable_blocks(epoch: int, depth: int, epochs_per_stage: int = 1) -> list[
     Stage 0 trains the head alone; every ``epochs_per_stage`` epochs one more block, from the top
     (block ``depth - 1``) downwards, joins. Returns sorted block indices.
     """
+    _require(epoch >= 0, "epoch", epoch, ">= 0")
+    _require(epochs_per_stage >= 1, "epochs_per_stage", epochs_per_stage, ">= 1")
     n = min(epoch // epochs_per_stage, depth)
     return list(range(depth - n, depth))
 
@@ -90,6 +104,7 @@ class Adapter(nn.Module):
 
     def __init__(self, dim: int, reduction_factor: int = 4):
         super().__init__()
+        _require(1 <= reduction_factor <= dim, "reduction_factor", reduction_factor, f"in 1..{dim}")
         self.down = nn.Linear(dim, dim // reduction_factor)
         self.non_linearity = nn.GELU()
         self.up = nn.Linear(dim // reduction_factor, dim)
@@ -104,6 +119,7 @@ class Adapter(nn.Module):
 
 def adapter_param_count(dim: int, reduction_factor: int, num_adapters: int = 1) -> int:
     """Parameters of ``num_adapters`` adapters: down (D*m + m) and up (m*D + D), m = D // rf."""
+    _require(1 <= reduction_factor <= dim, "reduction_factor", reduction_factor, f"in 1..{dim}")
     m = dim // reduction_factor
     return num_adapters * (dim * m + m + m * dim + dim)
 
@@ -138,6 +154,7 @@ class LoRALinear(nn.Module):
 
     def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float = 8.0):
         super().__init__()
+        _require(isinstance(r, int) and r >= 1, "r", r, "an int >= 1")
         self.base = base
         for p in self.base.parameters():
             p.requires_grad = False
@@ -173,6 +190,7 @@ class LoRALinear(nn.Module):
 
 def lora_param_count(in_features: int, out_features: int, r: int, num_layers: int = 1) -> int:
     """Trainable LoRA parameters: A (r x in) plus B (out x r) per adapted layer."""
+    _require(r >= 1, "r", r, ">= 1")
     return num_layers * r * (in_features + out_features)
 
 
@@ -228,6 +246,8 @@ def warmup_cosine(step, total_steps, warmup_steps, peak_lr, min_lr=0.0) -> float
     Warmup protects the pretrained weights from large early updates while Adam's statistics
     are still noisy (Goyal et al. 2017; Loshchilov & Hutter 2017 for the cosine).
     """
+    _require(0 <= warmup_steps < total_steps, "warmup_steps", warmup_steps, "in [0, total_steps)")
+    _require(0 <= step < total_steps, "step", step, f"in [0, {total_steps})")
     if step < warmup_steps:
         return peak_lr * (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
@@ -237,6 +257,7 @@ def warmup_cosine(step, total_steps, warmup_steps, peak_lr, min_lr=0.0) -> float
 @torch.no_grad()
 def flag_noisy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: int):
     """Indices (k,) of the k examples with the highest loss on their *given* label."""
+    _require(1 <= k <= len(labels), "k", k, f"in 1..{len(labels)}")
     model.eval()
     losses = F.cross_entropy(model(images), labels, reduction="none")  # (N,), one per example
     return losses.topk(k).indices
@@ -245,6 +266,7 @@ def flag_noisy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: 
 def noise_precision(flagged, noisy) -> float:
     """Fraction of the flagged examples whose label really was corrupted (precision in [0, 1])."""
     flagged = set(int(i) for i in flagged)
+    _require(len(flagged) > 0, "flagged", flagged, "non-empty")
     return len(flagged & set(int(i) for i in noisy)) / len(flagged)
 
 
@@ -258,6 +280,7 @@ def source_retention(finetuned, source_head, images, labels) -> float:
 
 def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int = 0):
     """(train_idx, val_idx): each class keeps its share in both parts; shuffled with ``seed``."""
+    _require(0 < val_fraction < 1, "val_fraction", val_fraction, "in (0, 1)")
     g = torch.Generator().manual_seed(seed)
     train, val = [], []
     for c in labels.unique():

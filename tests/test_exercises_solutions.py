@@ -1,0 +1,53 @@
+"""The reference solutions reject bad input with a ValueError naming the parameter."""
+
+import pytest
+import torch
+from torch import nn
+
+from ftnotes.exercises import solutions as sol
+from ftnotes.models import TinyViT
+
+
+def vit():
+    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=4)
+
+
+BAD = [
+    (lambda: sol.ioai_score(1.5, 0.2), "old_acc"),
+    (lambda: sol.ioai_score(0.5, -0.1), "new_acc"),
+    (lambda: sol.layerwise_lr_groups(vit(), 0.0, 0.5), "base_lr"),
+    (lambda: sol.layerwise_lr_groups(vit(), 0.1, 1.5), "decay"),
+    (lambda: sol.unfreeze_last_k(vit(), 3), "k"),
+    (lambda: sol.trainable_blocks(-1, 4), "epoch"),
+    (lambda: sol.trainable_blocks(1, 4, 0), "epochs_per_stage"),
+    (lambda: sol.Adapter(16, 32), "reduction_factor"),
+    (lambda: sol.adapter_param_count(16, 0), "reduction_factor"),
+    (lambda: sol.LoRALinear(nn.Linear(4, 4), r=0), "r"),
+    (lambda: sol.lora_param_count(4, 4, 0), "r"),
+    (lambda: sol.warmup_cosine(0, 10, 10, 1e-3), "warmup_steps"),
+    (lambda: sol.warmup_cosine(10, 10, 2, 1e-3), "step"),
+    (
+        lambda: sol.flag_noisy(vit(), torch.rand(3, 1, 8, 8), torch.zeros(3, dtype=torch.long), 4),
+        "k",
+    ),  # fmt: skip
+    (lambda: sol.noise_precision([], [1]), "flagged"),
+    (lambda: sol.stratified_split(torch.zeros(4), 1.0), "val_fraction"),
+]
+
+
+@pytest.mark.parametrize("call, name", BAD)
+def test_bad_input_names_the_parameter(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} must be .*, got "):
+        call()
+
+
+def test_lora_merge_round_trip_with_nonzero_b():
+    torch.manual_seed(0)
+    layer = sol.LoRALinear(nn.Linear(6, 3), r=2, lora_alpha=4.0)
+    nn.init.normal_(layer.lora_B)  # non-zero B: an untrained LoRA would pass trivially
+    x, w0 = torch.randn(5, 6), layer.base.weight.detach().clone()
+    before = layer(x).detach()
+    layer.merge()
+    assert torch.allclose(layer.base(x), before, atol=1e-5)
+    layer.unmerge()
+    assert torch.allclose(layer.base.weight, w0, atol=1e-6)
