@@ -150,7 +150,12 @@ def _check_square_not_transposed(cls, ctx):
     title="Merge and unmerge a LoRA layer",
     kind="class",
     reference=sol.LoRALinear,
-    solution=(sol.LoRALinear.get_delta_weight, sol.LoRALinear.merge, sol.LoRALinear.unmerge),
+    solution=(
+        sol.LoRALinear.forward,
+        sol.LoRALinear.get_delta_weight,
+        sol.LoRALinear.merge,
+        sol.LoRALinear.unmerge,
+    ),
     stub='''
     class MergeableLoRALinear(LoRALinear):
         """Adds peft's merge API to your LoRALinear. forward must skip the LoRA branch while
