@@ -168,3 +168,29 @@ def test_bad_data_and_patience_without_val():
         fit(model, (X, y), patience=2, progress=False)
     with pytest.raises(ValueError, match="no trainable"):
         fit(freeze(model), (X, y), progress=False)
+
+
+def test_memory_estimate_counts_parts_and_shrinks_for_a_probe():
+    X, y = tiny_data()
+    full = tiny_model()
+    h_full = fit(full, (X, y), epochs=1, batch_size=32, progress=False)
+    params = sum(p.numel() * 4 for p in full.parameters())
+    # weights + gradients + AdamW state, plus the activations of one batch (> 0)
+    assert h_full.peak_memory_bytes > 2 * params + h_full.optimizer_state_bytes
+    probe = tiny_model()
+    freeze(probe)
+    probe.head.requires_grad_(True)
+    h_probe = fit(probe, (X, y), epochs=1, batch_size=32, progress=False)
+    # a frozen body saves no activations for backward, and has no gradients or AdamW state
+    assert h_probe.peak_memory_bytes < h_full.peak_memory_bytes - 2 * params
+
+
+def test_progress_bar_and_tqdm_disable(monkeypatch, capsys):
+    X, y = tiny_data(n=16)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    fit(tiny_model(), (X, y), epochs=1, progress=True)
+    assert "fit" in capsys.readouterr().err
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    fit(tiny_model(), (X, y), epochs=1, progress=True)
+    fit(tiny_model(), (X, y), epochs=1, progress=False)
+    assert capsys.readouterr().err == ""
