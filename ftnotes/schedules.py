@@ -82,6 +82,8 @@ def make_scheduler(
     if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
         raise ValueError(f"total_steps must be an int >= 1, got {total_steps!r}")
     w = warmup_steps(warmup, total_steps)
+    if kw and name not in ("one_cycle", "slanted_triangular"):
+        raise ValueError(f"schedule {name!r} takes no extra options, got {sorted(kw)}")
     if name == "constant":
         return sched.ConstantLR(optimizer, factor=1.0, total_iters=total_steps)
     if name == "warmup_cosine":
@@ -97,8 +99,11 @@ def make_scheduler(
         return sched.OneCycleLR(
             optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=w / total_steps, **kw
         )
-    cut_frac = kw.pop("cut_frac", None) or max(w, 1) / total_steps
+    cut_frac = kw.pop("cut_frac", None)
+    cut_frac = max(w, 1) / total_steps if cut_frac is None else cut_frac
     ratio = kw.pop("ratio", 32.0)
+    if kw:
+        raise ValueError(f"slanted_triangular takes only cut_frac and ratio, got {sorted(kw)}")
     if not 0.0 < cut_frac < 1.0:
         raise ValueError(f"cut_frac must be in (0, 1), got {cut_frac!r}")
     if not ratio >= 1.0:

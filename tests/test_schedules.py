@@ -72,5 +72,9 @@ def test_bad_arguments():
         schedule_values("one_cycle", 10, warmup=0)
     with pytest.raises(ValueError, match="base_lr"):
         schedule_values("constant", 10, base_lr=0)
+    with pytest.raises(ValueError, match="cut_frac"):
+        schedule_values("slanted_triangular", 10, cut_frac=0)
+    with pytest.raises(ValueError, match="no extra options"):
+        schedule_values("warmup_cosine", 10, ratio=3)
     with pytest.raises(ValueError, match="ratio"):
         schedule_values("slanted_triangular", 10, ratio=0.5)
