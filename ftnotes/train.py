@@ -103,9 +103,9 @@ def _make_optimizer(model, lr, weight_decay, param_groups, callbacks):
     if param_groups is None:
         # A callback (gradual unfreezing) may unfreeze parameters later, so then every parameter
         # goes in now: AdamW skips a parameter whose .grad is None, weight decay included.
-        params = [p for p in model.parameters() if p.requires_grad or callbacks]
-        if not params:
+        if not any(p.requires_grad for p in model.parameters()):
             raise ValueError("model has no trainable parameters (all requires_grad=False)")
+        params = [p for p in model.parameters() if p.requires_grad or callbacks]
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if not isinstance(param_groups, (list, tuple)) or not all(
         isinstance(g, dict) and "params" in g for g in param_groups
@@ -113,6 +113,8 @@ def _make_optimizer(model, lr, weight_decay, param_groups, callbacks):
         raise ValueError(
             "param_groups must be a list of dicts with a 'params' key (as torch takes)"
         )
+    if not any(p.requires_grad for g in param_groups for p in g["params"]):
+        raise ValueError("param_groups hold no trainable parameters (all requires_grad=False)")
     # Copies: torch writes the scheduled rate into each group dict, and the caller may reuse them.
     groups = [dict(g) for g in param_groups]
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)

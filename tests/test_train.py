@@ -168,6 +168,10 @@ def test_bad_data_and_patience_without_val():
         fit(model, (X, y), patience=2, progress=False)
     with pytest.raises(ValueError, match="no trainable"):
         fit(freeze(model), (X, y), progress=False)
+    with pytest.raises(ValueError, match="no trainable"):
+        fit(model, (X, y), progress=False, callbacks=[lambda e, m, h: None])
+    with pytest.raises(ValueError, match="no trainable"):
+        fit(model, (X, y), progress=False, param_groups=[{"params": list(model.parameters())}])
 
 
 def test_memory_estimate_counts_parts_and_shrinks_for_a_probe():
