@@ -40,7 +40,7 @@ FASHION_CLASSES: tuple[str, ...] = (
 TASK_NAMES = ("glyphs", "digits", "far", "mnist", "fashion_mnist")
 
 SPLIT_SEED = 0  # the digits split and the far permutation never depend on the user's seed
-GLYPH_SIZES = {"train": 10_000, "val": 2_000, "test": 4_000}
+GLYPH_SIZES = {"train": 6_000, "val": 1_000, "test": 4_000}
 GLYPH_SEEDS = {"train": 1, "val": 2, "test": 3}  # pretraining streams use seeds >= 1000
 MNIST_SIZES = {"train": 50_000, "val": 10_000}  # carved from the official 60k training set
 

@@ -173,6 +173,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; the shipped data must be readable
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

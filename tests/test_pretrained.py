@@ -1,0 +1,91 @@
+"""The shipped backbone: loads, reaches its manifest accuracy, and fails loudly when damaged."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from ftnotes.data import GLYPH_CLASSES, glyph_split
+from ftnotes.models import TinyViT, ViTConfig
+from ftnotes.pretrain import confusion_pairs, pretrain, save, warmup_cosine
+from ftnotes.pretrained import (
+    REGENERATE_COMMAND,
+    WeightsError,
+    load_manifest,
+    load_pretrained,
+    weights_path,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # with other jobs on the 2 cores, two OpenMP threads spin-wait on each other; one is faster
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_shipped_weights_load_and_reach_manifest_accuracy():
+    manifest = load_manifest()
+    model = load_pretrained()
+    assert not model.training and model.head.out_features == len(GLYPH_CLASSES)
+    assert manifest["classes"] == list(GLYPH_CLASSES)
+    assert weights_path().stat().st_size <= 2_000_000
+    x, y = glyph_split("test")
+    with torch.no_grad():
+        acc = (model(x[:1000]).argmax(1) == y[:1000]).float().mean().item()
+    # 1,000 of the manifest's test images: the binomial standard error is ~0.7 points
+    assert abs(acc - manifest["source_test_accuracy"]) < 0.03
+
+
+def _copy(tmp_path):
+    src = weights_path()
+    dst = tmp_path / src.name
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    return dst
+
+
+def test_corrupt_file_raises(tmp_path):
+    path = _copy(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=REGENERATE_COMMAND):
+        load_pretrained(path)
+
+
+def test_missing_file_raises(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTNOTES_WEIGHTS", str(tmp_path / "nothing.pt"))
+    with pytest.raises(WeightsError, match=REGENERATE_COMMAND):
+        load_pretrained()
+
+
+def test_wrong_architecture_raises(tmp_path):
+    path = _copy(tmp_path)
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    small = TinyViT(ViTConfig(dim=16, depth=1, num_heads=2, num_classes=3))
+    save(small, tmp_path, {"config": manifest["config"]}, stem=path.stem)  # sha matches
+    with pytest.raises(WeightsError, match=REGENERATE_COMMAND):
+        load_pretrained(path)
+
+
+def test_pretraining_is_deterministic_for_a_seed():
+    cfg = ViTConfig(dim=16, depth=1, num_heads=2, num_classes=len(GLYPH_CLASSES))
+    kw = {"epochs": 1, "samples_per_epoch": 256, "batch_size": 64, "log": lambda *a: None}
+    a, b = pretrain(cfg, seed=1, **kw), pretrain(cfg, seed=1, **kw)
+    c = pretrain(cfg, seed=2, **kw)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_warmup_cosine_and_confusion_pairs():
+    assert warmup_cosine(0, 100, 10) == pytest.approx(0.1)
+    assert warmup_cosine(9, 100, 10) == pytest.approx(1.0)
+    assert warmup_cosine(100, 100, 10) == pytest.approx(0.0)
+    y = torch.tensor([0, 0, 0, 0, 1, 1])
+    p = torch.tensor([0, 0, 0, 1, 1, 1])
+    assert confusion_pairs(y, p, ("a", "b"), 0.2) == [{"true": "a", "pred": "b", "rate": 0.25}]
