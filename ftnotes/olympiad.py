@@ -1,0 +1,328 @@
+"""The IOAI-style task of notebook 06: learn the handwritten digits without forgetting the glyphs.
+
+IOAI 2026 at-home task 1 gave a model that knew 16 classes, asked it to learn 13 more and scored
+½·(accuracy on the old classes) + ½·(accuracy on the new ones); head expansion, replay,
+distillation, freezing, LoRA and per-module learning rates were the hinted tools. Here the
+shipped TinyViT knows the 34 printed glyph classes (the source) and must learn the 10
+handwritten digits (the target), within a time budget:
+
+    score = ½ · glyph test accuracy (output rows 0-33) + ½ · digits test accuracy (rows 34-43)
+
+A solution is a function ``solve(model, data) -> model``. It gets a fresh copy of the pretrained
+TinyViT (34 outputs) and :class:`OlympiadData` (what it may train on; the test sets stay inside
+the scorer) and returns a model whose output has 34 + 10 rows: the head *expanded* by 10 digit
+rows (:func:`expand_head`). Each half is scored on its own rows (task-aware, like
+``evaluate.source_retention``); the IOAI task scored one softmax over all classes, which is
+harder. :func:`run_solution` times ``solve``; a run over ``budget_s`` is flagged and counts 0.
+
+Toolbox: :func:`expand_head`, :func:`train_expanded` (replay, distillation from the frozen
+original (Hinton et al. 2015; Li & Hoiem 2016, "Learning without Forgetting"), per-module
+learning rates) and :func:`make_solution` (freezing, partial fine-tuning, LoRA, full FT).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ftnotes import peft
+from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task, subset_per_class
+from ftnotes.evaluate import accuracy, ioai_score
+from ftnotes.ledger import state_dict_bytes, trainable_state_dict
+from ftnotes.schedules import make_scheduler
+from ftnotes.strategies import freeze, unfreeze
+from ftnotes.utils import count_params, set_seed
+
+NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
+BUDGET_S = 60.0  # seconds a solution may train; the reference needs a fraction of it
+LABELS_PER_CLASS = 50  # 500 labelled digits, as in a typical olympiad task
+STRATEGIES = ("full_ft", "linear_probe", "partial_ft", "lora")
+
+
+@dataclass
+class OlympiadData:
+    """What a solution may use. X (N, 1, 8, 8) float32 in [0, 1], y (N,) int64.
+
+    ``target_train``/``target_val``: digits (labels 0-9, i.e. output rows 34-43).
+    ``source_train``: the glyph training split (labels 0-33), for replay and distillation.
+    ``source_val``: glyph validation images, to check retention before submitting.
+    """
+
+    target_train: tuple
+    target_val: tuple
+    source_train: tuple
+    source_val: tuple
+
+    def replay(self, per_class: int, seed: int = 0) -> tuple:
+        """``per_class`` glyph training examples of every class (a fixed, seeded choice)."""
+        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+            raise ValueError(f"per_class must be an int >= 1, got {per_class!r}")
+        x, y = self.source_train
+        keep = torch.as_tensor(subset_per_class(y.numpy(), per_class, seed, "glyphs"))
+        return x[keep], y[keep]
+
+
+def load_olympiad(labels_per_class: int = LABELS_PER_CLASS, seed: int = 0):
+    """``(data, tests)``: the :class:`OlympiadData` a solution sees and the hidden test sets
+    ``{"source": (X, y), "target": (X, y)}`` that only the scorer uses."""
+    digits = load_task("digits", labels_per_class=labels_per_class, seed=seed)
+    data = OlympiadData(digits.train.tensors, digits.val.tensors, glyph_split("train"),
+                        glyph_split("val"))  # fmt: skip
+    return data, {"source": glyph_split("test"), "target": digits.test.tensors}
+
+
+def expand_head(model, num_new: int = NUM_TARGET, init_from_rows=None):
+    """Head expansion, in place: ``model.head`` (D -> S) becomes (D -> S + num_new).
+
+    Rows 0..S-1 are copies of the old head, so the source predictions do not change; the new
+    rows start from the old rows ``init_from_rows`` (e.g. ``range(10)``: glyphs "0"-"9" start
+    the digit rows) or small random weights. Returns ``model``.
+    """
+    old = model.head
+    if isinstance(num_new, bool) or not isinstance(num_new, int) or num_new < 1:
+        raise ValueError(f"num_new must be an int >= 1, got {num_new!r}")
+    new = nn.Linear(old.in_features, old.out_features + num_new).to(old.weight.device)
+    nn.init.trunc_normal_(new.weight, std=0.02)
+    nn.init.zeros_(new.bias)
+    with torch.no_grad():
+        new.weight[: old.out_features] = old.weight
+        new.bias[: old.out_features] = old.bias
+        if init_from_rows is not None:
+            rows = list(init_from_rows)
+            if len(rows) != num_new or not all(0 <= r < old.out_features for r in rows):
+                raise ValueError(f"init_from_rows must list {num_new} rows in [0, "
+                                 f"{old.out_features}), got {rows!r}")  # fmt: skip
+            new.weight[old.out_features :] = old.weight[rows]
+            new.bias[old.out_features :] = old.bias[rows]
+    model.head = new
+    return model
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0):
+    """KL(teacher ‖ student) on softened outputs, times T² (Hinton et al. 2015); (B, C) each."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1),
+                    log_target=True, reduction="batchmean") * t * t  # fmt: skip
+
+
+def _groups(model, lr, head_lr):
+    """Per-module rates: the head at ``head_lr``, every other trainable tensor at ``lr``."""
+    head = [p for n, p in model.named_parameters() if p.requires_grad and ".head." in f".{n}"]
+    body = [p for n, p in model.named_parameters() if p.requires_grad and ".head." not in f".{n}"]
+    # weight_decay 0: decoupled decay would shrink the glyph rows of the head even where
+    # they get no gradient, and change the source predictions a linear probe must keep.
+    return [{"params": g, "lr": r, "weight_decay": 0.0}
+            for g, r in ((body, lr), (head, head_lr or lr)) if g]  # fmt: skip
+
+
+def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e-3,
+                   head_lr=None, replay_per_class: int = 0, distill_weight: float = 0.0,
+                   temperature: float = 2.0, teacher=None, batch_size: int = 32,
+                   seed: int = 0) -> list:  # fmt: skip
+    """Train an expanded model (S + 10 outputs) on the digits; returns the loss per step.
+
+    Each step: cross-entropy of the digit rows on a digits batch; with ``replay_per_class``,
+    cross-entropy of the glyph rows on a batch of replayed glyphs; with ``distill_weight``,
+    :func:`distill_loss` pulling the glyph rows towards the frozen ``teacher`` (the original
+    model) on both batches. AdamW + warmup-cosine; only ``requires_grad`` tensors train.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not (isinstance(distill_weight, (int, float)) and distill_weight >= 0):
+        raise ValueError(f"distill_weight must be a number >= 0, got {distill_weight!r}")
+    if distill_weight > 0 and teacher is None:
+        raise ValueError("distill_weight > 0 needs teacher= (the frozen original model)")
+    set_seed(seed)
+    x, y = data.target_train
+    rx, ry = data.replay(replay_per_class, seed) if replay_per_class else (None, None)
+    steps = epochs * math.ceil(len(x) / batch_size)
+    opt = torch.optim.AdamW(_groups(model, lr, head_lr))
+    sched = make_scheduler("warmup_cosine", opt, steps, warmup=0.1)
+    gen, losses = torch.Generator().manual_seed(seed), []
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
+            inputs, n = x[idx], len(idx)
+            if rx is not None:  # one forward pass over digits and replayed glyphs together
+                j = torch.randint(len(rx), (batch_size,), generator=gen)
+                inputs = torch.cat([inputs, rx[j]])
+            out = model(inputs)
+            loss = F.cross_entropy(out[:n, NUM_SOURCE:], y[idx])
+            if rx is not None:
+                loss = loss + F.cross_entropy(out[n:, :NUM_SOURCE], ry[j])
+            if distill_weight > 0:
+                with torch.no_grad():
+                    soft = teacher(inputs)
+                loss = loss + distill_weight * distill_loss(out[:, :NUM_SOURCE], soft, temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+    return losses
+
+
+def make_solution(strategy: str = "lora", *, lr: float = 3e-3, head_lr=1e-2, epochs: int = 5,
+                  replay_per_class: int = 0, distill_weight: float = 0.0, r: int = 4, k: int = 1,
+                  align_head: bool = True, seed: int = 0):  # fmt: skip
+    """A ``solve(model, data)`` function built from the toolbox, for trying choices quickly.
+
+    ``strategy``: what trains besides the head: ``full_ft`` (everything), ``linear_probe``
+    (only the head), ``partial_ft`` (the top ``k`` blocks), ``lora`` (rank-``r`` LoRA on
+    query/value, Hu et al. 2021). ``align_head``: digit rows start from glyph rows "0"-"9".
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+
+    def solve(model, data):
+        set_seed(seed)  # the new head rows and LoRA's A start from random draws
+        teacher = copy.deepcopy(model).eval().requires_grad_(False) if distill_weight else None
+        expand_head(model, NUM_TARGET, range(NUM_TARGET) if align_head else None)
+        if strategy == "lora":
+            peft.add_lora(model, peft.LoraConfig(r=r, lora_alpha=2 * r))  # scaling 2
+        else:
+            freeze(model) if strategy != "full_ft" else unfreeze(model)
+            unfreeze(model.head)
+            if strategy == "partial_ft":
+                for block in [*model.blocks[len(model.blocks) - k :], model.norm]:
+                    unfreeze(block)
+        train_expanded(model, data, epochs=epochs, lr=lr, head_lr=head_lr,
+                       replay_per_class=replay_per_class, distill_weight=distill_weight,
+                       teacher=teacher, seed=seed)  # fmt: skip
+        return model
+
+    solve.settings = dict(strategy=strategy, lr=lr, head_lr=head_lr, epochs=epochs,
+                          replay_per_class=replay_per_class, distill_weight=distill_weight,
+                          r=r, k=k, align_head=align_head)  # fmt: skip
+    return solve
+
+
+def baseline_solution(model, data):
+    """The naive answer: full fine-tuning at a high-ish rate, a fresh random digit head, digits
+    only. It learns the digits and forgets the glyphs: the body drifts under the glyph rows."""
+    solve = make_solution("full_ft", lr=3e-3, head_lr=3e-3, epochs=5, align_head=False)
+    return solve(model, data)
+
+
+def reference_solution(model, data):
+    """Expanded head with aligned digit rows + the top block and the head trained (the lower
+    blocks frozen) at per-module rates + replay of 20 glyphs per class + distillation from the
+    frozen original: the digits are learned while the glyph rows stay right."""
+    solve = make_solution("partial_ft", k=1, lr=1e-3, head_lr=1e-2, epochs=5,
+                          replay_per_class=20, distill_weight=1.0)  # fmt: skip
+    return solve(model, data)
+
+
+def show_reference_solution() -> None:
+    """Print the reference solution's code (best read after your own attempt)."""
+    print(inspect.getsource(reference_solution))
+    print(inspect.getsource(make_solution))
+
+
+@dataclass
+class OlympiadResult:
+    """One scored run: the score, its halves, the time it took and what it costs to store."""
+
+    name: str
+    status: str  # "scored", "over budget", "not attempted", "failed"
+    score: float | None = None
+    source_acc: float | None = None
+    target_acc: float | None = None
+    seconds: float = 0.0
+    budget_s: float = BUDGET_S
+    trainable_params: int = 0
+    checkpoint_bytes: int = 0
+    message: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def counted_score(self) -> float:
+        """What the olympiad would count: the score if on time, else 0."""
+        return self.score if self.status == "scored" else 0.0
+
+    def __str__(self) -> str:
+        if self.score is None:
+            return f"{self.name}: {self.status}. {self.message}".strip()
+        return (f"{self.name}: score {self.score:.3f} = ½·{self.source_acc:.3f} (glyphs kept) + "
+                f"½·{self.target_acc:.3f} (digits) | {self.seconds:.1f} s of {self.budget_s:.0f}"
+                f" s | {self.trainable_params:,} trainable, checkpoint "
+                f"{self.checkpoint_bytes / 1e3:.1f} KB | {self.status}"
+                + (f": {self.message}" if self.message else ""))  # fmt: skip
+
+    __repr__ = __str__
+
+
+def score_model(model, tests: dict) -> tuple[float, float, float]:
+    """``(score, source_acc, target_acc)`` of a model with NUM_SOURCE + NUM_TARGET outputs."""
+    out = model(tests["source"][0][:2]).shape[-1]
+    if out != NUM_SOURCE + NUM_TARGET:
+        raise ValueError(f"the model must output {NUM_SOURCE} glyph + {NUM_TARGET} digit rows "
+                         f"= {NUM_SOURCE + NUM_TARGET} (see expand_head), got {out}")  # fmt: skip
+    src = accuracy(model, tests["source"], forward=lambda m, x: m(x)[:, :NUM_SOURCE])
+    tgt = accuracy(model, tests["target"], forward=lambda m, x: m(x)[:, NUM_SOURCE:])
+    return ioai_score(src, tgt), src, tgt
+
+
+def run_solution(solve, base, data, tests, *, budget_s: float = BUDGET_S, name=None):
+    """Time ``solve(copy of base, data)``, then score what it returns: an :class:`OlympiadResult`.
+
+    Never raises on the student's code: ``NotImplementedError`` gives "not attempted yet",
+    another error "failed" with its message; a run longer than ``budget_s`` is "over budget".
+    """
+    if not (isinstance(budget_s, (int, float)) and budget_s > 0):
+        raise ValueError(f"budget_s must be a number > 0, got {budget_s!r}")
+    name = name or getattr(solve, "__name__", "solution")
+    model = copy.deepcopy(base).requires_grad_(True)
+    start = time.perf_counter()
+    try:
+        model = solve(model, data)
+        seconds = time.perf_counter() - start
+        score, src, tgt = score_model(model, tests)
+    except NotImplementedError:
+        return OlympiadResult(name, "not attempted", message="not attempted yet: write your "
+                              "solve(model, data) and run this cell again")  # fmt: skip
+    except Exception as err:  # the student's code: report it, keep the notebook running
+        return OlympiadResult(name, "failed", message=f"{type(err).__name__}: {err}")
+    over = seconds > budget_s
+    trainable = count_params(model, trainable_only=True)
+    ckpt = trainable_state_dict(model) if trainable < count_params(model) else model.state_dict()
+    return OlympiadResult(
+        name, "over budget" if over else "scored", score, src, tgt, seconds, budget_s,
+        trainable, state_dict_bytes(ckpt),
+        f"{seconds:.1f} s > budget {budget_s:.0f} s: this run would count 0" if over else "",
+    )  # fmt: skip
+
+
+def plot_results(results, budget_s: float = BUDGET_S):
+    """Left: glyphs kept, digits learned and the score of each scored run (grouped bars);
+    right: each run's training time against the budget."""
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in results if r.score is not None]
+    if not runs:
+        raise ValueError("results must hold at least one scored OlympiadResult")
+    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=(2, 1))
+    names, x = [r.name for r in runs], torch.arange(len(runs)).numpy()
+    bars = (("source_acc", "glyphs kept (old)"), ("target_acc", "digits (new)"),
+            ("score", "score = ½ old + ½ new"))  # fmt: skip
+    for i, (key, label) in enumerate(bars):
+        ax.bar(x + (i - 1) * 0.27, [getattr(r, key) for r in runs], 0.27, label=label)
+    ax.set_xticks(x, names)
+    ax.set(ylim=(0, 1.05), ylabel="test accuracy / score", title="what each run keeps and learns")
+    ax.legend(fontsize=8, loc="lower left")
+    ax_t.barh(x, [r.seconds for r in runs], color="tab:gray")
+    ax_t.axvline(budget_s, color="tab:red", ls="--", label=f"budget {budget_s:.0f} s")
+    ax_t.set_yticks(x, names)
+    ax_t.set(xlabel="training time (s)", title="time used")
+    ax_t.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
