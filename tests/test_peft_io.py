@@ -1,6 +1,8 @@
 """Adapter files: round trips for every method, fingerprint checks, atomic saving."""
 
 import copy
+import json
+import os
 
 import pytest
 import torch
@@ -24,6 +26,7 @@ from ftnotes.peft import (
     merge_lora,
     save_adapter,
 )
+from ftnotes.peft.io import decode_safetensors, read_adapter
 
 X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 
@@ -75,7 +78,7 @@ def test_round_trip_onto_a_fresh_backbone(method, tmp_path):
     path = save_adapter(model, tmp_path / f"{method}.pt", extra={"val_acc": 0.5})
     loaded = load_adapter(tiny_vit(), path)  # bare backbone: the method is attached from the file
     assert torch.equal(loaded(X), out)
-    assert torch.load(path, weights_only=True)["extra"] == {"val_acc": 0.5}
+    assert read_adapter(path)["extra"] == {"val_acc": 0.5}
     again = load_adapter(loaded, path)  # loading onto a model that has the method already
     assert torch.equal(again(X), out)
     if method == "lora":
@@ -87,12 +90,10 @@ def test_round_trip_onto_a_fresh_backbone(method, tmp_path):
 def test_file_holds_only_adapter_and_head_tensors(tmp_path):
     model = perturb(add_lora(with_digits_head(tiny_vit()), LoraConfig(r=2)))
     path = save_adapter(model, tmp_path / "lora.pt")
-    keys = set(torch.load(path, weights_only=True)["state_dict"])
+    keys = set(read_adapter(path)["state_dict"])
     assert keys == {k for k in model.state_dict() if "lora_" in k or k.startswith("head.")}
     wrapped = perturb(PromptTunedViT(tiny_vit(), num_classes=10))
-    keys = set(
-        torch.load(save_adapter(wrapped, tmp_path / "p.pt"), weights_only=True)["state_dict"]
-    )
+    keys = set(read_adapter(save_adapter(wrapped, tmp_path / "p.pt"))["state_dict"])
     assert keys == {"prompt_embeddings", "head.weight", "head.bias"}
 
 
@@ -107,9 +108,26 @@ def test_wrong_base_and_bad_files_fail_clearly(tmp_path):
         save_adapter(tiny_vit(), tmp_path / "b.pt")
     with pytest.raises(ValueError, match="not a file"):
         load_adapter(tiny_vit(), tmp_path / "missing.pt")
-    torch.save({"hello": 1}, tmp_path / "junk.pt")
+    torch.save({"hello": 1}, tmp_path / "junk.pt")  # a pickle, not an adapter file
     with pytest.raises(ValueError, match="not an ftnotes adapter file"):
         load_adapter(tiny_vit(), tmp_path / "junk.pt")
+
+
+def test_file_is_safetensors_with_one_small_header(tmp_path):
+    model = perturb(add_lora(with_digits_head(tiny_vit()), LoraConfig(r=2)))
+    path = save_adapter(model, tmp_path / "a.safetensors")
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    assert header["__metadata__"]["format"] == "ftnotes-adapter/1"
+    data = sum(p.numel() * 4 for n, p in model.named_parameters() if p.requires_grad)
+    assert len(raw) == 8 + n + data  # nothing but the header and the float32 numbers
+    tensors, _ = decode_safetensors(raw)
+    for key, value in model.state_dict().items():
+        if key in tensors:
+            assert torch.equal(tensors[key], value)
+    with pytest.raises(ValueError, match="JSON"):
+        save_adapter(model, tmp_path / "b.pt", extra={"model": model})
 
 
 def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
@@ -118,13 +136,11 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch)
     save_adapter(model, path)
     old = path.read_bytes()
 
-    def broken_save(obj, f):
-        with open(f, "wb") as fh:
-            fh.write(b"half a file")
+    def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", broken_save)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        save_adapter(copy.deepcopy(model), path)
+        save_adapter(perturb(copy.deepcopy(model)), path)
     assert path.read_bytes() == old
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # no temp file left behind

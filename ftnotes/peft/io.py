@@ -5,15 +5,20 @@ An adapter file holds the adapter tensors, the task head, the method's config an
 W it was trained against, so loading it onto another backbone would silently give garbage.
 :func:`load_adapter` therefore checks the fingerprint before anything else.
 
-File layout (``torch.save`` of a dict, loadable with ``weights_only=True``):
-``format``, ``peft_type``, ``config``, ``fingerprint``, ``wrapper``, ``num_classes``,
-``state_dict`` (adapter + head tensors only), ``extra`` (the caller's dict).
+File format: safetensors (what peft writes as ``adapter_model.safetensors``), written by hand
+here in a few lines: an 8-byte little-endian header length, a JSON header (per tensor: dtype,
+shape, byte offsets; plus ``__metadata__``, string to string), then the raw tensor bytes.
+Loading it unpickles nothing, so an adapter file from a stranger cannot run code, and the
+container costs one small header instead of a record per tensor. Metadata keys: ``format``,
+``peft_type``, ``config``, ``fingerprint``, ``wrapper``, ``num_classes``, ``extra`` (JSON).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import struct
 import tempfile
 from pathlib import Path
 
@@ -29,6 +34,9 @@ FORMAT = "ftnotes-adapter/1"
 CONFIGS = {
     c.peft_type: c for c in (LoraConfig, AdapterConfig, PromptTuningConfig, PrefixTuningConfig)
 }
+DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+          torch.float64: "F64", torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8",
+          torch.bool: "BOOL"}  # fmt: skip
 WRAPPERS = {c.__name__: c for c in (PromptTunedViT, MultiTaskPromptViT, PrefixTunedViT)}
 
 
@@ -89,45 +97,96 @@ def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def encode_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """Tensors + string metadata -> the bytes of a safetensors file."""
+    header, chunks, offset = {}, [], 0
+    for name, t in tensors.items():
+        if t.dtype not in DTYPES:
+            raise ValueError(f"tensor {name!r} has dtype {t.dtype}; supported: {list(DTYPES)}")
+        data = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}  # fmt: skip
+        chunks.append(data)
+        offset += len(data)
+    header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format pads the header to a multiple of 8 bytes
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+
+
+def decode_safetensors(raw: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The bytes of a safetensors file -> (tensors, metadata)."""
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    metadata, body = header.pop("__metadata__", {}), raw[8 + n :]
+    names = {v: k for k, v in DTYPES.items()}
+    tensors = {}
+    for name, info in header.items():
+        (start, end), dtype = info["data_offsets"], names[info["dtype"]]
+        flat = torch.frombuffer(bytearray(body[start:end]), dtype=dtype) if end > start else (
+            torch.empty(0, dtype=dtype))  # fmt: skip
+        tensors[name] = flat.reshape(info["shape"])
+    return tensors, metadata
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, then os.replace: the old file survives any failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def save_adapter(model: nn.Module, path, extra: dict | None = None) -> Path:
-    """Write the adapter file atomically (temp file in the same folder, then os.replace)."""
+    """Write the adapter file (adapter + head tensors, config, base fingerprint) atomically.
+
+    ``extra``: a JSON-serialisable dict stored alongside (e.g. the validation accuracy).
+    """
     config = getattr(model, "peft_config", None)
     if type(config) not in CONFIGS.values():
         raise ValueError(
             "model has no PEFT method attached (no model.peft_config); nothing to save"
         )
-    path = Path(path)
+    try:
+        extra_json = json.dumps(extra or {})
+    except TypeError as err:
+        raise ValueError(f"extra must be JSON-serialisable, got {extra!r} ({err})") from None
     wrapper = type(model).__name__ if getattr(model, "is_peft_wrapper", False) else None
-    payload = {
+    metadata = {
         "format": FORMAT,
         "peft_type": config.peft_type,
-        "config": config.to_dict(),
+        "config": json.dumps(config.to_dict()),
         "fingerprint": fingerprint(model, _head_names(model)),
-        "wrapper": wrapper,
-        "num_classes": getattr(model, "num_classes", None),
-        "state_dict": adapter_state_dict(model),
-        "extra": extra or {},
+        "wrapper": json.dumps(wrapper),
+        "num_classes": json.dumps(getattr(model, "num_classes", None)),
+        "extra": extra_json,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    path = Path(path)
+    _write_atomic(path, encode_safetensors(adapter_state_dict(model), metadata))
     return path
 
 
-def _read(path) -> dict:
+def read_adapter(path) -> dict:
+    """An adapter file as a dict: the metadata keys (JSON decoded) plus ``state_dict``."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"path={str(path)!r} is not a file")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an ftnotes adapter file (format {FORMAT})")
-    return payload
+    try:
+        tensors, meta = decode_safetensors(path.read_bytes())
+        if meta.get("format") != FORMAT:
+            raise ValueError
+        payload = {k: meta[k] for k in ("format", "peft_type", "fingerprint")}
+        payload.update(
+            {k: json.loads(meta[k]) for k in ("config", "wrapper", "num_classes", "extra")}
+        )
+    except (ValueError, KeyError, struct.error, UnicodeDecodeError):
+        raise ValueError(f"{path} is not an ftnotes adapter file (format {FORMAT})") from None
+    return {**payload, "state_dict": tensors}
 
 
 def _attach(model: nn.Module, payload: dict, config) -> nn.Module:
@@ -167,7 +226,7 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
     that already has the method. Fails with ValueError if the backbone differs from the one the
     adapter was trained on, or on missing/unexpected keys or shape mismatches.
     """
-    payload = _read(path)
+    payload = read_adapter(path)
     config = CONFIGS[payload["peft_type"]](**payload["config"])
     theirs = payload["fingerprint"]
     ours = fingerprint(model, _head_names(model, config))

@@ -85,14 +85,18 @@ class PrefixTunedViT(nn.Module):
             return out.view(-1, L, 2, D).permute(1, 2, 0, 3)
         return self.prefix_embeddings
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, ...) -> class features (B, D) with the prefixes in every block."""
         B = x.shape[0]
         prefixes = self.get_prefixes()
         per_block = [
             (prefixes[i, 0].expand(B, -1, -1), prefixes[i, 1].expand(B, -1, -1))
             for i in range(prefixes.shape[0])
         ]
-        return self.head(self.base.forward_features(x, prefixes=per_block))
+        return self.base.forward_features(x, prefixes=per_block)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
 
     @torch.no_grad()
     def fold_projection(self) -> PrefixTunedViT:

@@ -118,12 +118,15 @@ class PromptTunedViT(nn.Module):
             per_block[i] = prompts[:, i]
         return self.base.forward_features(x, prompts=per_block)
 
-    def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:
+        """Images (B, ...) -> prompted class features (B, D), as ``TinyViT.forward_features``."""
         if task_ids is not None and bool(torch.as_tensor(task_ids).ne(0).any()):
             raise ValueError("PromptTunedViT has one task (id 0); use MultiTaskPromptViT for more")
-        B = x.shape[0]
-        prompts = self.prompt_embeddings.unsqueeze(0).expand(B, -1, -1, -1)
-        return self.head(self.features(x, prompts))
+        prompts = self.prompt_embeddings.unsqueeze(0).expand(x.shape[0], -1, -1, -1)
+        return self.features(x, prompts)
+
+    def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:
+        return self.head(self.forward_features(x, task_ids))
 
 
 class MultiTaskPromptViT(PromptTunedViT):
@@ -149,7 +152,7 @@ class MultiTaskPromptViT(PromptTunedViT):
         self._init_prompts(init_data)
         self.heads = nn.ModuleList(new_head(base, c) for c in num_classes)
 
-    def forward(self, x: torch.Tensor, task_ids=0) -> torch.Tensor:
+    def _ids(self, x: torch.Tensor, task_ids) -> torch.Tensor:
         B, T = x.shape[0], len(self.heads)
         ids = torch.as_tensor(task_ids if task_ids is not None else 0, device=x.device).long()
         ids = ids.expand(B) if ids.dim() == 0 else ids
@@ -157,8 +160,16 @@ class MultiTaskPromptViT(PromptTunedViT):
             raise ValueError(
                 f"task_ids must be an int or (B,) tensor with values in [0, {T}), got {task_ids!r}"
             )
+        return ids
+
+    def forward_features(self, x: torch.Tensor, task_ids=0) -> torch.Tensor:
+        """Images (B, ...) -> class features (B, D), each example with its task's prompt."""
+        return self.features(x, self.prompt_embeddings[self._ids(x, task_ids)])
+
+    def forward(self, x: torch.Tensor, task_ids=0) -> torch.Tensor:
+        ids = self._ids(x, task_ids)
         feats = self.features(x, self.prompt_embeddings[ids])  # each example its own prompt
-        logits = feats.new_full((B, max(self.num_classes)), float("-inf"))
+        logits = feats.new_full((x.shape[0], max(self.num_classes)), float("-inf"))
         for t in ids.unique().tolist():
             rows = ids == t
             logits[rows, : self.num_classes[t]] = self.heads[t](feats[rows])

@@ -1,0 +1,213 @@
+"""The default recipe of every method, in one place, and ``run_method`` that trains and measures.
+
+``RECIPES[method]`` holds every hyperparameter a method uses. The defaults were tuned on the
+*validation* split of the digits task (full training split, seed 0; ``RunRecord.extra`` carries
+the validation accuracy that the tuning compared), never on the test split, with a comparable
+effort for every method so that the PEFT methods are treated fairly. Notebooks and the bench
+(``python -m ftnotes.bench``) import them from here instead of repeating numbers.
+
+Methods: ``scratch`` (TinyViT from random init), ``scratch_cnn`` (SmallCNN), ``linear_probe``,
+``full_ft``, ``llrd`` (layer-wise lr decay), ``lp_ft`` (Kumar et al. 2022), ``adapter``
+(Houlsby et al. 2019), ``lora`` (Hu et al. 2021), ``prompt`` (VPT, Jia et al. 2022),
+``prefix`` (Li & Liang 2021).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import statistics
+import tempfile
+import time
+
+import torch
+
+from ftnotes import peft
+from ftnotes.data import GLYPH_CLASSES, load_task
+from ftnotes.evaluate import accuracy
+from ftnotes.ledger import record_run
+from ftnotes.models import SmallCNN, TinyViT, ViTConfig
+from ftnotes.pretrained import load_pretrained
+from ftnotes.strategies import finetune, replace_head
+from ftnotes.train import fit
+from ftnotes.utils import set_seed
+
+FIT_KEYS = ("epochs", "lr", "weight_decay", "batch_size", "schedule", "warmup",
+            "clip_grad_norm", "patience", "monitor")  # fmt: skip
+_FIT = dict(weight_decay=0.01, batch_size=32, schedule="warmup_cosine", warmup=0.1,
+            clip_grad_norm=1.0, patience=None, monitor="val_loss")  # fmt: skip
+
+RECIPES: dict[str, dict] = {
+    "scratch": {**_FIT, "epochs": 60, "lr": 1e-3, "weight_decay": 0.05},
+    "scratch_cnn": {**_FIT, "epochs": 40, "lr": 3e-3},
+    "linear_probe": {**_FIT, "epochs": 30, "lr": 1e-2},
+    "full_ft": {**_FIT, "epochs": 30, "lr": 5e-4},
+    "llrd": {**_FIT, "epochs": 30, "lr": 1e-3, "layer_decay": 0.7, "head_lr": 3e-3},
+    "lp_ft": {**_FIT, "epochs": 25, "lr": 3e-4, "lp_epochs": 10, "head_lr": 1e-2},
+    "adapter": {**_FIT, "epochs": 40, "lr": 3e-3, "reduction_factor": 8,
+                "non_linearity": "relu", "placement": "houlsby"},
+    "lora": {**_FIT, "epochs": 40, "lr": 3e-3, "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+             "target_modules": ("query", "value")},
+    "prompt": {**_FIT, "epochs": 40, "lr": 1e-2, "num_virtual_tokens": 8, "deep": True,
+               "init": "random"},
+    "prefix": {**_FIT, "epochs": 40, "lr": 1e-2, "num_virtual_tokens": 8,
+               "prefix_projection": False, "encoder_hidden_size": 64},
+}  # fmt: skip
+METHODS = tuple(RECIPES)
+NO_SOURCE_HEAD = ("scratch", "scratch_cnn")  # trained from random init: no source head to keep
+PEFT_METHODS = ("adapter", "lora", "prompt", "prefix")
+
+
+def check_method(method) -> None:
+    if method not in RECIPES:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+
+
+def get_recipe(method: str, **overrides) -> dict:
+    """A copy of ``RECIPES[method]`` with ``overrides``; unknown keys raise ValueError."""
+    check_method(method)
+    unknown = sorted(set(overrides) - set(RECIPES[method]))
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {unknown} for method {method!r}; "
+            f"allowed: {sorted(RECIPES[method])}"
+        )
+    return {**RECIPES[method], **overrides}
+
+
+@functools.lru_cache(maxsize=1)
+def source_test_set():
+    """The glyph test split, for source retention (rendered once per process)."""
+    return load_task("glyphs").test
+
+
+def _source_rows(task) -> list[int] | None:
+    """Glyph-head rows of the task's classes ("0"-"9" are rows 0-9), if every class has one."""
+    if all(c in GLYPH_CLASSES for c in task.classes):
+        return [GLYPH_CLASSES.index(c) for c in task.classes]
+    return None
+
+
+def _fit_kwargs(recipe, seed, progress) -> dict:
+    return {k: recipe[k] for k in FIT_KEYS} | {"seed": seed, "progress": progress}
+
+
+def _train_scratch(method, base, task, recipe, seed, progress):
+    set_seed(seed)
+    if method == "scratch_cnn":
+        model = SmallCNN(task.num_classes)
+    else:
+        model = TinyViT(ViTConfig(**{**base.cfg.to_dict(), "num_classes": task.num_classes}))
+    return model, fit(model, task.train, task.val, **_fit_kwargs(recipe, seed, progress))
+
+
+def _train_strategy(method, model, task, recipe, seed, progress):
+    kw = _fit_kwargs(recipe, seed, progress)
+    if method == "linear_probe":
+        return finetune(model, task, "linear_probe", **kw)
+    if method == "full_ft":
+        return finetune(model, task, "full_ft", **kw)
+    if method == "llrd":
+        extra = {"layer_decay": recipe["layer_decay"], "head_lr": recipe["head_lr"]}
+        return finetune(model, task, "full_ft", **extra, **kw)
+    return finetune(model, task, "lp_ft", lp_epochs=recipe["lp_epochs"],
+                    head_lr=recipe["head_lr"], **kw)  # fmt: skip
+
+
+def _attach_peft(method, model, recipe, task):
+    """Attach the PEFT method of ``recipe`` to a TinyViT that already has its task head."""
+    fields = lambda cls: {k: recipe[k] for k in cls.__dataclass_fields__ if k in recipe}  # noqa: E731
+    if method == "lora":
+        return peft.add_lora(model, peft.LoraConfig(**fields(peft.LoraConfig)))
+    if method == "adapter":
+        return peft.add_adapters(model, peft.AdapterConfig(**fields(peft.AdapterConfig)))
+    if method == "prompt":
+        init_data = task.train.tensors[0][:512] if recipe["init"] == "data" else None
+        cfg = peft.PromptTuningConfig(**fields(peft.PromptTuningConfig))
+        return peft.PromptTunedViT(model, cfg, init_data=init_data)
+    return peft.PrefixTunedViT(model, peft.PrefixTuningConfig(**fields(peft.PrefixTuningConfig)))
+
+
+def compare_latency(models: dict, x: torch.Tensor, repeats: int = 300, warmup: int = 30) -> dict:
+    """Median forward time (ms) of each model on ``x``, measured *interleaved*: every round runs
+    each model once, in a rotating order, so load from other processes hits all of them alike."""
+    names, times = list(models), {n: [] for n in models}
+    for m in models.values():
+        m.eval()
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            for j in range(len(names)):
+                name = names[(i + j) % len(names)]
+                start = time.perf_counter()
+                models[name](x)
+                if i >= warmup:
+                    times[name].append(time.perf_counter() - start)
+    return {n: 1e3 * statistics.median(t) for n, t in times.items()}
+
+
+def _peft_checks(method, model, bare, task) -> dict:
+    """Measured facts about a trained PEFT model: adapter file size, on/off, merge, latency."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out["adapter_file_bytes"] = os.path.getsize(peft.save_adapter(model, f"{tmp}/a.pt"))
+    if method not in ("lora", "adapter"):
+        return out
+    X = task.test.tensors[0]
+    with torch.no_grad():
+        switch = peft.set_lora_enabled if method == "lora" else peft.set_adapters_enabled
+        switch(model, False)
+        # Features, not logits: the task head trained, the body must be the pretrained one.
+        out["disabled_equals_base"] = torch.equal(
+            model.forward_features(X), bare.forward_features(X)
+        )
+        switch(model, True)
+        if method == "lora":
+            unmerged = model(X)
+            merged = peft.merge_lora(copy.deepcopy(model))
+            out["merge_max_abs_diff"] = (merged(X) - unmerged).abs().max().item()
+            unloaded = peft.remove_lora(copy.deepcopy(merged), merge=True)
+            lat = compare_latency({"bare": bare, "unmerged": model, "merged": merged,
+                                   "merged_unloaded": unloaded}, X[:1])  # fmt: skip
+            out.update({f"latency_ms_{k}": v for k, v in lat.items()})
+            out["merged_latency_ratio"] = lat["merged_unloaded"] / lat["bare"]
+    return out
+
+
+def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, progress=False,
+               **overrides):  # fmt: skip
+    """Train ``method`` on ``task`` with its default recipe (plus ``overrides``); measure it.
+
+    ``base``: the pretrained TinyViT (default :func:`load_pretrained`); it is copied, never
+    changed. Returns ``(model, record)``: the trained model and a
+    :class:`~ftnotes.ledger.RunRecord` (test accuracy, source retention for methods that keep
+    the pretrained body, parameters, time, memory, checkpoint bytes = what one would save,
+    latency at batch size 1); ``record.extra`` adds the validation accuracy, the recipe and,
+    for PEFT methods, the checks of :func:`_peft_checks`. ``ledger``: the record is added.
+    """
+    recipe = get_recipe(method, **overrides)
+    base = load_pretrained() if base is None else base
+    source_head = test_src = None
+    if method in NO_SOURCE_HEAD:
+        model, history = _train_scratch(method, base, task, recipe, seed, progress)
+    else:
+        model = copy.deepcopy(base).requires_grad_(True)
+        set_seed(seed)
+        source_head = replace_head(model, task.num_classes, _source_rows(task))
+        test_src = source_test_set()
+        if method in PEFT_METHODS:
+            bare = copy.deepcopy(model).eval()  # pretrained body + the untrained task head
+            model = _attach_peft(method, model, recipe, task)
+            history = fit(model, task.train, task.val, **_fit_kwargs(recipe, seed, progress))
+        else:
+            history = _train_strategy(method, model, task, recipe, seed, progress)
+    extra = {"val_acc": accuracy(model, task.val), "recipe": recipe, "seed": seed}
+    if method in PEFT_METHODS:
+        extra.update(_peft_checks(method, model, bare, task))
+    record = record_run(method, model, history, task, source_head=source_head,
+                        source_test=test_src, latency_batch=1, extra=extra)  # fmt: skip
+    if method in PEFT_METHODS:  # what one would ship: the adapter file (adapter + head + config)
+        record.checkpoint_bytes = extra["adapter_file_bytes"]
+    if ledger is not None:
+        ledger.add(record)
+    return model, record

@@ -1,0 +1,67 @@
+"""``python -m ftnotes.bench``: a fast smoke run checks the JSON schema; bad names fail clearly."""
+
+import json
+
+import pytest
+import torch
+
+from ftnotes import bench, recipes
+from ftnotes.glyphs import render_glyphs
+from ftnotes.recipes import METHODS, get_recipe
+
+
+@pytest.fixture
+def small_source(monkeypatch):
+    """200 glyph test images instead of the 4,000 of the real split: this is a schema test."""
+    x, y = render_glyphs(200, seed=3)
+    monkeypatch.setattr(recipes, "source_test_set", lambda: (x, y))
+
+
+def test_smoke_run_writes_the_documented_schema(tmp_path, capsys, small_source):
+    json_path, md_path = tmp_path / "out" / "bench.json", tmp_path / "bench.md"
+    argv = ["--methods", "scratch_cnn,linear_probe", "--labels-per-class", "2", "--epochs", "1",
+            "--json", str(json_path), "--markdown", str(md_path)]  # fmt: skip
+    assert bench.main(argv) == 0
+    payload = json.loads(json_path.read_text())
+    for key in ("task", "labels_per_class", "seeds", "device", "torch", "backbone", "results"):
+        assert key in payload
+    assert payload["task"] == "digits" and payload["labels_per_class"] == 2
+    assert payload["seeds"] == 1 and payload["torch"] == torch.__version__
+    assert (
+        0 < payload["backbone"]["source_test_acc"] <= 1 and "dim" in payload["backbone"]["config"]
+    )
+    rows = {r["method"]: r for r in payload["results"]}
+    assert list(rows) == ["scratch_cnn", "linear_probe"]
+    for r in rows.values():
+        assert set(bench.RESULT_KEYS) <= set(r)
+        assert 0 <= r["target_test_acc"] <= 1 and r["target_test_acc_std"] == 0.0
+        assert 0 < r["trainable_params"] <= r["total_params"]
+        assert r["train_seconds"] > 0 and r["latency_ms"] > 0 and r["checkpoint_bytes"] > 0
+    assert rows["scratch_cnn"]["source_test_acc"] is None
+    assert 0 <= rows["linear_probe"]["source_test_acc"] <= 1
+    probe = rows["linear_probe"]
+    dim = payload["backbone"]["config"]["dim"]
+    assert probe["trainable_params"] == probe["head_params"] == dim * 10 + 10
+    table = md_path.read_text()
+    assert "| linear_probe |" in table and "| scratch_cnn |" in table
+    assert table in capsys.readouterr().out
+
+
+def test_unknown_method_lists_the_names(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--methods", "lora,fullft"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'fullft'" in err and all(m in err for m in METHODS)
+    with pytest.raises(ValueError, match="method must be one of scratch, scratch_cnn"):
+        bench.run_bench(methods=["nope"])
+
+
+def test_bad_arguments_fail_clearly():
+    with pytest.raises(ValueError, match="labels_per_class must be 'all' or an int >= 1, got 'x'"):
+        bench.parse_labels("x")
+    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) \['rr'\] for method 'lora'"):
+        get_recipe("lora", rr=8)
+    assert get_recipe("lora", r=8)["r"] == 8 and recipes.RECIPES["lora"]["r"] == 4
+    with pytest.raises(ValueError, match="seeds must be an int >= 1"):
+        bench.run_bench(methods=["lora"], seeds=0)
