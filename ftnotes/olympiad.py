@@ -251,7 +251,7 @@ class OlympiadResult:
 
     def __str__(self) -> str:
         if self.score is None:
-            return f"{self.name}: {self.status}. {self.message}".strip()
+            return f"{self.name}: {self.message or self.status}"
         return (f"{self.name}: score {self.score:.3f} = ½·{self.source_acc:.3f} (glyphs kept) + "
                 f"½·{self.target_acc:.3f} (digits) | {self.seconds:.1f} s of {self.budget_s:.0f}"
                 f" s | {self.trainable_params:,} trainable, checkpoint "
@@ -317,8 +317,8 @@ def plot_results(results, budget_s: float = BUDGET_S):
     for i, (key, label) in enumerate(bars):
         ax.bar(x + (i - 1) * 0.27, [getattr(r, key) for r in runs], 0.27, label=label)
     ax.set_xticks(x, names)
-    ax.set(ylim=(0, 1.05), ylabel="test accuracy / score", title="what each run keeps and learns")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set(ylim=(0, 1.2), ylabel="test accuracy / score", title="what each run keeps and learns")
+    ax.legend(fontsize=8, loc="upper center", ncol=3)
     ax_t.barh(x, [r.seconds for r in runs], color="tab:gray")
     ax_t.axvline(budget_s, color="tab:red", ls="--", label=f"budget {budget_s:.0f} s")
     ax_t.set_yticks(x, names)
