@@ -85,7 +85,9 @@ def expand_head(model, num_new: int = NUM_TARGET, init_from_rows=None):
     rows start from the old rows ``init_from_rows`` (e.g. ``range(10)``: glyphs "0"-"9" start
     the digit rows) or small random weights. Returns ``model``.
     """
-    old = model.head
+    old = getattr(model, "head", None)
+    if not isinstance(old, nn.Linear):
+        raise ValueError(f"model needs an nn.Linear `head`, got {type(old).__name__}")
     if isinstance(num_new, bool) or not isinstance(num_new, int) or num_new < 1:
         raise ValueError(f"num_new must be an int >= 1, got {num_new!r}")
     new = nn.Linear(old.in_features, old.out_features + num_new).to(old.weight.device)
@@ -96,7 +98,9 @@ def expand_head(model, num_new: int = NUM_TARGET, init_from_rows=None):
         new.bias[: old.out_features] = old.bias
         if init_from_rows is not None:
             rows = list(init_from_rows)
-            if len(rows) != num_new or not all(0 <= r < old.out_features for r in rows):
+            if len(rows) != num_new or not all(
+                isinstance(r, int) and 0 <= r < old.out_features for r in rows
+            ):
                 raise ValueError(f"init_from_rows must list {num_new} rows in [0, "
                                  f"{old.out_features}), got {rows!r}")  # fmt: skip
             new.weight[old.out_features :] = old.weight[rows]
@@ -107,6 +111,8 @@ def expand_head(model, num_new: int = NUM_TARGET, init_from_rows=None):
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0):
     """KL(teacher ‖ student) on softened outputs, times T² (Hinton et al. 2015); (B, C) each."""
+    if not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
     t = temperature
     return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1),
                     log_target=True, reduction="batchmean") * t * t  # fmt: skip

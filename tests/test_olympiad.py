@@ -53,6 +53,10 @@ def test_bad_inputs_raise_value_errors_naming_the_parameter():
         O.expand_head(tiny(), 0)
     with pytest.raises(ValueError, match="init_from_rows"):
         O.expand_head(tiny(), T, range(40, 50))
+    with pytest.raises(ValueError, match="head"):
+        O.expand_head(torch.nn.Sequential(), T)
+    with pytest.raises(ValueError, match="temperature"):
+        O.distill_loss(torch.zeros(2, S), torch.zeros(2, S), temperature=0)
     with pytest.raises(ValueError, match="strategy"):
         O.make_solution("magic")
     data, _ = fake_data()
