@@ -82,7 +82,7 @@ def confusion_pairs(y_true, y_pred, classes, min_rate: float = 0.01) -> list[dic
     return sorted(pairs, key=lambda p: -p["rate"])
 
 
-def pretrain(cfg: ViTConfig, seed=0, epochs=12, samples_per_epoch=60_000, batch_size=128,
+def pretrain(cfg: ViTConfig, seed=0, epochs=8, samples_per_epoch=40_000, batch_size=128,
              lr=2e-3, weight_decay=0.05, smoothing=0.1, log=print) -> TinyViT:  # fmt: skip
     """Train a TinyViT on a fresh stream of glyphs; same seed -> same weights on one machine."""
     set_seed(seed)
@@ -196,8 +196,8 @@ def main(argv=None) -> int:
         prog="python -m ftnotes.pretrain", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--samples-per-epoch", type=int, default=60_000)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--samples-per-epoch", type=int, default=40_000)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
     ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
