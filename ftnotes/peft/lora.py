@@ -98,21 +98,27 @@ class LoRALayer(nn.Module):
         return (self.lora_B @ self.lora_A * self.scaling).view_as(self.base_layer.weight)
 
     @torch.no_grad()
+    def _add_delta(self, sign: int) -> None:
+        # In float64, then rounded once: W +/- delta is as exact as float32 allows, so merge
+        # changes outputs only by matmul rounding and unmerge restores W to about 1 ulp.
+        w = self.base_layer.weight
+        delta = (self.lora_B.double() @ self.lora_A.double() * self.scaling).view_as(w)
+        w.copy_((w.double() + sign * delta).to(w.dtype))
+
     def merge(self) -> None:
         """W <- W + B A * scaling. Merging twice would add the delta twice, so it is a no-op."""
         if self.merged:
             warnings.warn("LoRA layer already merged; merge() ignored", stacklevel=2)
             return
-        self.base_layer.weight += self.get_delta_weight()
+        self._add_delta(+1)
         self.merged = True
 
-    @torch.no_grad()
     def unmerge(self) -> None:
         """W <- W - B A * scaling (restores W up to float rounding, ~1e-7)."""
         if not self.merged:
             warnings.warn("LoRA layer is not merged; unmerge() ignored", stacklevel=2)
             return
-        self.base_layer.weight -= self.get_delta_weight()
+        self._add_delta(-1)
         self.merged = False
 
     def disable_adapters(self) -> None:
