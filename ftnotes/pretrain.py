@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import io
 import json
 import math
 import os
@@ -184,7 +185,11 @@ def save(model: TinyViT, out_dir: Path, manifest: dict, stem: str = "tinyvit_gly
     """Write ``<stem>.pt`` and ``<stem>.json`` (with the weights' sha256) atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{stem}.pt"
-    _atomic_write(weights, lambda p: torch.save(model.state_dict(), p))
+    # serialise to memory first: torch.save names the zip's root folder after the file, and a
+    # random temp-file name would make identical weights hash differently
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    _atomic_write(weights, lambda p: Path(p).write_bytes(buf.getvalue()))
     manifest = {**manifest, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     text = json.dumps(manifest, indent=2) + "\n"
     _atomic_write(out_dir / f"{stem}.json", lambda p: Path(p).write_text(text))

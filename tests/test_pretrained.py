@@ -89,3 +89,14 @@ def test_warmup_cosine_and_confusion_pairs():
     y = torch.tensor([0, 0, 0, 0, 1, 1])
     p = torch.tensor([0, 0, 0, 1, 1, 1])
     assert confusion_pairs(y, p, ("a", "b"), 0.2) == [{"true": "a", "pred": "b", "rate": 0.25}]
+
+
+def test_save_is_byte_stable_and_atomic(tmp_path):
+    model = TinyViT(ViTConfig(dim=16, depth=1, num_heads=2, num_classes=3))
+    a = save(model, tmp_path / "a", {"note": 1}).read_bytes()
+    b = save(model, tmp_path / "b", {"note": 1}).read_bytes()
+    assert a == b  # same weights -> same sha256, whatever the temp-file name was
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "tinyvit_glyphs.json",
+        "tinyvit_glyphs.pt",
+    ]  # no temp files left behind
