@@ -9,15 +9,6 @@ import torch
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, far_permutation, load_task
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # with other jobs on the 2 cores, two OpenMP threads spin-wait on each other; one is faster
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _ids(ds):
     x, _ = ds.tensors
     return {tuple((x[i].flatten() * 16).round().int().tolist()) for i in range(len(x))}

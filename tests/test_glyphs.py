@@ -6,15 +6,6 @@ import torch
 from ftnotes.glyphs import GLYPH_CLASSES, glyph_templates, render_glyphs, to_uci
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # with other jobs on the 2 cores, two OpenMP threads spin-wait on each other; one is faster
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_same_seed_same_images_other_seed_different():
     x1, y1 = render_glyphs(200, seed=5)
     x2, y2 = render_glyphs(200, seed=5)

@@ -21,16 +21,6 @@ from ftnotes.train import fit
 from ftnotes.utils import count_params
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors: with other jobs on the 2 cores, two OpenMP threads spin-wait on each other
-    # and a step gets ~30x slower; one thread keeps these correctness tests fast.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_model(num_classes=4):
     torch.manual_seed(0)
     return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)

@@ -11,14 +11,6 @@ from ftnotes.models import TinyViT, ViTConfig
 S, T = O.NUM_SOURCE, O.NUM_TARGET
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: extra threads only spin on a busy machine
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(seed=0):
     torch.manual_seed(seed)
     return TinyViT(ViTConfig(dim=16, depth=2, num_heads=2, num_classes=S)).eval()

@@ -18,15 +18,6 @@ from ftnotes.pretrained import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # with other jobs on the 2 cores, two OpenMP threads spin-wait on each other; one is faster
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_shipped_weights_load_and_reach_manifest_accuracy():
     manifest = load_manifest()
     model = load_pretrained()

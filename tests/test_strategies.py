@@ -20,16 +20,6 @@ from ftnotes.strategies import (
 from ftnotes.utils import count_params
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors: with other jobs on the 2 cores, two OpenMP threads spin-wait on each other
-    # and a step gets ~30x slower; one thread keeps these correctness tests fast.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_model(depth=3, num_classes=5):
     torch.manual_seed(0)
     return TinyViT(dim=16, depth=depth, num_heads=2, num_classes=num_classes)

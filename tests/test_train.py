@@ -12,16 +12,6 @@ from ftnotes.strategies import freeze
 from ftnotes.train import History, fit
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors: with other jobs on the 2 cores, two OpenMP threads spin-wait on each other
-    # and a step gets ~30x slower; one thread keeps these correctness tests fast.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_model(num_classes=3, seed=0):
     torch.manual_seed(seed)
     return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)
