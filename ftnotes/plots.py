@@ -77,6 +77,7 @@ def plot_comparison(ledger_or_records, x: str = "trainable_params", y: str = "ta
         ax.set_xscale("log")
     xlabel = "trainable parameters (log scale)" if x == "trainable_params" else "training time (s)"
     ax.set(xlabel=xlabel, ylabel=y.replace("_", " "), title=f"{y.replace('_', ' ')} vs cost")
+    ax.margins(x=0.2, y=0.1)  # room for the labels of the outermost points
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
