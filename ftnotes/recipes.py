@@ -38,14 +38,23 @@ FIT_KEYS = ("epochs", "lr", "weight_decay", "batch_size", "schedule", "warmup",
 _FIT = dict(weight_decay=0.01, batch_size=32, schedule="warmup_cosine", warmup=0.1,
             clip_grad_norm=1.0, patience=None, monitor="val_loss")  # fmt: skip
 
+# Tuning record (digits, full training split, seed 0, shipped backbone; validation accuracy %,
+# 359 images, so one image = 0.28 points). Kept so that the choices can be checked and redone:
+#   full_ft lr 5e-4 98.6, 1e-3 98.9, 2e-3 96.7 | llrd decay 0.7 98.1, 0.85 98.3 (lr 2e-3: 97.5)
+#   lp_ft 99.2 | linear_probe lr 1e-2 93.0, 3e-2 93.6 | scratch 97.8 | scratch_cnn 99.2
+#   lora (r=4, q+v) lr 3e-3 98.9, 1e-2 98.9
+#   adapter rf 8: 97.2 (lr 1e-3 97.5, 1e-2 96.9, parallel 98.1); rf 6: 98.6 (60 epochs 97.5)
+#   prompt deep 97.2 (lr 3e-3 96.1, 3e-2 96.7, data init 95.8), shallow 95.5
+#   prefix lr 1e-2 96.7 (3e-3 95.0, 3e-2 95.3); with prefix_projection lr 3e-3 97.2 but
+#   28,970 trainable numbers during training (8x), so the plain prefix stays the default.
 RECIPES: dict[str, dict] = {
     "scratch": {**_FIT, "epochs": 60, "lr": 1e-3, "weight_decay": 0.05},
     "scratch_cnn": {**_FIT, "epochs": 40, "lr": 3e-3},
-    "linear_probe": {**_FIT, "epochs": 30, "lr": 1e-2},
-    "full_ft": {**_FIT, "epochs": 30, "lr": 5e-4},
-    "llrd": {**_FIT, "epochs": 30, "lr": 1e-3, "layer_decay": 0.7, "head_lr": 3e-3},
+    "linear_probe": {**_FIT, "epochs": 30, "lr": 3e-2},
+    "full_ft": {**_FIT, "epochs": 30, "lr": 1e-3},
+    "llrd": {**_FIT, "epochs": 30, "lr": 1e-3, "layer_decay": 0.85, "head_lr": 3e-3},
     "lp_ft": {**_FIT, "epochs": 25, "lr": 3e-4, "lp_epochs": 10, "head_lr": 1e-2},
-    "adapter": {**_FIT, "epochs": 40, "lr": 3e-3, "reduction_factor": 8,
+    "adapter": {**_FIT, "epochs": 40, "lr": 3e-3, "reduction_factor": 6,
                 "non_linearity": "relu", "placement": "houlsby"},
     "lora": {**_FIT, "epochs": 40, "lr": 3e-3, "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
              "target_modules": ("query", "value")},
