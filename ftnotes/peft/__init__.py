@@ -22,7 +22,13 @@ from ftnotes.peft.adapters import (
     remove_adapters,
     set_adapters_enabled,
 )
-from ftnotes.peft.io import adapter_state_dict, fingerprint, load_adapter, save_adapter
+from ftnotes.peft.io import (
+    adapter_state_dict,
+    fingerprint,
+    load_adapter,
+    read_adapter,
+    save_adapter,
+)
 from ftnotes.peft.lora import (
     LoraConfig,
     LoRAConv2d,
@@ -49,7 +55,7 @@ from ftnotes.peft.tasks import TaskBank
 __all__ = [
     "AdapterConfig", "AdapterLayer", "BottleneckAdapter", "adapter_layers", "add_adapters",
     "mark_only_adapters_as_trainable", "remove_adapters", "set_adapters_enabled",
-    "adapter_state_dict", "fingerprint", "load_adapter", "save_adapter",
+    "adapter_state_dict", "fingerprint", "load_adapter", "read_adapter", "save_adapter",
     "LoraConfig", "LoRAConv2d", "LoRALayer", "LoRALinear", "add_lora", "lora_layers",
     "lora_state_dict", "mark_only_lora_as_trainable", "merge_lora", "remove_lora",
     "set_lora_enabled", "unmerge_lora",
