@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import torch
 from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.pretrained import load_manifest, load_pretrained
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, check_method, run_method
-from ftnotes.utils import count_params, get_device
+from ftnotes.utils import atomic_write, count_params, get_device
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
                "trainable_params", "total_params", "train_seconds", "peak_memory_bytes",
@@ -167,21 +165,6 @@ def to_markdown(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--task", default="digits", help=f"one of {', '.join(TASK_NAMES)}")
@@ -202,9 +185,9 @@ def main(argv=None) -> int:
     table = to_markdown(payload)
     print(table)
     if args.json:
-        write_atomic(args.json, json.dumps(payload, indent=2) + "\n")
+        atomic_write(args.json, json.dumps(payload, indent=2) + "\n")
     if args.markdown:
-        write_atomic(args.markdown, table)
+        atomic_write(args.markdown, table)
     return 0
 
 

@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import io
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +28,7 @@ from torch import nn
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
-from ftnotes.utils import set_seed
+from ftnotes.utils import atomic_write, save_weights, set_seed
 
 STREAM_SEED = 1000  # training draws use seeds >= 1000; the glyph val/test splits use 2 and 3
 
@@ -169,30 +166,14 @@ def distance_report(model: TinyViT, seed: int = 0, epochs: int = 20) -> dict:
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; the shipped data must be readable
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save(model: TinyViT, out_dir: Path, manifest: dict, stem: str = "tinyvit_glyphs") -> Path:
     """Write ``<stem>.pt`` and ``<stem>.json`` (with the weights' sha256) atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{stem}.pt"
-    # serialise to memory first: torch.save names the zip's root folder after the file, and a
-    # random temp-file name would make identical weights hash differently
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    _atomic_write(weights, lambda p: Path(p).write_bytes(buf.getvalue()))
+    save_weights(model, weights)  # atomic and byte-stable for identical tensors
     manifest = {**manifest, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     text = json.dumps(manifest, indent=2) + "\n"
-    _atomic_write(out_dir / f"{stem}.json", lambda p: Path(p).write_text(text))
+    atomic_write(out_dir / f"{stem}.json", text)
     return weights
 
 

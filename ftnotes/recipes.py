@@ -159,7 +159,7 @@ def _peft_checks(method, model, bare, task) -> dict:
     """Measured facts about a trained PEFT model: adapter file size, on/off, merge, latency."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        out["adapter_file_bytes"] = os.path.getsize(peft.save_adapter(model, f"{tmp}/a.pt"))
+        out["adapter_file_bytes"] = os.path.getsize(peft.save_adapter(model, f"{tmp}/a.safetensors"))
     if method not in ("lora", "adapter"):
         return out
     X = task.test.tensors[0]

@@ -6,8 +6,11 @@ Every notebook and script calls :func:`set_seed` right before a random step that
 
 from __future__ import annotations
 
+import io
 import os
 import random
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,3 +46,37 @@ def get_device(prefer: str | None = None) -> torch.device:
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters in ``model`` (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def atomic_write(path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` without ever leaving a half-written file.
+
+    The bytes go to a temp file in the same folder, then ``os.replace`` swaps it in: if anything
+    fails (disk full, Ctrl-C), the user's previous file is still there, untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; saved weights should be readable
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def save_weights(model_or_state_dict, path) -> Path:
+    """``torch.save`` a model's state dict (or a state dict) atomically; returns the path.
+
+    Serialised in memory first: torch.save names the archive's root folder after the file it
+    writes, so writing through a random temp name would make identical weights hash differently.
+    """
+    state = getattr(model_or_state_dict, "state_dict", None)
+    state = state() if callable(state) else model_or_state_dict
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return atomic_write(path, buf.getvalue())

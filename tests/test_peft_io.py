@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -26,7 +27,7 @@ from ftnotes.peft import (
     merge_lora,
     save_adapter,
 )
-from ftnotes.peft.io import decode_safetensors, read_adapter
+from ftnotes.peft.io import read_adapter
 
 X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 
@@ -122,7 +123,7 @@ def test_file_is_safetensors_with_one_small_header(tmp_path):
     assert header["__metadata__"]["format"] == "ftnotes-adapter/1"
     data = sum(p.numel() * 4 for n, p in model.named_parameters() if p.requires_grad)
     assert len(raw) == 8 + n + data  # nothing but the header and the float32 numbers
-    tensors, _ = decode_safetensors(raw)
+    tensors = safetensors.torch.load(raw)  # any safetensors reader opens it
     for key, value in model.state_dict().items():
         if key in tensors:
             assert torch.equal(tensors[key], value)

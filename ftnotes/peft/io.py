@@ -5,11 +5,10 @@ An adapter file holds the adapter tensors, the task head, the method's config an
 W it was trained against, so loading it onto another backbone would silently give garbage.
 :func:`load_adapter` therefore checks the fingerprint before anything else.
 
-File format: safetensors (what peft writes as ``adapter_model.safetensors``), written by hand
-here in a few lines: an 8-byte little-endian header length, a JSON header (per tensor: dtype,
-shape, byte offsets; plus ``__metadata__``, string to string), then the raw tensor bytes.
-Loading it unpickles nothing, so an adapter file from a stranger cannot run code, and the
-container costs one small header instead of a record per tensor. Metadata keys: ``format``,
+File format: safetensors (the ``safetensors`` library; what peft writes as
+``adapter_model.safetensors``): a JSON header (per tensor: dtype, shape, byte offsets; plus
+string-to-string ``__metadata__``), then the raw tensor bytes. Loading it unpickles nothing, so
+an adapter file from a stranger cannot run code. Metadata keys: ``format``,
 ``peft_type``, ``config``, ``fingerprint``, ``wrapper``, ``num_classes``, ``extra`` (JSON).
 """
 
@@ -17,11 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import struct
-import tempfile
 from pathlib import Path
 
+import safetensors
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -29,14 +27,12 @@ from ftnotes.peft.adapters import AdapterConfig, adapter_layers, add_adapters
 from ftnotes.peft.lora import LoraConfig, add_lora, lora_layers, name_matches, replace_module
 from ftnotes.peft.prefix import PrefixTunedViT, PrefixTuningConfig
 from ftnotes.peft.prompt import MultiTaskPromptViT, PromptTunedViT, PromptTuningConfig
+from ftnotes.utils import atomic_write
 
 FORMAT = "ftnotes-adapter/1"
 CONFIGS = {
     c.peft_type: c for c in (LoraConfig, AdapterConfig, PromptTuningConfig, PrefixTuningConfig)
 }
-DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-          torch.float64: "F64", torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8",
-          torch.bool: "BOOL"}  # fmt: skip
 WRAPPERS = {c.__name__: c for c in (PromptTunedViT, MultiTaskPromptViT, PrefixTunedViT)}
 
 
@@ -97,51 +93,6 @@ def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def encode_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
-    """Tensors + string metadata -> the bytes of a safetensors file."""
-    header, chunks, offset = {}, [], 0
-    for name, t in tensors.items():
-        if t.dtype not in DTYPES:
-            raise ValueError(f"tensor {name!r} has dtype {t.dtype}; supported: {list(DTYPES)}")
-        data = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}  # fmt: skip
-        chunks.append(data)
-        offset += len(data)
-    header["__metadata__"] = metadata
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the format pads the header to a multiple of 8 bytes
-    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
-
-
-def decode_safetensors(raw: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The bytes of a safetensors file -> (tensors, metadata)."""
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8 : 8 + n])
-    metadata, body = header.pop("__metadata__", {}), raw[8 + n :]
-    names = {v: k for k, v in DTYPES.items()}
-    tensors = {}
-    for name, info in header.items():
-        (start, end), dtype = info["data_offsets"], names[info["dtype"]]
-        flat = torch.frombuffer(bytearray(body[start:end]), dtype=dtype) if end > start else (
-            torch.empty(0, dtype=dtype))  # fmt: skip
-        tensors[name] = flat.reshape(info["shape"])
-    return tensors, metadata
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, then os.replace: the old file survives any failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_adapter(model: nn.Module, path, extra: dict | None = None) -> Path:
     """Write the adapter file (adapter + head tensors, config, base fingerprint) atomically.
 
@@ -167,7 +118,7 @@ def save_adapter(model: nn.Module, path, extra: dict | None = None) -> Path:
         "extra": extra_json,
     }
     path = Path(path)
-    _write_atomic(path, encode_safetensors(adapter_state_dict(model), metadata))
+    atomic_write(path, safetensors.torch.save(adapter_state_dict(model), metadata))
     return path
 
 
@@ -177,14 +128,16 @@ def read_adapter(path) -> dict:
     if not path.is_file():
         raise ValueError(f"path={str(path)!r} is not a file")
     try:
-        tensors, meta = decode_safetensors(path.read_bytes())
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
         if meta.get("format") != FORMAT:
             raise ValueError
         payload = {k: meta[k] for k in ("format", "peft_type", "fingerprint")}
         payload.update(
             {k: json.loads(meta[k]) for k in ("config", "wrapper", "num_classes", "extra")}
         )
-    except (ValueError, KeyError, struct.error, UnicodeDecodeError):
+    except Exception:  # safetensors raises its own SafetensorError on a damaged file
         raise ValueError(f"{path} is not an ftnotes adapter file (format {FORMAT})") from None
     return {**payload, "state_dict": tensors}
 
