@@ -7,9 +7,9 @@ import os
 import pytest
 import safetensors.torch
 import torch
+from peft_helpers import X, tiny_vit
 from torch import nn
 
-from ftnotes.models import TinyViT
 from ftnotes.peft import (
     AdapterConfig,
     LoraConfig,
@@ -28,13 +28,6 @@ from ftnotes.peft import (
     save_adapter,
 )
 from ftnotes.peft.io import read_adapter
-
-X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-
-
-def tiny_vit(seed=0):
-    torch.manual_seed(seed)
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=5).eval()
 
 
 def perturb(model):

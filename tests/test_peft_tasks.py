@@ -2,28 +2,15 @@
 
 import pytest
 import torch
-from torch import nn
+from peft_helpers import X, tiny_vit, train_steps
 
-from ftnotes.models import TinyViT
 from ftnotes.peft import AdapterConfig, LoraConfig, TaskBank
-
-X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-
-
-def tiny_vit(seed=0):
-    torch.manual_seed(seed)
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=5).eval()
 
 
 def train_a_little(model, n_classes, seed):
     """Three AdamW steps from a seed: every task ends with different, non-zero adapters."""
     torch.manual_seed(seed)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
-    y = torch.randint(0, n_classes, (6,))
-    for _ in range(3):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(X), y).backward()
-        opt.step()
+    train_steps(model, y=torch.randint(0, n_classes, (6,)), lr=5e-2)
 
 
 @pytest.mark.parametrize(

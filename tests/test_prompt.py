@@ -3,9 +3,9 @@ multi-task batches equal per-task runs."""
 
 import pytest
 import torch
+from peft_helpers import X, tiny_vit, train_steps
 from torch import nn
 
-from ftnotes.models import TinyViT
 from ftnotes.peft import (
     MultiTaskPromptViT,
     PromptTunedViT,
@@ -13,13 +13,6 @@ from ftnotes.peft import (
     init_prompts_from_data,
 )
 from ftnotes.utils import count_params
-
-X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-
-
-def tiny_vit(seed=0):
-    torch.manual_seed(seed)
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=5).eval()
 
 
 def test_config_validation_names_the_field():
@@ -61,14 +54,7 @@ def test_copy_of_base_head_when_num_classes_is_none():
 
 def test_only_prompts_and_head_change_after_training():
     model = PromptTunedViT(tiny_vit(), PromptTuningConfig(num_virtual_tokens=2, deep=True), 5)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    y = torch.arange(6) % 5
-    for _ in range(3):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(X), y).backward()
-        opt.step()
-    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    changed = train_steps(model)
     assert changed == {"prompt_embeddings", "head.weight", "head.bias"}
 
 

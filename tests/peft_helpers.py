@@ -1,0 +1,25 @@
+"""What every PEFT test file shares: a tiny ViT, a seeded batch, and a few training steps."""
+
+import torch
+from torch import nn
+
+from ftnotes.models import TinyViT
+
+X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def tiny_vit(seed=0):
+    torch.manual_seed(seed)
+    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=5).eval()
+
+
+def train_steps(model, y=None, steps=3, lr=1e-2):
+    """A few AdamW steps on ``X``; returns the names of the parameters that changed."""
+    y = torch.arange(len(X)) % 5 if y is None else y
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X), y).backward()
+        opt.step()
+    return {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
