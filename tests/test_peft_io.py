@@ -65,6 +65,15 @@ def test_fingerprint_ignores_adapters_and_head_but_not_the_backbone():
         fingerprint(merged)
 
 
+@pytest.mark.parametrize("method", ["lora", "adapter"])
+def test_resized_head_follows_the_backbone_dtype(method, tmp_path):
+    model = perturb(BUILDERS[method](tiny_vit()).double())
+    path = save_adapter(model, tmp_path / f"{method}.pt")
+    loaded = load_adapter(tiny_vit().double(), path)  # head resized 5 -> 10 on load
+    assert loaded.head.weight.dtype == torch.float64
+    assert torch.equal(loaded(X.double()), model(X.double()))
+
+
 @pytest.mark.parametrize("method", list(BUILDERS))
 def test_round_trip_onto_a_fresh_backbone(method, tmp_path):
     model = perturb(BUILDERS[method](tiny_vit()))

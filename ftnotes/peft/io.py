@@ -166,9 +166,12 @@ def _attach(model: nn.Module, payload: dict, config) -> nn.Module:
             and leaf == "weight"
             and module.weight.shape != value.shape
         ):
-            # A task head of another size (e.g. 10 digits on a 36-glyph backbone): replace it.
-            new = nn.Linear(value.shape[1], value.shape[0], bias=module.bias is not None)
-            replace_module(model, module_name, new.to(module.weight.device))
+            # A task head of another size (e.g. 10 digits on a 36-glyph backbone): replace it,
+            # on the old head's device and dtype (its values come from the file just below).
+            w = module.weight
+            new = nn.Linear(value.shape[1], value.shape[0], bias=module.bias is not None,
+                            device=w.device, dtype=w.dtype)  # fmt: skip
+            replace_module(model, module_name, new)
     return model
 
 
