@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix
 from torch.utils.data import TensorDataset
 
+from .utils import model_device
+
 
 def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
     """``TensorDataset`` or ``(X, y)`` -> ``(X, y)`` tensors; X (N, ...) float, y (N,) int64."""
@@ -37,18 +39,13 @@ def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
     return X.float(), y
 
 
-def _device_of(model: torch.nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 @torch.no_grad()
 def logits(model, X: torch.Tensor, batch_size: int = 512, forward=None) -> torch.Tensor:
     """Model outputs for images X, in batches: (N, ...) -> (N, num_classes) on the CPU."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     forward = forward or (lambda m, x: m(x))
-    device, was_training = _device_of(model), model.training
+    device, was_training = model_device(model), model.training
     model.eval()
     try:
         out = [forward(model, X[i : i + batch_size].to(device)).cpu()
@@ -95,7 +92,7 @@ def source_retention(model, source_head: torch.nn.Module, source_test, batch_siz
     """
     if not hasattr(model, "forward_features"):
         raise ValueError(f"model must have forward_features(X), got {type(model).__name__}")
-    head = source_head.to(_device_of(model))
+    head = source_head.to(model_device(model))
     return accuracy(
         model, source_test, batch_size, forward=lambda m, x: head(m.forward_features(x))
     )

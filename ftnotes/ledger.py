@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from .evaluate import accuracy, as_tensors, source_retention
-from .utils import count_params
+from .utils import count_params, model_device
 
 
 @dataclass
@@ -112,8 +112,7 @@ def measure_latency(model, example_batch: torch.Tensor, repeats: int = 20, warmu
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
     forward = forward or (lambda m, x: m(x))
-    p = next(model.parameters(), None)
-    x = example_batch.to(p.device if p is not None else "cpu")
+    x = example_batch.to(model_device(model))
     was_training = model.training
     model.eval()
     sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)

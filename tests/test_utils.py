@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ftnotes.models import TinyViT
-from ftnotes.utils import atomic_write, count_params, save_weights
+from ftnotes.utils import atomic_write, count_params, model_device, save_weights
 
 
 def test_atomic_write_replaces_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
@@ -41,3 +41,8 @@ def test_count_params():
     model.bias.requires_grad_(False)
     assert count_params(model) == 8
     assert count_params(model, trainable_only=True) == 6
+
+
+def test_model_device():
+    assert model_device(torch.nn.Linear(3, 2)) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
