@@ -38,7 +38,7 @@ from ftnotes.evaluate import accuracy, ioai_score
 from ftnotes.ledger import state_dict_bytes, trainable_state_dict
 from ftnotes.schedules import make_scheduler
 from ftnotes.strategies import freeze, unfreeze
-from ftnotes.utils import count_params, set_seed
+from ftnotes.utils import count_params, model_device, set_seed
 
 NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
 BUDGET_S = 60.0  # seconds a solution may train; the reference needs a fraction of it
@@ -154,17 +154,18 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     opt = torch.optim.AdamW(_groups(model, lr, head_lr))
     sched = make_scheduler("warmup_cosine", opt, steps, warmup=0.1)
     gen, losses = torch.Generator().manual_seed(seed), []
+    device = model_device(model)  # the data stay on the CPU; each batch goes to the model
     model.train()
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            inputs, n = x[idx], len(idx)
+            inputs, n = x[idx].to(device), len(idx)
             if rx is not None:  # one forward pass over digits and replayed glyphs together
                 j = torch.randint(len(rx), (batch_size,), generator=gen)
-                inputs = torch.cat([inputs, rx[j]])
+                inputs = torch.cat([inputs, rx[j].to(device)])
             out = model(inputs)
-            loss = F.cross_entropy(out[:n, NUM_SOURCE:], y[idx])
+            loss = F.cross_entropy(out[:n, NUM_SOURCE:], y[idx].to(device))
             if rx is not None:
-                loss = loss + F.cross_entropy(out[n:, :NUM_SOURCE], ry[j])
+                loss = loss + F.cross_entropy(out[n:, :NUM_SOURCE], ry[j].to(device))
             if distill_weight > 0:
                 with torch.no_grad():
                     soft = teacher(inputs)
@@ -269,7 +270,7 @@ class OlympiadResult:
 
 def score_model(model, tests: dict) -> tuple[float, float, float]:
     """``(score, source_acc, target_acc)`` of a model with NUM_SOURCE + NUM_TARGET outputs."""
-    out = model(tests["source"][0][:2]).shape[-1]
+    out = model(tests["source"][0][:2].to(model_device(model))).shape[-1]
     if out != NUM_SOURCE + NUM_TARGET:
         raise ValueError(f"the model must output {NUM_SOURCE} glyph + {NUM_TARGET} digit rows "
                          f"= {NUM_SOURCE + NUM_TARGET} (see expand_head), got {out}")  # fmt: skip

@@ -31,7 +31,7 @@ from ftnotes.models import SmallCNN, TinyViT, ViTConfig
 from ftnotes.pretrained import load_pretrained
 from ftnotes.strategies import finetune, replace_head
 from ftnotes.train import fit
-from ftnotes.utils import set_seed
+from ftnotes.utils import model_device, set_seed
 
 FIT_KEYS = ("epochs", "lr", "weight_decay", "batch_size", "schedule", "warmup",
             "clip_grad_norm", "patience", "monitor")  # fmt: skip
@@ -162,7 +162,8 @@ def _peft_checks(method, model, bare, task) -> dict:
         out["adapter_file_bytes"] = os.path.getsize(peft.save_adapter(model, f"{tmp}/a.safetensors"))
     if method not in ("lora", "adapter"):
         return out
-    X = task.test.tensors[0]
+    device = model_device(model)  # fit moved the model; bare is still where it was copied
+    X, bare = task.test.tensors[0].to(device), bare.to(device)
     with torch.no_grad():
         switch = peft.set_lora_enabled if method == "lora" else peft.set_adapters_enabled
         switch(model, False)
