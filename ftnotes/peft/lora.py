@@ -67,16 +67,17 @@ class LoraConfig:
 
 
 class LoRALayer(nn.Module):
-    """What LoRA layers share: ``base_layer``, ``lora_A``, ``lora_B``, merge and the on/off flag.
+    """What LoRA layers share: ``base_layer`` (frozen here), ``lora_A``, ``lora_B``, merge and
+    the on/off flag.
 
-    Subclasses define ``_lora_path(x)`` (the B A x term) and reshape the delta in
-    :meth:`get_delta_weight` to the base weight's shape.
+    Subclasses define ``_lora_path(x)`` (the B A x term); :meth:`get_delta_weight` views the
+    (out, fan_in) matrix B A in the base weight's shape.
     """
 
     def __init__(self, base: nn.Module, fan_in: int, fan_out: int, r, lora_alpha, lora_dropout):
         super().__init__()
         LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout)  # validates the numbers
-        self.base_layer = base
+        self.base_layer = base.requires_grad_(False)
         self.r, self.lora_alpha = r, lora_alpha
         self.scaling = lora_alpha / r
         w = base.weight
@@ -93,16 +94,18 @@ class LoRALayer(nn.Module):
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         nn.init.zeros_(self.lora_B)
 
-    def get_delta_weight(self) -> torch.Tensor:
-        """Delta W = B @ A * scaling, reshaped to the base weight's shape."""
-        return (self.lora_B @ self.lora_A * self.scaling).view_as(self.base_layer.weight)
+    def get_delta_weight(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Delta W = B @ A * scaling in the base weight's shape (computed in ``dtype`` if given)."""
+        dtype = dtype or self.lora_A.dtype  # .to() to the same dtype returns the tensor itself
+        delta = self.lora_B.to(dtype) @ self.lora_A.to(dtype) * self.scaling
+        return delta.view_as(self.base_layer.weight)
 
     @torch.no_grad()
     def _add_delta(self, sign: int) -> None:
         # In float64, then rounded once: W +/- delta is as exact as float32 allows, so merge
         # changes outputs only by matmul rounding and unmerge restores W to about 1 ulp.
         w = self.base_layer.weight
-        delta = (self.lora_B.double() @ self.lora_A.double() * self.scaling).view_as(w)
+        delta = self.get_delta_weight(torch.float64)
         w.copy_((w.double() + sign * delta).to(w.dtype))
 
     def merge(self) -> None:
@@ -148,7 +151,6 @@ class LoRALinear(LoRALayer):
         if not isinstance(base, nn.Linear):
             raise ValueError(f"base must be an nn.Linear, got {type(base).__name__}")
         super().__init__(base, base.in_features, base.out_features, r, lora_alpha, lora_dropout)
-        base.requires_grad_(False)
 
     def _lora_path(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(F.linear(x, self.lora_A), self.lora_B)  # B (A x)
@@ -176,7 +178,6 @@ class LoRAConv2d(LoRALayer):
         kh, kw = base.kernel_size
         fan_in = base.in_channels * kh * kw
         super().__init__(base, fan_in, base.out_channels, r, lora_alpha, lora_dropout)
-        base.requires_grad_(False)
 
     def _lora_path(self, x: torch.Tensor) -> torch.Tensor:
         b = self.base_layer
