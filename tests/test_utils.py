@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ftnotes.models import TinyViT
-from ftnotes.utils import atomic_write, count_params, model_device, save_weights
+from ftnotes.utils import atomic_write, check_int, count_params, model_device, save_weights
 
 
 def test_atomic_write_replaces_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
@@ -41,6 +41,14 @@ def test_count_params():
     model.bias.requires_grad_(False)
     assert count_params(model) == 8
     assert count_params(model, trainable_only=True) == 6
+
+
+def test_check_int():
+    check_int("r", 1)
+    check_int("seed", 0, minimum=0)
+    for bad in (0, -1, 2.0, True, "3", None):
+        with pytest.raises(ValueError, match=f"r must be an int >= 1, got {bad!r}"):
+            check_int("r", bad)
 
 
 def test_model_device():

@@ -25,6 +25,7 @@ from torch import nn
 
 from ftnotes.models import TinyViT
 from ftnotes.peft.lora import find_modules, name_matches, replace_module
+from ftnotes.utils import check_int
 
 NON_LINEARITIES = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "swish": nn.SiLU}
 PLACEMENTS = ("houlsby", "pfeiffer", "parallel")
@@ -57,8 +58,7 @@ class BottleneckAdapter(nn.Module):
         residual: bool = True,
     ):
         super().__init__()
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        check_int("dim", dim)
         _check_reduction(reduction_factor)
         _check_non_linearity(non_linearity)
         if channel_dim not in (-1, 1):

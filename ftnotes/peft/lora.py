@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ftnotes.utils import check_int
+
 
 @dataclass
 class LoraConfig:
@@ -48,8 +50,7 @@ class LoraConfig:
     modules_to_save: Sequence[str] = ("head",)
 
     def __post_init__(self):
-        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
-            raise ValueError(f"LoraConfig.r must be an int >= 1, got {self.r!r}")
+        check_int("LoraConfig.r", self.r)
         if not isinstance(self.lora_alpha, (int, float)) or not self.lora_alpha > 0:
             raise ValueError(f"LoraConfig.lora_alpha must be > 0, got {self.lora_alpha!r}")
         if not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:

@@ -21,6 +21,7 @@ from torch import nn
 
 from ftnotes.models import TinyViT
 from ftnotes.peft.prompt import check_vit, new_head
+from ftnotes.utils import check_int
 
 
 @dataclass
@@ -35,9 +36,7 @@ class PrefixTuningConfig:
 
     def __post_init__(self):
         for name in ("num_virtual_tokens", "encoder_hidden_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"PrefixTuningConfig.{name} must be an int >= 1, got {v!r}")
+            check_int(f"PrefixTuningConfig.{name}", getattr(self, name))
         if not isinstance(self.prefix_projection, bool):
             raise ValueError(
                 f"PrefixTuningConfig.prefix_projection must be True or False, got {self.prefix_projection!r}"

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ftnotes.models import TinyViT
+from ftnotes.utils import check_int
 
 PROMPT_INITS = ("random", "data")
 
@@ -38,11 +39,7 @@ class PromptTuningConfig:
     init: str = "random"
 
     def __post_init__(self):
-        p = self.num_virtual_tokens
-        if isinstance(p, bool) or not isinstance(p, int) or p < 1:
-            raise ValueError(
-                f"PromptTuningConfig.num_virtual_tokens must be an int >= 1, got {p!r}"
-            )
+        check_int("PromptTuningConfig.num_virtual_tokens", self.num_virtual_tokens)
         if not isinstance(self.deep, bool):
             raise ValueError(f"PromptTuningConfig.deep must be True or False, got {self.deep!r}")
         if self.init not in PROMPT_INITS:
@@ -63,8 +60,7 @@ def new_head(base: TinyViT, num_classes: int | None) -> nn.Linear:
     """A trainable head: a fresh (D -> num_classes) layer, or a copy of the base's head."""
     if num_classes is None:
         return copy.deepcopy(base.head).requires_grad_(True)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
+    check_int("num_classes (or None)", num_classes)
     ref = base.head.weight
     head = nn.Linear(base.cfg.dim, num_classes, device=ref.device, dtype=ref.dtype)
     TinyViT._init_weights(head)  # same init as the backbone's own head

@@ -22,6 +22,7 @@ from torch import nn
 from ftnotes.peft.adapters import AdapterConfig, BottleneckAdapter, adapter_layers, add_adapters
 from ftnotes.peft.io import is_adapter_param
 from ftnotes.peft.lora import LoraConfig, LoRALayer, add_lora, lora_layers, replace_module
+from ftnotes.utils import check_int
 
 
 class TaskBank:
@@ -92,8 +93,7 @@ class TaskBank:
         else:
             if not isinstance(self._initial_head, nn.Linear):
                 raise ValueError("num_classes needs the head to be an nn.Linear")
-            if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-                raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
+            check_int("num_classes (or None)", num_classes)
             ref = self._initial_head.weight
             head = nn.Linear(ref.shape[1], num_classes, device=ref.device, dtype=ref.dtype)
         self._heads[name] = head.requires_grad_(True)
