@@ -37,7 +37,7 @@ from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task, s
 from ftnotes.evaluate import accuracy, ioai_score
 from ftnotes.ledger import state_dict_bytes, trainable_state_dict
 from ftnotes.schedules import make_scheduler
-from ftnotes.strategies import freeze, unfreeze
+from ftnotes.strategies import apply_strategy, check_head_rows
 from ftnotes.utils import count_params, model_device, set_seed
 
 NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
@@ -90,19 +90,15 @@ def expand_head(model, num_new: int = NUM_TARGET, init_from_rows=None):
         raise ValueError(f"model needs an nn.Linear `head`, got {type(old).__name__}")
     if isinstance(num_new, bool) or not isinstance(num_new, int) or num_new < 1:
         raise ValueError(f"num_new must be an int >= 1, got {num_new!r}")
-    new = nn.Linear(old.in_features, old.out_features + num_new).to(old.weight.device)
+    rows = check_head_rows(init_from_rows, num_new, old)
+    new = nn.Linear(old.in_features, old.out_features + num_new)
+    new = new.to(old.weight.device, old.weight.dtype)
     nn.init.trunc_normal_(new.weight, std=0.02)
     nn.init.zeros_(new.bias)
     with torch.no_grad():
         new.weight[: old.out_features] = old.weight
         new.bias[: old.out_features] = old.bias
-        if init_from_rows is not None:
-            rows = list(init_from_rows)
-            if len(rows) != num_new or not all(
-                isinstance(r, int) and 0 <= r < old.out_features for r in rows
-            ):
-                raise ValueError(f"init_from_rows must list {num_new} rows in [0, "
-                                 f"{old.out_features}), got {rows!r}")  # fmt: skip
+        if rows is not None:
             new.weight[old.out_features :] = old.weight[rows]
             new.bias[old.out_features :] = old.bias[rows]
     model.head = new
@@ -197,11 +193,7 @@ def make_solution(strategy: str = "lora", *, lr: float = 3e-3, head_lr=1e-2, epo
         if strategy == "lora":
             peft.add_lora(model, peft.LoraConfig(r=r, lora_alpha=2 * r))  # scaling 2
         else:
-            freeze(model) if strategy != "full_ft" else unfreeze(model)
-            unfreeze(model.head)
-            if strategy == "partial_ft":
-                for block in [*model.blocks[len(model.blocks) - k :], model.norm]:
-                    unfreeze(block)
+            apply_strategy(model, strategy, k)  # full_ft, linear_probe or partial_ft (top k)
         train_expanded(model, data, epochs=epochs, lr=lr, head_lr=head_lr,
                        replay_per_class=replay_per_class, distill_weight=distill_weight,
                        teacher=teacher, seed=seed)  # fmt: skip

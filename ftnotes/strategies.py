@@ -60,6 +60,21 @@ def unfreeze(module: nn.Module) -> nn.Module:
     return module
 
 
+def check_head_rows(init_from_rows, num_rows: int, old_head: nn.Linear) -> list[int] | None:
+    """``init_from_rows`` as a list of ``num_rows`` row indices of ``old_head`` (or None)."""
+    if init_from_rows is None:
+        return None
+    rows = list(init_from_rows)
+    if len(rows) != num_rows or not all(
+        isinstance(r, int) and 0 <= r < old_head.out_features for r in rows
+    ):
+        raise ValueError(
+            f"init_from_rows must list {num_rows} row indices in [0, {old_head.out_features}), "
+            f"got {rows!r}"
+        )
+    return rows
+
+
 def replace_head(model, num_classes: int, init_from_rows=None) -> nn.Linear:
     """Give ``model`` a fresh (D -> num_classes) head and return the OLD one.
 
@@ -71,18 +86,11 @@ def replace_head(model, num_classes: int, init_from_rows=None) -> nn.Linear:
     old = _head(model)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+    rows = check_head_rows(init_from_rows, num_classes, old)
     new = nn.Linear(old.in_features, num_classes).to(old.weight.device, old.weight.dtype)
     nn.init.trunc_normal_(new.weight, std=0.02)
     nn.init.zeros_(new.bias)
-    if init_from_rows is not None:
-        rows = list(init_from_rows)
-        if len(rows) != num_classes or not all(
-            isinstance(r, int) and 0 <= r < old.out_features for r in rows
-        ):
-            raise ValueError(
-                f"init_from_rows must list {num_classes} row indices in [0, {old.out_features}), "
-                f"got {rows!r}"
-            )
+    if rows is not None:
         with torch.no_grad():
             new.weight.copy_(old.weight[rows])
             new.bias.copy_(old.bias[rows])

@@ -63,6 +63,8 @@ def test_bad_inputs_raise_value_errors_naming_the_parameter():
         O.train_expanded(model, data, distill_weight=1.0)
     with pytest.raises(ValueError, match="budget_s"):
         O.run_solution(lambda m, d: m, tiny(), data, {}, budget_s=0)
+    with pytest.raises(ValueError, match="k must"):  # more blocks than the model has
+        O.make_solution("partial_ft", k=99, epochs=1)(tiny(), data)
 
 
 def test_replay_takes_per_class_examples_reproducibly():
