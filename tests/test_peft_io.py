@@ -19,6 +19,7 @@ from ftnotes.peft import (
     PromptTunedViT,
     PromptTuningConfig,
     adapter_layers,
+    adapter_state_dict,
     add_adapters,
     add_lora,
     fingerprint,
@@ -63,6 +64,14 @@ def test_fingerprint_ignores_adapters_and_head_but_not_the_backbone():
     merged = merge_lora(perturb(add_lora(tiny_vit())))
     with pytest.raises(ValueError, match="unmerge"):
         fingerprint(merged)
+
+
+def test_head_wrapped_by_lora_is_saved_whole(tmp_path):
+    # modules_to_save trains the whole head, so its base weight goes into the file too.
+    model = perturb(add_lora(tiny_vit(), LoraConfig(r=2, target_modules=("query", "head"))))
+    assert {"head.base_layer.weight", "head.lora_A"} <= set(adapter_state_dict(model))
+    loaded = load_adapter(tiny_vit(), save_adapter(model, tmp_path / "a.safetensors"))
+    assert torch.equal(loaded(X), model(X))
 
 
 @pytest.mark.parametrize("method", ["lora", "adapter"])

@@ -24,7 +24,14 @@ import torch
 from torch import nn
 
 from ftnotes.peft.adapters import AdapterConfig, adapter_layers, add_adapters
-from ftnotes.peft.lora import LoraConfig, add_lora, lora_layers, name_matches, replace_module
+from ftnotes.peft.lora import (
+    LoraConfig,
+    add_lora,
+    lora_layers,
+    module_of,
+    name_matches,
+    replace_module,
+)
 from ftnotes.peft.prefix import PrefixTunedViT, PrefixTuningConfig
 from ftnotes.peft.prompt import MultiTaskPromptViT, PromptTunedViT, PromptTuningConfig
 from ftnotes.utils import atomic_write
@@ -42,6 +49,12 @@ def is_adapter_param(name: str) -> bool:
         s.startswith(("lora_", "prefix_")) or s in ("adapter", "prompt_embeddings")
         for s in name.split(".")
     )
+
+
+def _in_adapter_file(name: str, heads: tuple) -> bool:
+    """True for what an adapter file holds (and the fingerprint leaves out): adapter tensors and
+    the head modules, also when the head itself is wrapped (``head.base_layer.weight``)."""
+    return is_adapter_param(name) or name_matches(module_of(name), heads)
 
 
 def _body(model: nn.Module) -> nn.Module:
@@ -68,9 +81,8 @@ def fingerprint(model: nn.Module, exclude=("head",)) -> str:
     rows = []
     for name, p in _body(model).named_parameters():
         canonical = ".".join(s for s in name.split(".") if s != "base_layer")
-        if is_adapter_param(name) or name_matches(canonical.rpartition(".")[0], exclude):
-            continue
-        rows.append((canonical, p))
+        if not _in_adapter_file(name, exclude):
+            rows.append((canonical, p))
     digest = hashlib.sha256()
     for name, p in sorted(rows, key=lambda r: r[0]):
         digest.update(f"{name}:{tuple(p.shape)}:{p.dtype};".encode())
@@ -87,7 +99,7 @@ def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
         if wrapper:
             keep = not key.startswith("base.")
         else:
-            keep = is_adapter_param(key) or name_matches(key.rpartition(".")[0], heads)
+            keep = _in_adapter_file(key, heads)
         if keep:
             out[key] = value.detach().cpu().clone()
     return out

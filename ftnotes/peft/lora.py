@@ -207,6 +207,11 @@ def find_modules(model: nn.Module, targets: Sequence[str] | str, field: str) -> 
     return names
 
 
+def module_of(key: str) -> str:
+    """The module a parameter belongs to, wrapper names dropped: ``head.base_layer.weight`` -> ``head``."""
+    return ".".join(s for s in key.split(".")[:-1] if s != "base_layer")
+
+
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
     """Put ``new`` at the qualified ``name`` inside ``model``."""
     parent_name, _, child = name.rpartition(".")
@@ -287,9 +292,8 @@ def lora_state_dict(model: nn.Module, modules_to_save: Sequence[str] = ()) -> di
     """Only the ``lora_A``/``lora_B`` tensors (plus ``modules_to_save``): what a LoRA file holds."""
     keep = {}
     for key, value in model.state_dict().items():
-        module_name = key.rpartition(".")[0]
         if key.split(".")[-1].startswith("lora_") or (
-            modules_to_save and name_matches(module_name, tuple(modules_to_save))
+            modules_to_save and name_matches(module_of(key), tuple(modules_to_save))
         ):
             keep[key] = value.detach().clone()
     return keep
