@@ -139,6 +139,11 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if head_lr is not None and not (isinstance(head_lr, (int, float)) and head_lr > 0):
+        raise ValueError(f"head_lr must be None or a number > 0, got {head_lr!r}")
+    for name, v, low in (("batch_size", batch_size, 1), ("replay_per_class", replay_per_class, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
     if not (isinstance(distill_weight, (int, float)) and distill_weight >= 0):
         raise ValueError(f"distill_weight must be a number >= 0, got {distill_weight!r}")
     if distill_weight > 0 and teacher is None:

@@ -59,6 +59,12 @@ def test_bad_inputs_raise_value_errors_naming_the_parameter():
         O.train_expanded(model, data, epochs=0)
     with pytest.raises(ValueError, match="lr"):
         O.train_expanded(model, data, lr=float("nan"))
+    with pytest.raises(ValueError, match="head_lr"):
+        O.train_expanded(model, data, head_lr=-1.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        O.train_expanded(model, data, batch_size=0)
+    with pytest.raises(ValueError, match="replay_per_class"):
+        O.train_expanded(model, data, replay_per_class=-1)
     with pytest.raises(ValueError, match="teacher"):
         O.train_expanded(model, data, distill_weight=1.0)
     with pytest.raises(ValueError, match="budget_s"):
