@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ftnotes.utils import check_int
+
 
 @dataclass
 class ViTConfig:
@@ -49,9 +51,7 @@ class ViTConfig:
             "num_heads",
             "num_classes",
         ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"ViTConfig.{name} must be a positive int, got {value!r}")
+            check_int(f"ViTConfig.{name}", getattr(self, name))
         if self.image_size % self.patch_size:
             raise ValueError(
                 f"ViTConfig.patch_size={self.patch_size} must divide image_size={self.image_size}"
@@ -210,8 +210,8 @@ class SmallCNN(nn.Module):
 
     def __init__(self, num_classes: int = 10, width: int = 32, dropout: float = 0.2):
         super().__init__()
-        if num_classes < 1 or width < 1:
-            raise ValueError(f"num_classes and width must be >= 1, got {num_classes}, {width}")
+        check_int("num_classes", num_classes)
+        check_int("width", width)
         self.features = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),

@@ -1,0 +1,29 @@
+"""The backbone and the scratch baseline: shapes and input validation."""
+
+import pytest
+import torch
+
+from ftnotes.models import SmallCNN, TinyViT, ViTConfig, block_index
+
+
+def test_shapes_for_every_input_layout():
+    torch.manual_seed(0)
+    vit, cnn = TinyViT(dim=16, depth=1, num_heads=2, num_classes=3), SmallCNN(4, width=4)
+    for x in (torch.rand(2, 1, 8, 8), torch.rand(2, 8, 8), torch.rand(2, 64)):
+        assert vit(x).shape == (2, 3) and cnn(x).shape == (2, 4)
+
+
+def test_bad_sizes_name_the_parameter():
+    with pytest.raises(ValueError, match="ViTConfig.depth must be an int >= 1, got 0"):
+        ViTConfig(depth=0)
+    with pytest.raises(ValueError, match="ViTConfig.dim must be an int >= 1, got True"):
+        ViTConfig(dim=True)
+    with pytest.raises(ValueError, match="width must be an int >= 1, got 0"):
+        SmallCNN(10, width=0)
+    with pytest.raises(ValueError, match="num_classes must be an int >= 1, got 2.0"):
+        SmallCNN(2.0)
+
+
+def test_block_index():
+    assert block_index("blocks.2.attn.query.weight") == 2
+    assert block_index("head.weight") is None
