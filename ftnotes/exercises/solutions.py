@@ -28,8 +28,10 @@ def prepare_linear_probe(model: nn.Module, num_classes: int) -> nn.Module:
     """Freeze every parameter, then give ``model`` a fresh trainable ``head`` for ``num_classes``."""
     for p in model.parameters():
         p.requires_grad = False
-    # The new nn.Linear is created after freezing, so its parameters are the only trainable ones.
-    model.head = nn.Linear(model.head.in_features, num_classes)
+    # The new nn.Linear is created after freezing, so its parameters are the only trainable ones;
+    # it goes where the old head was (CPU or GPU).
+    w = model.head.weight
+    model.head = nn.Linear(model.head.in_features, num_classes, device=w.device, dtype=w.dtype)
     return model
 
 
@@ -159,8 +161,9 @@ class LoRALinear(nn.Module):
         for p in self.base.parameters():
             p.requires_grad = False
         self.r, self.lora_alpha, self.scaling = r, lora_alpha, lora_alpha / r
-        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        like_w = {"device": base.weight.device, "dtype": base.weight.dtype}  # CPU or GPU, as W
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, **like_w))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, **like_w))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         self.merged = False
 
