@@ -140,16 +140,20 @@ def _attach_peft(method, model, recipe, task):
 
 def compare_latency(models: dict, x: torch.Tensor, repeats: int = 300, warmup: int = 30) -> dict:
     """Median forward time (ms) of each model on ``x``, measured *interleaved*: every round runs
-    each model once, in a rotating order, so load from other processes hits all of them alike."""
+    each model once, in a rotating order, so load from other processes hits all of them alike.
+    The models are left in eval mode."""
     names, times = list(models), {n: [] for n in models}
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)  # CUDA runs asynchronously
     for m in models.values():
         m.eval()
     with torch.no_grad():
         for i in range(warmup + repeats):
             for j in range(len(names)):
                 name = names[(i + j) % len(names)]
+                sync()
                 start = time.perf_counter()
                 models[name](x)
+                sync()
                 if i >= warmup:
                     times[name].append(time.perf_counter() - start)
     return {n: 1e3 * statistics.median(t) for n, t in times.items()}
