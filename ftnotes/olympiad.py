@@ -38,6 +38,7 @@ from ftnotes.evaluate import accuracy, ioai_score
 from ftnotes.ledger import state_dict_bytes, trainable_state_dict
 from ftnotes.schedules import make_scheduler
 from ftnotes.strategies import apply_strategy, check_head_rows
+from ftnotes.train import check_loss
 from ftnotes.utils import count_params, model_device, set_seed
 
 NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
@@ -134,6 +135,8 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     cross-entropy of the glyph rows on a batch of replayed glyphs; with ``distill_weight``,
     :func:`distill_loss` pulling the glyph rows towards the frozen ``teacher`` (the original
     model) on both batches. AdamW + warmup-cosine; only ``requires_grad`` tensors train.
+    A NaN or exploding loss raises :class:`ftnotes.train.TrainingDiverged` (``run_solution``
+    reports it as "failed" with the message, so a notebook panel never crashes).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
@@ -154,6 +157,7 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     steps = epochs * math.ceil(len(x) / batch_size)
     opt = torch.optim.AdamW(_groups(model, lr, head_lr))
     sched = make_scheduler("warmup_cosine", opt, steps, warmup=0.1)
+    peak_lr = max(g["initial_lr"] for g in opt.param_groups)
     gen, losses = torch.Generator().manual_seed(seed), []
     device = model_device(model)  # the data stay on the CPU; each batch goes to the model
     model.train()
@@ -171,11 +175,13 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
                 with torch.no_grad():
                     soft = teacher(inputs)
                 loss = loss + distill_weight * distill_loss(out[:, :NUM_SOURCE], soft, temperature)
+            losses.append(loss.item())
+            # a NaN or exploding loss stops here with a message naming the learning rate
+            check_loss(losses[-1], losses[0], peak_lr, len(losses) - 1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(loss.item())
     return losses
 
 

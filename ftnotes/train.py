@@ -180,8 +180,20 @@ class _Stopper:
         return self.patience is not None and self.bad >= self.patience
 
 
-class _Diverged(Exception):
-    """Raised inside the loop when the loss turns NaN/inf or explodes; caught by ``fit``."""
+class TrainingDiverged(FloatingPointError):
+    """The loss turned NaN/inf or exploded; ``fit`` catches it, other loops let it surface."""
+
+
+def check_loss(value: float, first_loss: float, lr: float, step: int) -> None:
+    """Raise :class:`TrainingDiverged` if ``value`` is NaN/inf or > EXPLODE_FACTOR x the first loss.
+
+    The message names the likely cause, a learning rate ``lr`` too high, and what to try.
+    """
+    if not math.isfinite(value) or value > EXPLODE_FACTOR * max(first_loss, 1e-3):
+        raise TrainingDiverged(
+            f"training diverged at step {step} (loss = {value:.4g}): the learning rate "
+            f"{lr:g} is probably too high; try 10x smaller ({lr / 10:g})"
+        )
 
 
 class _Loop:
@@ -197,11 +209,7 @@ class _Loop:
 
     def check(self, value: float) -> None:
         self.first_loss = value if self.first_loss is None else self.first_loss
-        if not math.isfinite(value) or value > EXPLODE_FACTOR * max(self.first_loss, 1e-3):
-            raise _Diverged(
-                f"training diverged at step {self.step} (loss = {value:.4g}): the learning rate "
-                f"{self.base_lr:g} is probably too high; try 10x smaller ({self.base_lr / 10:g})"
-            )
+        check_loss(value, self.first_loss, self.base_lr, self.step)
 
     def train_step(self, xb, yb) -> tuple[float, int]:
         """One optimizer step on a batch; returns (loss, number correct)."""
@@ -290,7 +298,7 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
                 loop.check(vl)
                 stop = stopper.update(epoch, vl if monitor == "val_loss" else va, model)
                 postfix["val_acc"] = f"{va:.3f}"
-        except _Diverged as err:
+        except TrainingDiverged as err:
             history.diverged, history.message = True, str(err)
             model.load_state_dict(good_state)
             break

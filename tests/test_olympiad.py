@@ -146,6 +146,14 @@ def test_run_solution_reports_not_attempted_failures_and_over_budget():
     assert on_time.status == "scored" and on_time.counted_score == on_time.score
 
 
+def test_divergence_is_reported_not_crashed():
+    data, tests = fake_data()
+    solve = O.make_solution("full_ft", lr=1e6, epochs=2)  # a slider pushed to the far end
+    r = O.run_solution(solve, tiny(), data, tests)
+    assert r.status == "failed" and r.counted_score == 0.0
+    assert "TrainingDiverged" in r.message and "learning rate" in r.message
+
+
 def test_run_solution_never_changes_the_base_model():
     data, tests = fake_data()
     base = tiny()
