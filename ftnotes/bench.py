@@ -27,7 +27,7 @@ import torch
 from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.pretrained import load_manifest, load_pretrained
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, check_method, run_method
-from ftnotes.utils import atomic_write, count_params, get_device
+from ftnotes.utils import atomic_write, check_int, count_params, get_device
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
                "trainable_params", "total_params", "train_seconds", "peak_memory_bytes",
@@ -103,8 +103,7 @@ def run_bench(task="digits", labels_per_class=None, methods=METHODS, seeds=1, pr
     methods = parse_methods(methods)
     if task not in TASK_NAMES:
         raise ValueError(f"task must be one of {TASK_NAMES}, got {task!r}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
+    check_int("seeds", seeds)
     labels_per_class = parse_labels(labels_per_class)
     manifest = load_manifest()
     base = load_pretrained() if base is None else base

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ftnotes.glyphs import GLYPH_CLASSES, render_glyphs, to_uci
+from ftnotes.utils import check_int
 
 DIGIT_CLASSES: tuple[str, ...] = tuple("0123456789")
 FASHION_CLASSES: tuple[str, ...] = (
@@ -242,8 +243,7 @@ def load_task(name="digits", labels_per_class=None, seed=0, root=None, download=
     if name not in TASK_NAMES:
         raise ValueError(f"name must be one of {TASK_NAMES}, got {name!r}")
     k = _check_labels_per_class(labels_per_class)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    check_int("seed", seed, 0)
     if name == "glyphs":
         return _glyphs_task(k, seed)
     if name in ("digits", "far"):

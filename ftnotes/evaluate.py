@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix
 from torch.utils.data import TensorDataset
 
-from .utils import model_device
+from .utils import check_int, model_device
 
 
 def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,8 +42,7 @@ def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def logits(model, X: torch.Tensor, batch_size: int = 512, forward=None) -> torch.Tensor:
     """Model outputs for images X, in batches: (N, ...) -> (N, num_classes) on the CPU."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    check_int("batch_size", batch_size)
     forward = forward or (lambda m, x: m(x))
     device, was_training = model_device(model), model.training
     model.eval()
@@ -76,8 +75,7 @@ def loss_and_accuracy(model, data, batch_size: int = 512, forward=None) -> tuple
 
 def confusion(model, data, num_classes: int, batch_size: int = 512, forward=None) -> np.ndarray:
     """Confusion matrix (num_classes, num_classes): row = true class, column = predicted."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+    check_int("num_classes", num_classes)
     X, y = as_tensors(data)
     pred = predict(model, X, batch_size, forward)
     return confusion_matrix(y.numpy(), pred.numpy(), labels=list(range(num_classes)))

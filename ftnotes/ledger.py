@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from .evaluate import accuracy, as_tensors, source_retention
-from .utils import count_params, model_device
+from .utils import check_int, count_params, model_device
 
 
 @dataclass
@@ -107,10 +107,8 @@ def measure_latency(model, example_batch: torch.Tensor, repeats: int = 20, warmu
     Warmed up first (the first calls pay one-time costs), eval mode, ``torch.no_grad``; the
     median resists the spikes that other processes cause on a shared laptop.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    check_int("repeats", repeats)
+    check_int("warmup", warmup, 0)
     forward = forward or (lambda m, x: m(x))
     x = example_batch.to(model_device(model))
     was_training = model.training
@@ -152,8 +150,7 @@ def record_run(name: str, model, history, task, *, source_head=None, source_test
     """
     if (source_head is None) != (source_test is None):
         raise ValueError("source_head and source_test must be given together (or neither)")
-    if isinstance(latency_batch, bool) or not isinstance(latency_batch, int) or latency_batch < 1:
-        raise ValueError(f"latency_batch must be an int >= 1, got {latency_batch!r}")
+    check_int("latency_batch", latency_batch)
     X_test, _ = as_tensors(task.test, "task.test")
     trainable, total = count_params(model, trainable_only=True), count_params(model)
     full_bytes = state_dict_bytes(model.state_dict())

@@ -39,7 +39,7 @@ from ftnotes.ledger import state_dict_bytes, trainable_state_dict
 from ftnotes.schedules import make_scheduler
 from ftnotes.strategies import apply_strategy, check_head_rows
 from ftnotes.train import check_loss
-from ftnotes.utils import count_params, model_device, set_seed
+from ftnotes.utils import check_int, count_params, model_device, set_seed
 
 NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
 BUDGET_S = 60.0  # seconds a solution may train; the reference needs a fraction of it
@@ -63,8 +63,7 @@ class OlympiadData:
 
     def replay(self, per_class: int, seed: int = 0) -> tuple:
         """``per_class`` glyph training examples of every class (a fixed, seeded choice)."""
-        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-            raise ValueError(f"per_class must be an int >= 1, got {per_class!r}")
+        check_int("per_class", per_class)
         x, y = self.source_train
         keep = torch.as_tensor(subset_per_class(y.numpy(), per_class, seed, "glyphs"))
         return x[keep], y[keep]
@@ -89,8 +88,7 @@ def expand_head(model, num_new: int = NUM_TARGET, init_from_rows=None):
     old = getattr(model, "head", None)
     if not isinstance(old, nn.Linear):
         raise ValueError(f"model needs an nn.Linear `head`, got {type(old).__name__}")
-    if isinstance(num_new, bool) or not isinstance(num_new, int) or num_new < 1:
-        raise ValueError(f"num_new must be an int >= 1, got {num_new!r}")
+    check_int("num_new", num_new)
     rows = check_head_rows(init_from_rows, num_new, old)
     new = nn.Linear(old.in_features, old.out_features + num_new)
     new = new.to(old.weight.device, old.weight.dtype)
@@ -138,15 +136,13 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     A NaN or exploding loss raises :class:`ftnotes.train.TrainingDiverged` (``run_solution``
     reports it as "failed" with the message, so a notebook panel never crashes).
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    check_int("epochs", epochs)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if head_lr is not None and not (isinstance(head_lr, (int, float)) and head_lr > 0):
         raise ValueError(f"head_lr must be None or a number > 0, got {head_lr!r}")
-    for name, v, low in (("batch_size", batch_size, 1), ("replay_per_class", replay_per_class, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+    check_int("batch_size", batch_size)
+    check_int("replay_per_class", replay_per_class, 0)
     if not (isinstance(distill_weight, (int, float)) and distill_weight >= 0):
         raise ValueError(f"distill_weight must be a number >= 0, got {distill_weight!r}")
     if distill_weight > 0 and teacher is None:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .schedules import schedule_values
+from .utils import check_int
 
 SIZE = (6, 3.5)
 
@@ -86,8 +87,7 @@ def plot_comparison(ledger_or_records, x: str = "trainable_params", y: str = "ta
 def image_grid(X, labels=None, ncols: int = 8, title=None):
     """Show 8x8 images (N, 1, 8, 8) or (N, 8, 8) in a grid, dark ink on white, with labels."""
     images = torch.as_tensor(X).detach().cpu().reshape(len(X), 8, 8).numpy()
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be an int >= 1, got {ncols!r}")
+    check_int("ncols", ncols)
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"labels must have one entry per image ({len(images)}), got {len(labels)}")
     ncols = min(ncols, len(images))

@@ -163,7 +163,9 @@ def _peft_checks(method, model, bare, task) -> dict:
     """Measured facts about a trained PEFT model: adapter file size, on/off, merge, latency."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        out["adapter_file_bytes"] = os.path.getsize(peft.save_adapter(model, f"{tmp}/a.safetensors"))
+        out["adapter_file_bytes"] = os.path.getsize(
+            peft.save_adapter(model, f"{tmp}/a.safetensors")
+        )
     if method not in ("lora", "adapter"):
         return out
     device = model_device(model)  # fit moved the model; bare is still where it was copied

@@ -24,6 +24,8 @@ import math
 import torch
 from torch.optim import lr_scheduler as sched
 
+from .utils import check_int
+
 SCHEDULES = ("warmup_cosine", "warmup_linear", "constant", "one_cycle", "slanted_triangular")
 
 
@@ -79,8 +81,7 @@ def make_scheduler(
     """
     if name not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps must be an int >= 1, got {total_steps!r}")
+    check_int("total_steps", total_steps)
     w = warmup_steps(warmup, total_steps)
     if kw and name not in ("one_cycle", "slanted_triangular"):
         raise ValueError(f"schedule {name!r} takes no extra options, got {sorted(kw)}")

@@ -25,6 +25,7 @@ from torch import nn
 
 from .models import block_index
 from .train import History, fit
+from .utils import check_int
 
 STRATEGIES = ("linear_probe", "full_ft", "partial_ft", "gradual_unfreeze", "lp_ft")
 EMBEDDINGS = ("patch_embed", "cls_token", "pos_embed")
@@ -84,8 +85,7 @@ def replace_head(model, num_classes: int, init_from_rows=None) -> nn.Linear:
     Otherwise the head starts like TinyViT's (truncated normal, std 0.02, zero bias).
     """
     old = _head(model)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+    check_int("num_classes", num_classes)
     rows = check_head_rows(init_from_rows, num_classes, old)
     new = nn.Linear(old.in_features, num_classes).to(old.weight.device, old.weight.dtype)
     nn.init.trunc_normal_(new.weight, std=0.02)
@@ -247,8 +247,7 @@ def finetune(model, task, strategy: str = "full_ft", *, k=None, lr: float = 1e-3
 
     if strategy != "lp_ft":
         return run(lr, head_lr)
-    if isinstance(lp_epochs, bool) or not isinstance(lp_epochs, int) or lp_epochs < 1:
-        raise ValueError(f"lp_epochs must be an int >= 1, got {lp_epochs!r}")
+    check_int("lp_epochs", lp_epochs)
     epochs = fit_kwargs.pop("epochs", 10)
     probe = fit(model, task.train, val, lr=head_lr or lr, epochs=lp_epochs, callbacks=callbacks,
                 **fit_kwargs)  # fmt: skip
