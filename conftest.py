@@ -1,10 +1,21 @@
 """Root pytest hooks: a per-notebook wall-time summary at the end of every run.
 
-nbval reports one test item per cell; students and reviewers care about whole notebooks
-("each notebook <= 60 s"), so the cells' setup+call+teardown times are summed per file.
+nbval reports one test item per cell; students and reviewers care about whole notebooks, so the
+cells' setup+call+teardown times are summed per file. Machines differ in speed by up to 2.5x, so
+the budgets (DEVELOPERS.md) are in *reference steps*: one TinyViT training step at batch 32 on
+one thread, as timed by ``../shared/tools/refstep.py``. The summary prints the CPU, that step
+time and each notebook in steps, and flags a notebook over its budget.
 """
 
+import platform
+import subprocess
+import sys
 from collections import defaultdict
+from pathlib import Path
+
+NOTEBOOK_BUDGET_STEPS = 2_300
+TOTAL_BUDGET_STEPS = 20_000
+REFSTEP = Path(__file__).resolve().parent.parent / "shared" / "tools" / "refstep.py"
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 
@@ -15,11 +26,49 @@ def pytest_runtest_logreport(report):
         _notebook_seconds[path] += report.duration
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def reference_step_ms() -> float | None:
+    """This machine's reference step in ms (median of 5 rounds), or None without the tool."""
+    if not REFSTEP.is_file():
+        return None
+    try:
+        run = subprocess.run([sys.executable, str(REFSTEP)], capture_output=True, text=True,
+                             timeout=120, check=True)  # fmt: skip
+        return float(run.stdout.split()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
 def pytest_terminal_summary(terminalreporter):
     if not _notebook_seconds:
         return
-    terminalreporter.section("notebook wall times (all cells, seconds)")
+    import torch
+
+    write = terminalreporter.write_line
+    terminalreporter.section("notebook wall times (all cells)")
+    step = reference_step_ms()
+    write(f"CPU: {cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")  # fmt: skip
+    if step is None:
+        write(f"reference step: unavailable ({REFSTEP} not found); times in seconds only")
+    else:
+        write(f"reference step: {step:.2f} ms (python {REFSTEP.relative_to(REFSTEP.parents[2])})")
+    write(f"{'seconds':>8}  {'ref steps':>9}  notebook (budget {NOTEBOOK_BUDGET_STEPS:,} steps each)")
     for path, seconds in sorted(_notebook_seconds.items()):
-        terminalreporter.write_line(f"{seconds:7.1f}  {path}")
+        steps = seconds * 1e3 / step if step else float("nan")
+        flag = "  OVER BUDGET" if step and steps > NOTEBOOK_BUDGET_STEPS else ""
+        write(f"{seconds:8.1f}  {steps:9,.0f}  {path}{flag}")
     total = sum(_notebook_seconds.values())
-    terminalreporter.write_line(f"{total:7.1f}  total over {len(_notebook_seconds)} notebooks")
+    steps = total * 1e3 / step if step else float("nan")
+    flag = "  OVER BUDGET" if step and steps > TOTAL_BUDGET_STEPS else ""
+    write(f"{total:8.1f}  {steps:9,.0f}  total over {len(_notebook_seconds)} notebooks "
+          f"(budget {TOTAL_BUDGET_STEPS:,}){flag}")  # fmt: skip

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ftnotes.data import TASK_NAMES, load_task
-from ftnotes.pretrained import load_manifest, load_pretrained
+from ftnotes.checkpoints import load_manifest, load_pretrained
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, check_method, run_method
 from ftnotes.utils import atomic_write, check_int, count_params, get_device
 
@@ -98,7 +98,7 @@ def run_bench(task="digits", labels_per_class=None, methods=METHODS, seeds=1, pr
     """Run ``methods`` on ``task`` for seeds 0..seeds-1; returns the JSON-ready result dict.
 
     ``overrides`` (e.g. ``epochs=1``) apply to every method. ``base``: the pretrained backbone
-    (default :func:`~ftnotes.pretrained.load_pretrained`).
+    (default :func:`~ftnotes.checkpoints.load_pretrained`).
     """
     methods = parse_methods(methods)
     if task not in TASK_NAMES:

@@ -5,8 +5,9 @@ shrunk to 8x8 single-channel images in the UCI handwritten-digits format: 2x2 pa
 16 patch tokens plus a class token. It is written out by hand so that every PEFT method in
 ``ftnotes.peft`` can attach without rewriting the model:
 
-* attention uses four separately named ``nn.Linear`` projections (``query``, ``key``, ``value``,
-  ``out``), so LoRA can target ``query`` and ``value`` by name as in Hu et al. 2021;
+* attention uses four separately named ``nn.Linear`` projections (``q_proj``, ``k_proj``,
+  ``v_proj``, ``o_proj``: the names of transformers' ViT, Qwen and Llama), so LoRA can target
+  ``q_proj`` and ``v_proj`` by name as in Hu et al. 2021;
 * every sub-layer is its own module (``blocks.i.attn``, ``blocks.i.mlp``) so bottleneck adapters
   can wrap them (Houlsby et al. 2019);
 * ``forward`` accepts extra prompt tokens per block (VPT, Jia et al. 2022) and per-block
@@ -83,10 +84,10 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.query = nn.Linear(dim, dim)
-        self.key = nn.Linear(dim, dim)
-        self.value = nn.Linear(dim, dim)
-        self.out = nn.Linear(dim, dim)
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.o_proj = nn.Linear(dim, dim)
         self.dropout = dropout
 
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
@@ -94,7 +95,7 @@ class Attention(nn.Module):
         return t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, prefix: tuple[torch.Tensor, torch.Tensor] | None = None):
-        q, k, v = self.query(x), self.key(x), self.value(x)
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if prefix is not None:
             prefix_k, prefix_v = prefix
             k = torch.cat([prefix_k.to(k.dtype), k], dim=1)
@@ -103,7 +104,7 @@ class Attention(nn.Module):
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
         B, H, T, Dh = y.shape
-        return self.out(y.transpose(1, 2).reshape(B, T, H * Dh))
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, H * Dh))
 
 
 class MLP(nn.Module):
@@ -230,7 +231,7 @@ class SmallCNN(nn.Module):
 
 
 def block_index(name: str) -> int | None:
-    """The block number in a parameter name like ``blocks.2.attn.query.weight`` (else ``None``)."""
+    """The block number in a parameter name like ``blocks.2.attn.q_proj.weight`` (else ``None``)."""
     parts = name.split(".")
     if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit():
         return int(parts[1])

@@ -188,7 +188,7 @@ def make_solution(strategy: str = "lora", *, lr: float = 3e-3, head_lr=1e-2, epo
 
     ``strategy``: what trains besides the head: ``full_ft`` (everything), ``linear_probe``
     (only the head), ``partial_ft`` (the top ``k`` blocks), ``lora`` (rank-``r`` LoRA on
-    query/value, Hu et al. 2021). ``align_head``: digit rows start from glyph rows "0"-"9".
+    q_proj/v_proj, Hu et al. 2021). ``align_head``: digit rows start from glyph rows "0"-"9".
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")

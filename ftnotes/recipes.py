@@ -28,7 +28,7 @@ from ftnotes.data import GLYPH_CLASSES, load_task
 from ftnotes.evaluate import accuracy
 from ftnotes.ledger import record_run
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
-from ftnotes.pretrained import load_pretrained
+from ftnotes.checkpoints import load_pretrained
 from ftnotes.strategies import finetune, replace_head
 from ftnotes.train import fit
 from ftnotes.utils import model_device, set_seed
@@ -57,7 +57,7 @@ RECIPES: dict[str, dict] = {
     "adapter": {**_FIT, "epochs": 40, "lr": 3e-3, "reduction_factor": 6,
                 "non_linearity": "relu", "placement": "houlsby"},
     "lora": {**_FIT, "epochs": 40, "lr": 3e-3, "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
-             "target_modules": ("query", "value")},
+             "target_modules": ("q_proj", "v_proj")},
     "prompt": {**_FIT, "epochs": 40, "lr": 1e-2, "num_virtual_tokens": 8, "deep": True,
                "init": "random"},
     "prefix": {**_FIT, "epochs": 40, "lr": 1e-2, "num_virtual_tokens": 8,

@@ -66,15 +66,15 @@ def test_add_lora_identity_then_merge_unmerge_with_nonzero_B():
     randomize_B(model)
     out = model(X)
     assert not torch.allclose(out, base(X), atol=1e-3)  # the adapter really does something
-    w0 = model.blocks[0].attn.query.base_layer.weight.clone()
+    w0 = model.blocks[0].attn.q_proj.base_layer.weight.clone()
     merge_lora(model)
     assert all(layer.merged for _, layer in lora_layers(model))
     torch.testing.assert_close(model(X), out, atol=1e-5, rtol=0)
     with pytest.warns(UserWarning, match="already merged"):
-        model.blocks[0].attn.query.merge()  # merging twice must not add the delta twice
+        model.blocks[0].attn.q_proj.merge()  # merging twice must not add the delta twice
     torch.testing.assert_close(model(X), out, atol=1e-5, rtol=0)
     unmerge_lora(model)
-    torch.testing.assert_close(model.blocks[0].attn.query.base_layer.weight, w0, atol=1e-6, rtol=0)
+    torch.testing.assert_close(model.blocks[0].attn.q_proj.base_layer.weight, w0, atol=1e-6, rtol=0)
     torch.testing.assert_close(model(X), out, atol=1e-6, rtol=0)
 
 
@@ -94,8 +94,8 @@ def test_disabled_is_bit_for_bit_base():
 def test_trainable_count_matches_formula_and_only_lora_and_head_train():
     base = tiny_vit()
     r, D = 4, 16
-    model = add_lora(copy.deepcopy(base), LoraConfig(r=r, target_modules=("query", "value")))
-    n_layers = 2 * 2  # query and value in each of 2 blocks
+    model = add_lora(copy.deepcopy(base), LoraConfig(r=r, target_modules=("q_proj", "v_proj")))
+    n_layers = 2 * 2  # q_proj and v_proj in each of 2 blocks
     head = D * 5 + 5
     assert len(lora_layers(model)) == n_layers
     assert count_params(model, trainable_only=True) == n_layers * r * (D + D) + head
@@ -113,11 +113,11 @@ def test_add_twice_does_not_stack_and_remove_restores_plain_layers():
         add_lora(model, LoraConfig(r=2))
     assert len(lora_layers(model)) == 4
     assert not any(isinstance(m.base_layer, LoRALinear) for _, m in lora_layers(model))
-    assert model.blocks[1].attn.value.r == 2
+    assert model.blocks[1].attn.v_proj.r == 2
     randomize_B(model)
     out = model(X)
     merged = remove_lora(copy.deepcopy(model), merge=True)
-    assert type(merged.blocks[0].attn.query) is nn.Linear and not lora_layers(merged)
+    assert type(merged.blocks[0].attn.q_proj) is nn.Linear and not lora_layers(merged)
     torch.testing.assert_close(merged(X), out, atol=1e-5, rtol=0)
     plain = remove_lora(model, merge=False)
     assert torch.equal(plain(X), base(X))

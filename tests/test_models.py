@@ -25,5 +25,5 @@ def test_bad_sizes_name_the_parameter():
 
 
 def test_block_index():
-    assert block_index("blocks.2.attn.query.weight") == 2
+    assert block_index("blocks.2.attn.q_proj.weight") == 2
     assert block_index("head.weight") is None

@@ -109,7 +109,7 @@ def test_lora_solution_trains_only_lora_and_head():
     result = O.run_solution(O.make_solution("lora", epochs=1, r=2), base, data, tests)
     full = O.run_solution(O.make_solution("full_ft", epochs=1), base, data, tests)
     assert result.status == full.status == "scored"
-    lora_count = 2 * 2 * 2 * (16 + 16)  # depth 2 x (query, value) x r (in + out)
+    lora_count = 2 * 2 * 2 * (16 + 16)  # depth 2 x (q_proj, v_proj) x r (in + out)
     assert result.trainable_params == lora_count + 16 * (S + T) + S + T
     assert result.checkpoint_bytes < full.checkpoint_bytes
     assert full.trainable_params == sum(p.numel() for p in base.parameters()) + 17 * T

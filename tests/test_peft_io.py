@@ -68,7 +68,7 @@ def test_fingerprint_ignores_adapters_and_head_but_not_the_backbone():
 
 def test_head_wrapped_by_lora_is_saved_whole(tmp_path):
     # modules_to_save trains the whole head, so its base weight goes into the file too.
-    model = perturb(add_lora(tiny_vit(), LoraConfig(r=2, target_modules=("query", "head"))))
+    model = perturb(add_lora(tiny_vit(), LoraConfig(r=2, target_modules=("q_proj", "head"))))
     assert {"head.base_layer.weight", "head.lora_A"} <= set(adapter_state_dict(model))
     loaded = load_adapter(tiny_vit(), save_adapter(model, tmp_path / "a.safetensors"))
     assert torch.equal(loaded(X), model(X))
@@ -156,3 +156,18 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch)
         save_adapter(perturb(copy.deepcopy(model)), path)
     assert path.read_bytes() == old
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # no temp file left behind
+
+
+def test_file_with_the_old_projection_names_is_refused_clearly(tmp_path):
+    # Files saved before TinyViT took transformers' names (query -> q_proj, ...): rewrite one.
+    model = perturb(add_lora(tiny_vit(), LoraConfig(r=2)))
+    save_adapter(model, tmp_path / "new.safetensors")
+    with safetensors.safe_open(str(tmp_path / "new.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k.replace(".q_proj.", ".query.").replace(".v_proj.", ".value."): f.get_tensor(k)
+                   for k in f.keys()}  # noqa: SIM118
+    config = json.loads(meta["config"])
+    meta["config"] = json.dumps({**config, "target_modules": ["query", "value"]})
+    safetensors.torch.save_file(tensors, str(tmp_path / "old.safetensors"), meta)
+    with pytest.raises(ValueError, match=r"old projection names \(query -> q_proj, value -> v_proj"):
+        load_adapter(tiny_vit(), tmp_path / "old.safetensors")

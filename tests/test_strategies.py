@@ -152,7 +152,7 @@ def test_lp_ft_trains_head_first_then_everything():
     changed = {n for n in start if not torch.equal(start[n], after_probe[n])}
     assert changed == {"head.weight", "head.bias"}
     assert h.phase_starts == {"linear_probe": 0, "fine_tune": 2} and h.epochs_run == 4
-    assert not torch.equal(start["blocks.0.attn.query.weight"], model.blocks[0].attn.query.weight)
+    assert not torch.equal(start["blocks.0.attn.q_proj.weight"], model.blocks[0].attn.q_proj.weight)
     assert count_params(model, True) == count_params(model)
 
 

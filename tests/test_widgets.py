@@ -108,8 +108,8 @@ def test_constructors_pick_types_and_ranges():
     assert math.isclose(g.value, 3e-4, rel_tol=1e-6)
     d = dropdown([("after attention", "attn"), ("after MLP", "mlp")])
     assert d.value == "attn"
-    m = multi_select(["query", "key", "value", "out"], ("query", "value"))
-    assert m.value == ("query", "value")
+    m = multi_select(["q_proj", "k_proj", "v_proj", "o_proj"], ("q_proj", "v_proj"))
+    assert m.value == ("q_proj", "v_proj")
 
 
 def test_unlabeled_controls_get_their_name():

@@ -7,7 +7,7 @@ from torch import nn
 
 from . import solutions as sol
 from .core import exercise
-from .probes import as_float, as_int, close, images, names_list, sgd_step, tiny_vit
+from .fixtures import as_float, as_int, close, images, names_list, sgd_step, tiny_vit
 
 # ---------------------------------------------------------------- 00_linear_probe
 

@@ -8,7 +8,7 @@ import torch
 
 from . import solutions as sol
 from .core import exercise
-from .probes import as_int, close, names_list, tiny_vit, trainable_names
+from .fixtures import as_int, close, names_list, tiny_vit, trainable_names
 
 # ---------------------------------------------------------------- 01_llrd_groups
 

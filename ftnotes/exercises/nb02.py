@@ -8,7 +8,7 @@ from torch import nn
 
 from . import solutions as sol
 from .core import exercise
-from .probes import allclose, as_int, images, randn, tiny_vit, trainable_names
+from .fixtures import allclose, as_int, images, randn, tiny_vit, trainable_names
 
 ACTIVATIONS = {"GELU": F.gelu, "ReLU": F.relu, "SiLU": F.silu, "tanh": torch.tanh}
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from . import solutions as sol
 from .core import exercise
-from .probes import allclose, as_int, randn, sgd_step
+from .fixtures import allclose, as_int, randn, sgd_step
 
 # ---------------------------------------------------------------- 03_lora_layer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import solutions as sol
 from .core import exercise
-from .probes import allclose, as_int, images, randn, tiny_vit
+from .fixtures import allclose, as_int, images, randn, tiny_vit
 
 # ---------------------------------------------------------------- 04_visual_prompt
 

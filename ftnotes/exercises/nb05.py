@@ -8,7 +8,7 @@ from torch import nn
 
 from . import solutions as sol
 from .core import exercise
-from .probes import as_float, as_int, close, images, randn, tiny_vit
+from .fixtures import as_float, as_int, close, images, randn, tiny_vit
 
 # ---------------------------------------------------------------- 05_warmup_cosine
 

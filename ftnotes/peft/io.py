@@ -187,6 +187,24 @@ def _attach(model: nn.Module, payload: dict, config) -> nn.Module:
     return model
 
 
+#: TinyViT's attention projections before they took transformers' names (q_proj, k_proj, ...).
+_OLD_PROJECTIONS = {"query": "q_proj", "key": "k_proj", "value": "v_proj", "out": "o_proj"}
+
+
+def _refuse_old_names(path, payload: dict) -> None:
+    """A file saved before the rename would otherwise fail as 'another base model'."""
+    targets = payload["config"].get("target_modules") or []
+    names = list(payload["state_dict"]) + ([targets] if isinstance(targets, str) else targets)
+    old = sorted({p for n in names for p in n.split(".") if p in _OLD_PROJECTIONS
+                  and (n == p or ".attn." + p in "." + n)})  # fmt: skip
+    if old:
+        new = ", ".join(f"{o} -> {_OLD_PROJECTIONS[o]}" for o in old)
+        raise ValueError(
+            f"adapter file {path} uses TinyViT's old projection names ({new}); ftnotes now uses "
+            "transformers' names q_proj/k_proj/v_proj/o_proj: train and save the adapter again"
+        )
+
+
 def load_adapter(model: nn.Module, path) -> nn.Module:
     """Load an adapter file onto ``model``; returns the model (a new wrapper for prompt/prefix).
 
@@ -195,6 +213,7 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
     adapter was trained on, or on missing/unexpected keys or shape mismatches.
     """
     payload = read_adapter(path)
+    _refuse_old_names(path, payload)
     config = CONFIGS[payload["peft_type"]](**payload["config"])
     theirs = payload["fingerprint"]
     ours = fingerprint(model, _head_names(model, config))

@@ -37,7 +37,7 @@ class LoraConfig:
     """Which layers get LoRA and how big it is (peft's ``LoraConfig`` field names).
 
     ``target_modules``: a sequence of names, each matching a module whose qualified name equals
-    it or ends with ``"." + name`` (``"query"`` matches ``blocks.0.attn.query``), or one string
+    it or ends with ``"." + name`` (``"q_proj"`` matches ``blocks.0.attn.q_proj``), or one string
     used as a regular expression that must match the whole qualified name.
     ``modules_to_save``: modules kept fully trainable (the new task head).
     """
@@ -46,7 +46,7 @@ class LoraConfig:
     r: int = 4
     lora_alpha: float = 8.0
     lora_dropout: float = 0.0
-    target_modules: Sequence[str] | str = ("query", "value")
+    target_modules: Sequence[str] | str = ("q_proj", "v_proj")
     modules_to_save: Sequence[str] = ("head",)
 
     def __post_init__(self):

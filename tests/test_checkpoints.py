@@ -9,7 +9,7 @@ import torch
 from ftnotes.data import GLYPH_CLASSES, glyph_split
 from ftnotes.models import TinyViT, ViTConfig
 from ftnotes.pretrain import confusion_pairs, pretrain, save, warmup_cosine
-from ftnotes.pretrained import (
+from ftnotes.checkpoints import (
     REGENERATE_COMMAND,
     WeightsError,
     load_manifest,

@@ -1,4 +1,4 @@
-"""The pretrained backbone shipped in ``data/`` and its manifest.
+"""The pretrained checkpoints shipped in ``data/`` (loader; ``ftnotes.pretrain`` makes them).
 
 ``data/tinyvit_glyphs.pt`` holds the state dict of a :class:`~ftnotes.models.TinyViT` pretrained
 on synthetic printed characters (:mod:`ftnotes.glyphs`); ``data/tinyvit_glyphs.json`` records how
