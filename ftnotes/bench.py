@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.checkpoints import load_manifest, load_pretrained
+from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, check_method, run_method
 from ftnotes.utils import atomic_write, check_int, count_params, get_device
 

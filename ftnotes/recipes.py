@@ -24,11 +24,11 @@ import time
 import torch
 
 from ftnotes import peft
+from ftnotes.checkpoints import load_pretrained
 from ftnotes.data import GLYPH_CLASSES, load_task
 from ftnotes.evaluate import accuracy
 from ftnotes.ledger import record_run
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
-from ftnotes.checkpoints import load_pretrained
 from ftnotes.strategies import finetune, replace_head
 from ftnotes.train import fit
 from ftnotes.utils import model_device, set_seed

@@ -6,9 +6,6 @@ import shutil
 import pytest
 import torch
 
-from ftnotes.data import GLYPH_CLASSES, glyph_split
-from ftnotes.models import TinyViT, ViTConfig
-from ftnotes.pretrain import confusion_pairs, pretrain, save, warmup_cosine
 from ftnotes.checkpoints import (
     REGENERATE_COMMAND,
     WeightsError,
@@ -16,6 +13,9 @@ from ftnotes.checkpoints import (
     load_pretrained,
     weights_path,
 )
+from ftnotes.data import GLYPH_CLASSES, glyph_split
+from ftnotes.models import TinyViT, ViTConfig
+from ftnotes.pretrain import confusion_pairs, pretrain, save, warmup_cosine
 
 
 def test_shipped_weights_load_and_reach_manifest_accuracy():
