@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check ftnotes tests notebooks
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/test_browser.py $(PYTEST_FLAGS)
+	$(BIN)/python -m pytest tests --ignore=tests/test_browser.py -m "not slow" $(PYTEST_FLAGS)
 
 notebooks: $(STAMP)
 	TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --durations=0

@@ -7,7 +7,6 @@ one thread, as timed by ``../shared/tools/refstep.py``. The summary prints the C
 time and each notebook in steps, and flags a notebook over its budget.
 """
 
-import platform
 import subprocess
 import sys
 from collections import defaultdict
@@ -26,16 +25,6 @@ def pytest_runtest_logreport(report):
         _notebook_seconds[path] += report.duration
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def reference_step_ms() -> float | None:
     """This machine's reference step in ms (median of 5 rounds), or None without the tool."""
     if not REFSTEP.is_file():
@@ -51,13 +40,14 @@ def reference_step_ms() -> float | None:
 def pytest_terminal_summary(terminalreporter):
     if not _notebook_seconds:
         return
-    import torch
+    from ftnotes.reproduce import machine
 
     write = terminalreporter.write_line
     terminalreporter.section("notebook wall times (all cells)")
     step = reference_step_ms()
-    write(f"CPU: {cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), "
-          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")  # fmt: skip
+    m = machine()
+    write(f"CPU: {m['cpu']} ({m['cpu_capability']}), {m['threads']} torch threads in pytest "
+          f"(notebooks set 1), torch {m['torch_version']}")  # fmt: skip
     if step is None:
         write(f"reference step: unavailable ({REFSTEP} not found); times in seconds only")
     else:

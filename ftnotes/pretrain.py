@@ -1,4 +1,4 @@
-"""Reproduce the shipped backbone: ``python -m ftnotes.pretrain [--seed 0] [--epochs N] [--out data/]``.
+"""Reproduce the shipped backbone: ``python -m ftnotes.pretrain [--seed 0] [--epochs N] [--out data/] [--verify]``.
 
 Pretrains :class:`~ftnotes.models.TinyViT` on freshly drawn synthetic glyphs every epoch (an
 endless stream, so the model never sees the same augmented image twice and cannot memorise),
@@ -17,7 +17,9 @@ import datetime
 import hashlib
 import json
 import math
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ftnotes import reproduce
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
@@ -182,18 +185,8 @@ def save(model: TinyViT, out_dir: Path, manifest: dict, stem: str = "tinyvit_gly
     return weights
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m ftnotes.pretrain", description=__doc__.split("\n")[0]
-    )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--samples-per-epoch", type=int, default=40_000)
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
-    ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+def build(args, argv) -> tuple[TinyViT, dict]:
+    """Pretrain with ``args`` and measure everything the manifest records."""
     cfg = ViTConfig(num_classes=len(GLYPH_CLASSES))
     t0 = time.time()
     model = pretrain(cfg, args.seed, args.epochs, args.samples_per_epoch)
@@ -207,7 +200,7 @@ def main(argv=None) -> int:
         "epochs": args.epochs, "samples_per_epoch": args.samples_per_epoch,
         "source_test_accuracy": round(acc, 4), "source_test_size": len(yt),
         "confusion_pairs": confusion_pairs(yt, pred, GLYPH_CLASSES),
-        "torch_version": torch.__version__, "threads": torch.get_num_threads(),
+        "machine": reproduce.machine(), "reproducibility": REPRODUCIBILITY,
         "command": " ".join(["python -m ftnotes.pretrain", *(argv if argv is not None else sys.argv[1:])]),
         "train_seconds": round(train_s, 1),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -217,7 +210,75 @@ def main(argv=None) -> int:
         print(json.dumps(manifest["digits_transfer"]))
         manifest["near_vs_far"] = distance_report(model, seed=args.seed)
         print(json.dumps(manifest["near_vs_far"]))
+    return model, manifest
+
+
+#: What the manifest promises (README, "Where the pretrained weights come from").
+REPRODUCIBILITY = (
+    "bit-identical when retrained with the same command on the same CPU capability, thread "
+    "count and torch version; elsewhere the same model within the tolerances of "
+    "ftnotes.reproduce.VIT_TOLERANCES (python -m ftnotes.pretrain --verify checks)"
+)
+
+
+def compare(shipped_dir: Path, new_dir: Path, stem: str = "tinyvit_glyphs") -> reproduce.Verdict:
+    """Verdict of the run in ``new_dir`` against the one in ``shipped_dir``."""
+    shipped = json.loads((shipped_dir / f"{stem}.json").read_text())
+    new = json.loads((new_dir / f"{stem}.json").read_text())
+    a = torch.load(shipped_dir / f"{stem}.pt", map_location="cpu", weights_only=True)
+    b = torch.load(new_dir / f"{stem}.pt", map_location="cpu", weights_only=True)
+    same = shipped.get("sha256") == new.get("sha256")
+    return reproduce.verdict(shipped, new, reproduce.VIT_TOLERANCES, same,
+                             reproduce.max_abs_diff(a, b))  # fmt: skip
+
+
+def _shipped(out_dir: Path, stem: str = "tinyvit_glyphs") -> bool:
+    try:
+        json.loads((out_dir / f"{stem}.json").read_text())
+        return (out_dir / f"{stem}.pt").is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m ftnotes.pretrain", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--samples-per-epoch", type=int, default=40_000)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
+    ap.add_argument("--verify", action="store_true",
+                    help="retrain into a temporary folder and compare with --out (never writes "
+                         "there); exit 1 only if the result differs beyond tolerance")  # fmt: skip
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.verify:
+        if not _shipped(args.out):
+            print(f"--verify: no shipped model in {args.out} to compare with", file=sys.stderr)
+            return 2
+        with tempfile.TemporaryDirectory() as tmp:
+            model, manifest = build(args, argv)
+            save(model, Path(tmp), manifest)
+            result = compare(args.out, Path(tmp))
+        reproduce.print_verdict(result, f"{args.out / 'tinyvit_glyphs.pt'}")
+        return result.exit_code
+    had_model = _shipped(args.out)
+    if had_model:  # keep the previous run to say how the new one compares
+        previous = tempfile.TemporaryDirectory()
+        for suffix in (".pt", ".json"):
+            shutil.copy(args.out / f"tinyvit_glyphs{suffix}", previous.name)
+    model, manifest = build(args, argv)
     print("wrote", save(model, args.out, manifest))
+    if had_model:
+        result = compare(Path(previous.name), args.out)
+        reproduce.print_verdict(result, "the new file against the one it replaced")
+        if result.status != reproduce.IDENTICAL:
+            print("  (git holds the old file: `git diff --stat data/` shows it, "
+                  "`git checkout data/` restores it)")  # fmt: skip
+        previous.cleanup()
     return 0
 
 

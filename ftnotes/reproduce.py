@@ -1,0 +1,131 @@
+"""What "same seed" guarantees for a shipped model, and ``--verify`` for every pretraining script.
+
+Float kernels differ between CPU kinds (AVX-512 vs AVX2 pick other reduction orders), between
+thread counts (OpenMP splits sums differently) and between torch versions. So a retrained model is
+
+* **identical** (same bytes) on the same CPU capability, thread count and torch version;
+* elsewhere the **same model within tolerance**: its measured metrics (source accuracy, transfer)
+  agree within :data:`VIT_TOLERANCES`-style bounds, while single weights may differ a lot
+  (training amplifies last-bit differences, so the largest weight difference is reported but
+  not judged);
+* else it **differs**: a real change of the recipe, the data or the library.
+
+:func:`machine` is what every manifest records about where it was made; :func:`verdict`
+compares a retrained run with the shipped one; :func:`print_verdict` is the report that
+``python -m ftnotes.pretrain --verify`` (and the other pretraining entry points) print.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+#: Metric paths (dot-separated keys of a manifest) and the absolute difference that still counts
+#: as the same model. Source accuracy is measured on 4,000 glyphs (binomial s.e. ~0.3 points);
+#: the transfer numbers on 360 digits (s.e. ~1.5 points) after a short fine-tuning.
+VIT_TOLERANCES = {
+    "source_test_accuracy": 0.005,
+    "digits_transfer.zero_shot": 0.02,
+    "digits_transfer.finetuned": 0.02,
+    "near_vs_far.digits.linear_probe": 0.02,
+    "near_vs_far.digits.full_finetune": 0.02,
+    "near_vs_far.far.linear_probe": 0.02,
+    "near_vs_far.far.full_finetune": 0.02,
+}
+
+IDENTICAL, WITHIN, DIFFERS = "identical", "within tolerance", "differs"
+
+
+def machine() -> dict:
+    """Where a model was made: what decides whether a retrained copy is bit-identical."""
+    return {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu": _cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _lookup(manifest: dict, path: str):
+    value = manifest
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+@dataclass
+class Verdict:
+    """The outcome of a comparison: ``status`` is one of identical / within tolerance / differs."""
+
+    status: str
+    metrics: list = field(default_factory=list)  # (path, shipped, new, |diff|, tolerance, ok)
+    max_weight_diff: float = 0.0
+    same_bytes: bool = False
+    notes: list = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.status == DIFFERS else 0
+
+
+def max_abs_diff(a: dict, b: dict) -> float:
+    """Largest |a - b| over two state dicts with the same keys and shapes (inf if they do not fit)."""
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        return math.inf
+    diffs = [(a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].numel()]
+    return max(diffs, default=0.0)
+
+
+def verdict(shipped: dict, new: dict, tolerances: dict, same_bytes: bool,
+            weight_diff: float) -> Verdict:  # fmt: skip
+    """Compare a retrained manifest ``new`` with the ``shipped`` one.
+
+    ``same_bytes``: every shipped file hashed the same. A metric missing from both manifests is
+    skipped; missing from one only is a difference (the runs measured different things).
+    """
+    rows, notes = [], []
+    for path, tol in tolerances.items():
+        a, b = _lookup(shipped, path), _lookup(new, path)
+        if a is None and b is None:
+            continue
+        ok = a is not None and b is not None and abs(a - b) <= tol
+        rows.append((path, a, b, None if a is None or b is None else abs(a - b), tol, ok))
+    for key in ("cpu_capability", "threads", "torch_version"):
+        was, now = _lookup(shipped, f"machine.{key}"), _lookup(new, f"machine.{key}")
+        if was is not None and was != now:
+            notes.append(f"{key}: shipped {was}, here {now}: bit-identity is not expected")
+    if not all(r[-1] for r in rows) or not math.isfinite(weight_diff):
+        status = DIFFERS  # also with the same bytes: then the measuring code has changed
+    else:
+        status = IDENTICAL if same_bytes else WITHIN
+    return Verdict(status, rows, weight_diff, same_bytes, notes)
+
+
+def print_verdict(v: Verdict, what: str, log=print) -> None:
+    """The report: status, per-metric differences, largest weight difference, machine notes."""
+    log(f"verify {what}: {v.status.upper()}")
+    for path, a, b, d, tol, ok in v.metrics:
+        diff = "missing" if d is None else f"{d:.4f}"
+        log(f"  {path:36s} shipped {a!s:>8}  new {b!s:>8}  |diff| {diff:>7}  tol {tol}"
+            f"  {'ok' if ok else 'OUT OF TOLERANCE'}")  # fmt: skip
+    log(f"  largest weight difference: {v.max_weight_diff:.3g}"
+        f" ({'same bytes' if v.same_bytes else 'bytes differ'})")  # fmt: skip
+    for note in v.notes:
+        log(f"  note: {note}")

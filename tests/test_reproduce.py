@@ -1,0 +1,110 @@
+"""What "same seed" guarantees: verdicts, ``--verify``, and the notebooks on regenerated weights."""
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+from ftnotes import pretrain, reproduce
+from ftnotes.checkpoints import load_pretrained
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--epochs", "1", "--samples-per-epoch", "256", "--no-transfer"]  # seconds, not minutes
+
+
+def test_machine_records_what_bit_identity_depends_on():
+    m = reproduce.machine()
+    assert m["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert m["threads"] == torch.get_num_threads() and m["torch_version"] == torch.__version__
+
+
+def _manifest(acc, **machine):
+    return {"source_test_accuracy": acc, "machine": {"threads": 1, **machine}}
+
+
+def test_verdict_identical_within_and_differs():
+    tol = {"source_test_accuracy": 0.005}
+    same = reproduce.verdict(_manifest(0.9578), _manifest(0.9578), tol, True, 0.0)
+    assert same.status == reproduce.IDENTICAL and same.exit_code == 0
+    close = reproduce.verdict(_manifest(0.9578), _manifest(0.9585, threads=2), tol, False, 0.3)
+    assert close.status == reproduce.WITHIN and close.exit_code == 0
+    assert any("threads" in n for n in close.notes)  # says why bytes may differ
+    far = reproduce.verdict(_manifest(0.9578), _manifest(0.9400), tol, False, 0.3)
+    assert far.status == reproduce.DIFFERS and far.exit_code == 1
+    missing = reproduce.verdict(_manifest(0.9578), {"machine": {}}, tol, False, 0.0)
+    assert missing.status == reproduce.DIFFERS  # a metric the new run did not measure
+
+
+def test_max_abs_diff_of_state_dicts():
+    a = {"w": torch.zeros(3), "b": torch.ones(2)}
+    assert reproduce.max_abs_diff(a, {"w": torch.tensor([0.0, 0.5, 0.0]), "b": torch.ones(2)}) == 0.5
+    assert math.isinf(reproduce.max_abs_diff(a, {"w": torch.zeros(4), "b": torch.ones(2)}))
+
+
+def test_verify_is_identical_on_the_same_machine_and_never_writes(tmp_path, capsys):
+    out = tmp_path / "data"
+    assert pretrain.main([*TINY, "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert pretrain.main([*TINY, "--out", str(out), "--verify"]) == 0
+    assert "IDENTICAL" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_verify_reports_a_different_recipe_as_differs(tmp_path, capsys):
+    out = tmp_path / "data"
+    pretrain.main([*TINY, "--out", str(out)])
+    manifest = json.loads((out / "tinyvit_glyphs.json").read_text())
+    manifest["source_test_accuracy"] += 0.2  # as if the shipped model had been much better
+    (out / "tinyvit_glyphs.json").write_text(json.dumps(manifest))
+    assert pretrain.main([*TINY, "--out", str(out), "--verify"]) == 1
+    assert "DIFFERS" in capsys.readouterr().out
+
+
+def test_verify_without_a_shipped_model_says_so(tmp_path, capsys):
+    assert pretrain.main([*TINY, "--out", str(tmp_path / "none"), "--verify"]) == 2
+    assert "no shipped model" in capsys.readouterr().err
+
+
+def test_regenerating_says_how_it_compares_with_the_replaced_file(tmp_path, capsys):
+    out = tmp_path / "data"
+    pretrain.main([*TINY, "--out", str(out)])
+    capsys.readouterr()
+    pretrain.main([*TINY, "--out", str(out), "--seed", "1"])
+    text = capsys.readouterr().out
+    assert "against the one it replaced" in text and "git checkout data/" in text
+
+
+@pytest.mark.slow
+def test_notebooks_hold_with_weights_regenerated_under_another_thread_count(tmp_path):
+    """The full default pretraining (not shortened), but on 2 threads instead of the shipped 1:
+    the floats differ, and every assert of notebooks 00-06 must still hold (about 5 minutes)."""
+    out = tmp_path / "data"
+    assert pretrain.main(["--threads", "2", "--no-transfer", "--out", str(out)]) == 0
+    torch.set_num_threads(1)  # the session fixture's setting, which main() changed
+    weights = out / "tinyvit_glyphs.pt"
+    shipped, regenerated = load_pretrained(), load_pretrained(weights)
+    assert not all(torch.equal(a, b) for a, b in
+                   zip(shipped.state_dict().values(), regenerated.state_dict().values()))  # fmt: skip
+    env = {"FTNOTES_WEIGHTS": str(weights), "TQDM_DISABLE": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits the environment
+    try:
+        for path in sorted((ROOT / "notebooks").glob("0[0-6]_*.ipynb")):
+            work = tmp_path / path.stem
+            work.mkdir()
+            shutil.copy(path, work / path.name)
+            nb = nbformat.read(work / path.name, as_version=4)
+            NotebookClient(nb, timeout=600, kernel_name="python3",
+                           resources={"metadata": {"path": str(work)}}).execute()  # fmt: skip
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
