@@ -1,5 +1,8 @@
 """Reproduce the shipped backbone: ``python -m ftnotes.pretrain [--seed 0] [--epochs N] [--out data/]``.
 
+``--export-hf-only`` skips training and only re-exports ``data/tinyvit-glyphs-hf/`` (the
+Hugging Face copy, :mod:`ftnotes.hf`) from the existing ``.pt`` weights, in seconds.
+
 Pretrains :class:`~ftnotes.models.TinyViT` on freshly drawn synthetic glyphs every epoch (an
 endless stream, so the model never sees the same augmented image twice and cannot memorise),
 with AdamW and a linear-warmup + cosine learning rate (Loshchilov & Hutter 2019, "Decoupled
@@ -192,8 +195,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
     ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
+    ap.add_argument("--export-hf-only", action="store_true",
+                    help="only re-export the Hugging Face folder from the existing .pt")  # fmt: skip
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.export_hf_only:
+        return _export_hf(args.out / "tinyvit_glyphs.pt")
     cfg = ViTConfig(num_classes=len(GLYPH_CLASSES))
     t0 = time.time()
     model = pretrain(cfg, args.seed, args.epochs, args.samples_per_epoch)
@@ -217,7 +224,16 @@ def main(argv=None) -> int:
         print(json.dumps(manifest["digits_transfer"]))
         manifest["near_vs_far"] = distance_report(model, seed=args.seed)
         print(json.dumps(manifest["near_vs_far"]))
-    print("wrote", save(model, args.out, manifest))
+    weights = save(model, args.out, manifest)
+    print("wrote", weights)
+    return _export_hf(weights)
+
+
+def _export_hf(weights: Path) -> int:
+    """The Hugging Face folder is derived from the .pt, so it is (re)made from the file."""
+    from ftnotes.hf import export_hf  # imports transformers: only when it is needed
+
+    print("wrote", export_hf(weights))
     return 0
 
 
