@@ -51,6 +51,7 @@ warnings.filterwarnings(
 import torch  # noqa: E402
 from transformers import ViTConfig as HFViTConfig  # noqa: E402
 from transformers import ViTForImageClassification  # noqa: E402
+from transformers.trainer_callback import PrinterCallback, ProgressCallback  # noqa: E402
 
 from ftnotes.checkpoints import WeightsError, load_manifest, load_pretrained, weights_path  # noqa: E402
 from ftnotes.models import TinyViT, ViTConfig  # noqa: E402
@@ -356,3 +357,20 @@ def collate_images(batch) -> dict:
     ``{"pixel_values": (B, 1, 8, 8), "labels": (B,)}``, the keyword names the model takes."""
     xs, ys = zip(*batch)
     return {"pixel_values": torch.stack(xs), "labels": torch.stack(ys)}
+
+
+class QuietProgressCallback(ProgressCallback):
+    """Trainer's tqdm progress bar without printing every log dict below it (notebook 07 plots
+    ``trainer.state.log_history`` instead of showing 40 lines of numbers)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        pass
+
+
+def quiet(trainer):
+    """Replace ``trainer``'s log printers (PrinterCallback / ProgressCallback) by
+    :class:`QuietProgressCallback`; returns the trainer."""
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(QuietProgressCallback)
+    return trainer
