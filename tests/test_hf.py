@@ -145,3 +145,13 @@ def test_peft_adapter_without_record_or_config_is_refused(tmp_path):
     assert hf.load_peft_adapter(base, tmp_path / "plain", check_base=False) is not None
     with pytest.raises(ValueError, match="holds no peft adapter"):
         hf.load_peft_adapter(base, tmp_path)
+
+
+def test_pretrain_export_hf_only_cli_reexports_from_the_pt(tmp_path, capsys):
+    from ftnotes.pretrain import main
+
+    pt, folder = _copy_data(tmp_path)
+    shutil.rmtree(folder)
+    assert main(["--export-hf-only", "--out", str(tmp_path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert hf.verify_hf(folder, weights=pt) == folder  # same files as the shipped ones
