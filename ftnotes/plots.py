@@ -39,6 +39,38 @@ def plot_history(history, title: str = "training curves"):
     return fig
 
 
+def plot_log_history(runs: dict, title: str = "Trainer loss curves"):
+    """Train loss (left) and eval loss (right) per epoch of 🤗 ``Trainer`` runs.
+
+    ``runs``: name -> ``trainer.state.log_history`` (a list of dicts: training logs carry
+    ``loss``, evaluations ``eval_loss``, both with ``epoch``). The best epoch (lowest eval loss,
+    what ``load_best_model_at_end`` restores with ``metric_for_best_model="eval_loss"``) is
+    marked with a star.
+    """
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError(f"runs must be a non-empty dict of name -> log_history, got {runs!r:.80}")
+    fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(2 * SIZE[0], SIZE[1]))
+    for name, logs in runs.items():
+        train = [(r["epoch"], r["loss"]) for r in logs if "loss" in r and "eval_loss" not in r]
+        evals = [(r["epoch"], r["eval_loss"]) for r in logs if "eval_loss" in r]
+        if not evals:
+            raise ValueError(f"runs[{name!r}] has no eval_loss entries: use eval_strategy='epoch'")
+        (line,) = ax_t.plot(*zip(*train), "o-", ms=3, label=name) if train else (None,)
+        colour = line.get_color() if line is not None else None
+        ax_e.plot(*zip(*evals), "s-", ms=3, color=colour, label=name)
+        best = min(evals, key=lambda e: e[1])
+        ax_e.plot(*best, "*", ms=14, color=colour)
+    ax_t.set(xlabel="epoch", ylabel="training loss", title="train (logged each epoch)")
+    ax_e.set(xlabel="epoch", ylabel="validation loss", title="eval (★ best, restored)")
+    for ax in (ax_t, ax_e):
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_schedules(names, total_steps: int = 100, base_lr: float = 1.0, warmup=0.1):
     """The learning rate of each named schedule over ``total_steps`` steps."""
     fig, ax = plt.subplots(figsize=SIZE)

@@ -1,5 +1,8 @@
 """Reproduce the shipped backbone: ``python -m ftnotes.pretrain [--seed 0] [--epochs N] [--out data/] [--verify]``.
 
+``--export-hf-only`` skips training and only re-exports ``data/tinyvit-glyphs-hf/`` (the
+Hugging Face copy, :mod:`ftnotes.hf`) from the existing ``.pt`` weights, in seconds.
+
 Pretrains :class:`~ftnotes.models.TinyViT` on freshly drawn synthetic glyphs every epoch (an
 endless stream, so the model never sees the same augmented image twice and cannot memorise),
 with AdamW and a linear-warmup + cosine learning rate (Loshchilov & Hutter 2019, "Decoupled
@@ -228,6 +231,8 @@ def compare(shipped_dir: Path, new_dir: Path, stem: str = "tinyvit_glyphs") -> r
     a = torch.load(shipped_dir / f"{stem}.pt", map_location="cpu", weights_only=True)
     b = torch.load(new_dir / f"{stem}.pt", map_location="cpu", weights_only=True)
     same = shipped.get("sha256") == new.get("sha256")
+    if "hf" in shipped:  # the Hugging Face export of the same weights must hash the same too
+        same = same and shipped["hf"].get("files") == new.get("hf", {}).get("files")
     return reproduce.verdict(shipped, new, reproduce.VIT_TOLERANCES, same,
                              reproduce.max_abs_diff(a, b))  # fmt: skip
 
@@ -250,18 +255,22 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
     ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
+    ap.add_argument("--export-hf-only", action="store_true",
+                    help="only re-export the Hugging Face folder from the existing .pt")  # fmt: skip
     ap.add_argument("--verify", action="store_true",
                     help="retrain into a temporary folder and compare with --out (never writes "
                          "there); exit 1 only if the result differs beyond tolerance")  # fmt: skip
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.export_hf_only:
+        return _export_hf(args.out / "tinyvit_glyphs.pt")
     if args.verify:
         if not _shipped(args.out):
             print(f"--verify: no shipped model in {args.out} to compare with", file=sys.stderr)
             return 2
         with tempfile.TemporaryDirectory() as tmp:
             model, manifest = build(args, argv)
-            save(model, Path(tmp), manifest)
+            _export_hf(save(model, Path(tmp), manifest))
             result = compare(args.out, Path(tmp))
         reproduce.print_verdict(result, f"{args.out / 'tinyvit_glyphs.pt'}")
         return result.exit_code
@@ -271,7 +280,9 @@ def main(argv=None) -> int:
         for suffix in (".pt", ".json"):
             shutil.copy(args.out / f"tinyvit_glyphs{suffix}", previous.name)
     model, manifest = build(args, argv)
-    print("wrote", save(model, args.out, manifest))
+    weights = save(model, args.out, manifest)
+    print("wrote", weights)
+    _export_hf(weights)
     if had_model:
         result = compare(Path(previous.name), args.out)
         reproduce.print_verdict(result, "the new file against the one it replaced")
@@ -279,6 +290,14 @@ def main(argv=None) -> int:
             print("  (git holds the old file: `git diff --stat data/` shows it, "
                   "`git checkout data/` restores it)")  # fmt: skip
         previous.cleanup()
+    return 0
+
+
+def _export_hf(weights: Path) -> int:
+    """The Hugging Face folder is derived from the .pt, so it is (re)made from the file."""
+    from ftnotes.hf import export_hf  # imports transformers: only when it is needed
+
+    print("wrote", export_hf(weights))
     return 0
 
 

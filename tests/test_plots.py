@@ -16,6 +16,7 @@ from ftnotes.plots import (  # noqa: E402
     plot_comparison,
     plot_confusion,
     plot_history,
+    plot_log_history,
     plot_lr_per_layer,
     plot_schedules,
 )
@@ -85,3 +86,17 @@ def test_image_grid_and_confusion():
         "1", "4", "5"]  # fmt: skip
     with pytest.raises(ValueError, match="cm"):
         plot_confusion(cm, ["a", "b", "c"])
+
+
+def test_plot_log_history_reads_trainer_logs():
+    logs = [{"loss": 2.0, "epoch": 1.0}, {"eval_loss": 1.5, "epoch": 1.0},
+            {"loss": 1.0, "epoch": 2.0}, {"eval_loss": 1.2, "epoch": 2.0}]  # fmt: skip
+    fig = plot_log_history({"run": logs})
+    ax_t, ax_e = fig.axes[:2]
+    assert list(ax_t.lines[0].get_ydata()) == [2.0, 1.0]
+    assert list(ax_e.lines[0].get_ydata()) == [1.5, 1.2]
+    assert list(ax_e.lines[1].get_xydata()[0]) == [2.0, 1.2]  # the star: best epoch
+    with pytest.raises(ValueError, match="no eval_loss"):
+        plot_log_history({"run": logs[:1]})
+    with pytest.raises(ValueError, match="runs must be"):
+        plot_log_history([])

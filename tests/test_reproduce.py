@@ -50,10 +50,13 @@ def test_max_abs_diff_of_state_dicts():
 def test_verify_is_identical_on_the_same_machine_and_never_writes(tmp_path, capsys):
     out = tmp_path / "data"
     assert pretrain.main([*TINY, "--out", str(out)]) == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    def files():
+        return {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    before = files()
     assert pretrain.main([*TINY, "--out", str(out), "--verify"]) == 0
     assert "IDENTICAL" in capsys.readouterr().out
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert files() == before and len(before) == 4  # .pt, .json and the HF folder's two files
 
 
 def test_verify_reports_a_different_recipe_as_differs(tmp_path, capsys):
