@@ -97,13 +97,17 @@ def verdict(shipped: dict, new: dict, tolerances: dict, same_bytes: bool,
             weight_diff: float) -> Verdict:  # fmt: skip
     """Compare a retrained manifest ``new`` with the ``shipped`` one.
 
-    ``same_bytes``: every shipped file hashed the same. A metric missing from both manifests is
-    skipped; missing from one only is a difference (the runs measured different things).
+    ``same_bytes``: every shipped file hashed the same. A metric missing from both manifests, or
+    whose whole section the new run did not measure (``--no-transfer``), is skipped; any other
+    metric missing from one side is a difference.
     """
     rows, notes = [], []
     for path, tol in tolerances.items():
         a, b = _lookup(shipped, path), _lookup(new, path)
         if a is None and b is None:
+            continue
+        if b is None and path.split(".")[0] not in new:  # e.g. --no-transfer: not measured
+            notes.append(f"{path} not measured in the new run")
             continue
         ok = a is not None and b is not None and abs(a - b) <= tol
         rows.append((path, a, b, None if a is None or b is None else abs(a - b), tol, ok))

@@ -37,8 +37,12 @@ def test_verdict_identical_within_and_differs():
     assert any("threads" in n for n in close.notes)  # says why bytes may differ
     far = reproduce.verdict(_manifest(0.9578), _manifest(0.9400), tol, False, 0.3)
     assert far.status == reproduce.DIFFERS and far.exit_code == 1
-    missing = reproduce.verdict(_manifest(0.9578), {"machine": {}}, tol, False, 0.0)
-    assert missing.status == reproduce.DIFFERS  # a metric the new run did not measure
+    missing = reproduce.verdict(_manifest(0.9578), {"source_test_accuracy": None}, tol, False, 0)
+    assert missing.status == reproduce.DIFFERS  # a metric the new run should have measured
+    skipped = reproduce.verdict({**_manifest(0.9), "digits_transfer": {"zero_shot": 0.6}},
+                                _manifest(0.9), {**tol, "digits_transfer.zero_shot": 0.02},
+                                False, 0.1)  # fmt: skip
+    assert skipped.status == reproduce.WITHIN and "not measured" in skipped.notes[0]
 
 
 def test_max_abs_diff_of_state_dicts():
@@ -90,6 +94,9 @@ def test_notebooks_hold_with_weights_regenerated_under_another_thread_count(tmp_
     out = tmp_path / "data"
     assert pretrain.main(["--threads", "2", "--no-transfer", "--out", str(out)]) == 0
     torch.set_num_threads(1)  # the session fixture's setting, which main() changed
+    result = pretrain.compare(ROOT / "data", out)
+    reproduce.print_verdict(result, "weights regenerated on 2 threads")  # shown with -s / -rA
+    assert result.status == reproduce.WITHIN, result
     weights = out / "tinyvit_glyphs.pt"
     shipped, regenerated = load_pretrained(), load_pretrained(weights)
     assert not all(torch.equal(a, b) for a, b in
