@@ -218,8 +218,9 @@ def build(args, argv) -> tuple[TinyViT, dict]:
 
 #: What the manifest promises (README, "Where the pretrained weights come from").
 REPRODUCIBILITY = (
-    "bit-identical when retrained with the same command on the same CPU capability, thread "
-    "count and torch version; elsewhere the same model within the tolerances of "
+    "bit-identical when retrained with the same command on the same kind of CPU (instruction-set "
+    "flags as in 'machine', not only torch's capability level), thread count and torch version; "
+    "elsewhere the same model within the tolerances of "
     "ftnotes.reproduce.VIT_TOLERANCES (python -m ftnotes.pretrain --verify checks)"
 )
 

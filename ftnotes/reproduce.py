@@ -3,7 +3,8 @@
 Float kernels differ between CPU kinds (AVX-512 vs AVX2 pick other reduction orders), between
 thread counts (OpenMP splits sums differently) and between torch versions. So a retrained model is
 
-* **identical** (same bytes) on the same CPU capability, thread count and torch version;
+* **identical** (same bytes) on the same kind of CPU (its instruction-set flags, not only torch's
+  capability level), thread count and torch version;
 * elsewhere the **same model within tolerance**: its measured metrics (source accuracy, transfer)
   agree within :data:`VIT_TOLERANCES`-style bounds, while single weights may differ a lot
   (training amplifies last-bit differences, so the largest weight difference is reported but
@@ -40,15 +41,34 @@ VIT_TOLERANCES = {
 IDENTICAL, WITHIN, DIFFERS = "identical", "within tolerance", "differs"
 
 
+#: Instruction-set flags that change which float kernels oneDNN/MKL pick. torch's capability
+#: level alone is too coarse: two "AVX512" Xeons (one with AMX and AVX512-BF16) trained the same
+#: command to different bytes (measured, README).
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "avx_vnni",
+             "amx_tile", "amx_bf16", "amx_int8")  # fmt: skip
+
+
 def machine() -> dict:
     """Where a model was made: what decides whether a retrained copy is bit-identical."""
     return {
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "isa": _isa_flags(),
         "cpu": _cpu_name(),
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
     }
+
+
+def _isa_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ISA_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
 
 
 def _cpu_name() -> str:
@@ -111,7 +131,7 @@ def verdict(shipped: dict, new: dict, tolerances: dict, same_bytes: bool,
             continue
         ok = a is not None and b is not None and abs(a - b) <= tol
         rows.append((path, a, b, None if a is None or b is None else abs(a - b), tol, ok))
-    for key in ("cpu_capability", "threads", "torch_version"):
+    for key in ("cpu_capability", "isa", "threads", "torch_version"):
         was, now = _lookup(shipped, f"machine.{key}"), _lookup(new, f"machine.{key}")
         if was is not None and was != now:
             notes.append(f"{key}: shipped {was}, here {now}: bit-identity is not expected")
