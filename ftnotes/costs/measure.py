@@ -98,8 +98,11 @@ def _status_kb(status: Path, field: str) -> int:
     return int(line.split()[1])
 
 
-def measure_step(model, batch: dict, setup: Setup) -> dict:
-    """Run one forward/backward/optimizer step of ``model`` on ``batch`` and count bytes."""
+def measure_step(model, batch: dict, setup: Setup, track_live: bool | None = None) -> dict:
+    """Run one forward/backward/optimizer step of ``model`` on ``batch`` and count bytes.
+
+    ``track_live`` (default: only with checkpointing, it slows every op) counts the storages
+    still alive after the forward (CPU only)."""
     device = next(model.parameters()).device
     params = list(model.parameters())
     param_ptrs = {p.untyped_storage().data_ptr() for p in params}
@@ -118,18 +121,19 @@ def measure_step(model, batch: dict, setup: Setup) -> dict:
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
     rss = None if cuda else _peak_rss_reset()
+    track = (setup.gradient_checkpointing if track_live is None else track_live) and not cuda
     live = _LiveStorages()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=setup.precision == "bf16-autocast")  # fmt: skip
     hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
-    with hooks, (live if not cuda else contextlib.nullcontext()), autocast:
+    with hooks, (live if track else contextlib.nullcontext()), autocast:
         loss = model(**batch).loss
     exclude = {StorageWeakRef(p.untyped_storage()).cdata for p in params} | {
         StorageWeakRef(loss.untyped_storage()).cdata}  # fmt: skip
-    alive = None if cuda else live.alive(exclude)
+    alive = live.alive(exclude) if track else None
     # Checkpointing hides what it keeps from our hooks: add the storages still alive after the
     # forward that the hooks did not see (the layers' inputs), once each.
-    kept = sum(n for _, n in saved.values()) + (0 if cuda else live.alive(exclude | set(saved)))
+    kept = sum(n for _, n in saved.values()) + (live.alive(exclude | set(saved)) if track else 0)
     loss.backward()
     opt.step()
     out = {
@@ -172,8 +176,8 @@ def build(cfg, setup: Setup, seed: int = 0, device="cpu"):
     return prepare(model.train(), setup)
 
 
-def measure(cfg, setup: Setup, seed: int = 0, device="cpu") -> dict:
+def measure(cfg, setup: Setup, seed: int = 0, device="cpu", track_live=None) -> dict:
     """Build, run one step and count: see :func:`measure_step`."""
     model = build(cfg, setup, seed, device)
-    return measure_step(model, random_batch(cfg, setup, device, seed), setup)
+    return measure_step(model, random_batch(cfg, setup, device, seed), setup, track_live)
 
