@@ -11,7 +11,17 @@ import itertools
 import pytest
 import torch
 
-from ftnotes.costs import DEVICES, GB, Setup, config, estimate, measure, meta_model, step_seconds, steps_in
+from ftnotes.costs import (
+    DEVICES,
+    GB,
+    Setup,
+    config,
+    estimate,
+    measure,
+    meta_model,
+    step_seconds,
+    steps_in,
+)
 
 SMALL = {
     "vit-b16": {"image_size": 32},

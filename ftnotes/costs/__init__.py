@@ -6,10 +6,21 @@ peak throughputs of the usual GPUs, cited from their datasheets.
 """
 
 from .devices import DEVICES, Device
-from .estimate import GB, METHODS, OPTIMIZERS, PRECISIONS, Estimate, Setup, estimate, meta_model, step_seconds, steps_in
-from .measure import build, measure, measure_step, random_batch
+from .estimate import (
+           GB,
+           METHODS,
+           OPTIMIZERS,
+           PRECISIONS,
+           Estimate,
+           Setup,
+           estimate,
+           meta_model,
+           step_seconds,
+           steps_in,
+)
+from .measure import build, measure, measure_step, random_batch, time_step
 from .models import MODELS, config
 
 __all__ = ["DEVICES", "GB", "METHODS", "MODELS", "OPTIMIZERS", "PRECISIONS", "Device", "Estimate",
            "Setup", "build", "config", "estimate", "measure", "measure_step", "meta_model",
-           "random_batch", "step_seconds", "steps_in"]  # fmt: skip
+           "random_batch", "step_seconds", "steps_in", "time_step"]  # fmt: skip

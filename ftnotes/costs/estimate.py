@@ -146,7 +146,10 @@ def estimate(model, setup: Setup) -> Estimate:
     targets = setup.target_modules
     head = {"full": lambda n: True, "lora": lambda n: matches(n, HEADS),
             "probe": lambda n: matches(n, HEADS)}[setup.method]  # fmt: skip
-    lora_rank = (lambda n: setup.r if matches(n, targets) and not matches(n, HEADS) else 0)
+
+    def lora_rank(name: str) -> int:
+        return setup.r if matches(name, targets) and not matches(name, HEADS) else 0
+
     tape = Tape(0, setup.precision == "bf16-autocast", head,
                 lora_rank if setup.method == "lora" else (lambda n: 0))  # fmt: skip
     text = cfg.model_type != "vit"

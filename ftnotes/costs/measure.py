@@ -181,3 +181,26 @@ def measure(cfg, setup: Setup, seed: int = 0, device="cpu", track_live=None) -> 
     model = build(cfg, setup, seed, device)
     return measure_step(model, random_batch(cfg, setup, device, seed), setup, track_live)
 
+
+
+def time_step(cfg, setup: Setup, repeats: int = 3, seed: int = 0, device="cpu") -> float:
+    """Median wall seconds of one forward/backward/optimizer step (after one warm-up step)."""
+    import statistics
+    import time
+
+    model = build(cfg, setup, seed, device)
+    batch = random_batch(cfg, setup, device, seed)
+    opt = make_optimizer(model.parameters(), setup.optimizer)
+    autocast = setup.precision == "bf16-autocast"
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
+            loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])

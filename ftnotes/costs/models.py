@@ -3,7 +3,7 @@
 The sizes are the published ones: ViT-B/16 (google/vit-base-patch16-224: 12 layers, width 768,
 86M parameters), BERT-base (bert-base-uncased: 12 layers, width 768, 110M), Qwen2.5-0.5B
 (24 layers, width 896, 14 query / 2 key-value heads, 494M with tied embeddings) and T0_3B
-(bigscience/T0_3B, a T5 v1.1 XL: 24+24 layers, width 2048, 2.85B). Dropout is set to 0 so the
+(bigscience/T0_3B, a T5 v1.1 XL: 24+24 layers, width 2048, 2.8B). Dropout is set to 0 so the
 attention runs the memory-efficient kernel on every device (see :mod:`ftnotes.costs.families`).
 """
 
