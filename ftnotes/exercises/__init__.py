@@ -12,11 +12,7 @@ In a notebook::
 A check never raises on a wrong answer, so notebooks run top to bottom.
 """
 
-<<<<<<< HEAD
-from . import nb00, nb01, nb02, nb03, nb04, nb05, nb07  # noqa: F401  (importing registers the exercises)
-=======
-from . import nb00, nb01, nb02, nb03, nb04, nb05, nb09  # noqa: F401  (importing registers the exercises)
->>>>>>> h18
+from . import nb00, nb01, nb02, nb03, nb04, nb05, nb07, nb09  # noqa: F401  (importing registers the exercises)
 from .core import Result, check, hint, list_exercises, show_solution, stub
 from .quizzes import answer, list_quizzes, quiz, show_answer
 

@@ -220,11 +220,7 @@ def list_exercises(notebook: str | int | None = None) -> ExerciseList:
     if notebook is None:
         return ExerciseList(sorted(_REGISTRY))
     nb = f"{notebook:02d}" if isinstance(notebook, int) else str(notebook)[:2]
-<<<<<<< HEAD
-    known = ["00", "01", "02", "03", "04", "05", "06", "07"]
-=======
-    known = ["00", "01", "02", "03", "04", "05", "06", "09"]
->>>>>>> h18
+    known = ["00", "01", "02", "03", "04", "05", "06", "07", "09"]
     if nb not in known:
         raise ValueError(f"notebook must be one of {known}, got {notebook!r}")
     return ExerciseList(sorted(i for i, e in _REGISTRY.items() if e.notebook == nb))

@@ -286,4 +286,48 @@ QUIZZES = {
             ("Keep the source head", False, "it predicts the wrong classes."),
         ],
     ),  # fmt: skip
+    "06_hidden_split": (
+        "Contest grading: the grader re-runs your notebook with a hidden test split in place of "
+        "the public one. What should your notebook do?",
+        [
+            (
+                "Hard-code the predictions it made on the public test inputs",
+                False,
+                "the hidden split has other images and other ids: the file is rejected.",
+            ),
+            (
+                "Train, choose on validation data, and predict whatever test inputs load() serves",
+                True,
+                "then the same notebook scores on the hidden split, within the time limit.",
+            ),
+            (
+                "Tune the learning rate until the public test accuracy is highest",
+                False,
+                "you have no test labels, and a score tuned on a test set flatters itself.",
+            ),
+        ],
+    ),  # fmt: skip
+    "06_one_softmax": (
+        "Old and new classes share ONE softmax. You expand the head and train only the new rows "
+        "on new images. What happens to the old classes?",
+        [
+            (
+                "Nothing: their rows are copied, so their answers are unchanged",
+                False,
+                "true only when old images are scored on the old rows alone; in one softmax a "
+                "new row can win on an old image.",
+            ),
+            (
+                "Some old images go to new classes, unless replay or a tuned new-row scale "
+                "keeps the new rows in check",
+                True,
+                "the argmax is over all rows: the new rows compete for every image.",
+            ),
+            (
+                "The old rows change too, because the softmax couples them",
+                False,
+                "frozen rows get no update; what changes is which row wins.",
+            ),
+        ],
+    ),  # fmt: skip
 }

@@ -1,0 +1,34 @@
+"""The practice set in contest format: timed tasks graded on a hidden split (``ftnotes.grade``).
+
+Each task is one module in ``ftnotes/contest/tasks/`` with its statement, data (public and
+hidden test splits), scorer, baseline and reference solution; adding a task (e.g. a language-model
+task on ``ftnotes.lm``) is one more module and one more line in :data:`TASKS`.
+
+In a notebook::
+
+    from ftnotes import contest
+    task = contest.get_task("new_digits")
+    print(task.statement)
+    data = task.load()                                  # public test inputs, no test labels
+    task.write_submission(data.test_ids, predictions)   # the file the grader scores
+"""
+
+from ftnotes.contest.core import ContestData, ContestTask, SubmissionError
+from ftnotes.contest.tasks import far_sprint, frozen_extend, new_digits
+
+TASKS: dict[str, ContestTask] = {t.name: t for t in (new_digits.TASK, far_sprint.TASK,
+                                                     frozen_extend.TASK)}  # fmt: skip
+
+
+def task_names() -> tuple[str, ...]:
+    return tuple(TASKS)
+
+
+def get_task(name: str) -> ContestTask:
+    """The task called ``name``; an unknown name raises ``ValueError`` listing the real ones."""
+    if name not in TASKS:
+        raise ValueError(f"task must be one of {task_names()}, got {name!r}")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "ContestData", "ContestTask", "SubmissionError", "get_task", "task_names"]

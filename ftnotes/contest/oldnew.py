@@ -1,0 +1,55 @@
+"""Data shared by the two "old + new classes" tasks: the 34 printed glyph classes the shipped
+model knows (labels 0-33) and the 10 handwritten digits as 10 *new* classes (labels 34-43).
+
+A handwritten "3" and a printed "3" are different classes here: the one softmax over all 44
+classes must tell the printed glyphs from the handwriting, so a new class can steal old images.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from ftnotes.contest.core import DIGITS_SEED, ContestData, digits_contest_split, shuffled_ids
+from ftnotes.data import GLYPH_CLASSES, _digits_arrays, glyph_split, subset_per_class
+from ftnotes.glyphs import render_glyphs
+from ftnotes.utils import check_int
+
+NUM_OLD, NUM_NEW = len(GLYPH_CLASSES), 10  # 34 glyph classes, 10 digit classes
+CLASSES = GLYPH_CLASSES + tuple(f"hand-{d}" for d in range(10))
+GLYPH_TEST = {"public": (1_000, 4), "hidden": (1_000, 5)}  # (size, render seed); 1-3 are taken
+
+
+@functools.lru_cache(maxsize=2)
+def _glyph_test(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    n, seed = GLYPH_TEST[split]
+    return render_glyphs(n, seed=seed)
+
+
+def digits(part: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One part of the contest digits split as (X (N,1,8,8), y (N,) digit 0-9)."""
+    x, y = _digits_arrays()
+    idx = digits_contest_split()[part]
+    return torch.as_tensor(x[idx]).reshape(-1, 1, 8, 8), torch.as_tensor(y[idx])
+
+
+def build(task: str, split: str, seed: int, per_class: int, val_per_class=None):
+    """(ContestData, test labels). ``train``: ``per_class`` digits of every class (labels
+    34-43, a seeded choice); ``val``: validation digits; ``extra``: ``old_train`` (6,000 glyphs,
+    for replay) and ``old_val`` (1,000 glyphs). Test: 1,000 glyphs + the split's digits, shuffled."""
+    check_int("seed", seed, 0)
+    x, y = digits("train")
+    keep = torch.as_tensor(subset_per_class(y.numpy(), per_class, seed, task))
+    vx, vy = digits("val")
+    if val_per_class is not None:
+        vkeep = torch.as_tensor(subset_per_class(vy.numpy(), val_per_class, seed, task))
+        vx, vy = vx[vkeep], vy[vkeep]
+    gx, gy = _glyph_test(split)
+    dx, dy = digits(split)
+    tx, ty = torch.cat([gx, dx]), torch.cat([gy, dy + NUM_OLD])
+    ids, order = shuffled_ids(len(ty), split, seed=DIGITS_SEED)
+    extra = {"old_train": glyph_split("train"), "old_val": glyph_split("val")}
+    data = ContestData(task, (x[keep], y[keep] + NUM_OLD), (vx, vy + NUM_OLD), ids, tx[order],
+                       split, extra)  # fmt: skip
+    return data, ty[order]

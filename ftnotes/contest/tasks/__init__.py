@@ -1,0 +1,1 @@
+"""One module per practice task; each defines ``TASK`` (a :class:`ftnotes.contest.core.ContestTask`)."""
