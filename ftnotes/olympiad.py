@@ -38,7 +38,7 @@ from ftnotes.evaluate import accuracy, ioai_score
 from ftnotes.ledger import state_dict_bytes, trainable_state_dict
 from ftnotes.schedules import make_scheduler
 from ftnotes.strategies import apply_strategy, check_head_rows
-from ftnotes.train import check_loss
+from ftnotes.train import check_epoch_loss, check_loss
 from ftnotes.utils import check_int, count_params, model_device, set_seed
 
 NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
@@ -133,7 +133,8 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     cross-entropy of the glyph rows on a batch of replayed glyphs; with ``distill_weight``,
     :func:`distill_loss` pulling the glyph rows towards the frozen ``teacher`` (the original
     model) on both batches. AdamW + warmup-cosine; only ``requires_grad`` tensors train.
-    A NaN or exploding loss raises :class:`ftnotes.train.TrainingDiverged` (``run_solution``
+    A NaN or exploding loss, or an epoch whose mean loss ends far above the first step's
+    (:func:`ftnotes.train.check_epoch_loss`), raises :class:`ftnotes.train.TrainingDiverged` (``run_solution``
     reports it as "failed" with the message, so a notebook panel never crashes).
     """
     check_int("epochs", epochs)
@@ -157,7 +158,8 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     gen, losses = torch.Generator().manual_seed(seed), []
     device = model_device(model)  # the data stay on the CPU; each batch goes to the model
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        epoch_start = len(losses)
         for idx in torch.randperm(len(x), generator=gen).split(batch_size):
             inputs, n = x[idx].to(device), len(idx)
             if rx is not None:  # one forward pass over digits and replayed glyphs together
@@ -178,6 +180,9 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
             loss.backward()
             opt.step()
             sched.step()
+        # an epoch that ends far above the start failed even if no single step exploded
+        epoch_losses = losses[epoch_start:]
+        check_epoch_loss(sum(epoch_losses) / len(epoch_losses), losses[0], peak_lr, epoch)
     return losses
 
 
