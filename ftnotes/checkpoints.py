@@ -48,9 +48,12 @@ def load_manifest(path=None) -> dict:
     if not manifest.is_file():
         raise _fail(f"manifest {manifest} is missing")
     try:
-        return json.loads(manifest.read_text())
+        data = json.loads(manifest.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise _fail(f"manifest {manifest} is unreadable ({err})") from None
+    if not isinstance(data, dict):
+        raise _fail(f"manifest {manifest} must hold a JSON object, got a {type(data).__name__}")
+    return data
 
 
 def _sha256(path: Path) -> str:

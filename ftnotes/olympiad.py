@@ -140,12 +140,15 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     check_int("epochs", epochs)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if head_lr is not None and not (isinstance(head_lr, (int, float)) and head_lr > 0):
-        raise ValueError(f"head_lr must be None or a number > 0, got {head_lr!r}")
+    if head_lr is not None and not (
+        isinstance(head_lr, (int, float)) and math.isfinite(head_lr) and head_lr > 0
+    ):
+        raise ValueError(f"head_lr must be None or a finite number > 0, got {head_lr!r}")
     check_int("batch_size", batch_size)
     check_int("replay_per_class", replay_per_class, 0)
-    if not (isinstance(distill_weight, (int, float)) and distill_weight >= 0):
-        raise ValueError(f"distill_weight must be a number >= 0, got {distill_weight!r}")
+    if not (isinstance(distill_weight, (int, float)) and math.isfinite(distill_weight)
+            and distill_weight >= 0):  # fmt: skip
+        raise ValueError(f"distill_weight must be a finite number >= 0, got {distill_weight!r}")
     if distill_weight > 0 and teacher is None:
         raise ValueError("distill_weight > 0 needs teacher= (the frozen original model)")
     set_seed(seed)

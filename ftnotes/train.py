@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .evaluate import as_tensors, loss_and_accuracy
+from .evaluate import as_tensors, check_labels, loss_and_accuracy
 from .schedules import make_scheduler, warmup_steps
 from .utils import get_device, set_seed
 
@@ -203,8 +203,9 @@ def check_loss(value: float, first_loss: float, lr: float, step: int) -> None:
         )
 
 
-def check_epoch_loss(mean_loss: float, first_loss: float, lr: float, epoch: int,
-                     num_classes: int | None = None) -> None:
+def check_epoch_loss(
+    mean_loss: float, first_loss: float, lr: float, epoch: int, num_classes: int | None = None
+) -> None:
     """Raise :class:`TrainingDiverged` if an epoch's ``mean_loss`` ended far above the start.
 
     Far above: more than ``FAIL_FACTOR`` x the first step's loss and, for a ``num_classes``-way
@@ -258,6 +259,8 @@ class _Loop:
         if self.step == 0:  # measure one batch's saved activations, then train without hooks
             with torch.autograd.graph.saved_tensors_hooks(self.meter.pack, lambda t: t):
                 out = self.forward(self.model, xb)
+                if out.dim() == 2:  # every label must name an output (else an IndexError)
+                    check_labels(self.labels, out.shape[-1], "train")
                 loss = F.cross_entropy(out, yb)
         else:
             out = self.forward(self.model, xb)
@@ -278,6 +281,7 @@ class _Loop:
         return value, (out.argmax(1) == yb).sum().item()
 
     def train_epoch(self, X, y, perm, batch_size) -> None:
+        self.labels = y
         self.model.train()
         sum_loss, correct = 0.0, 0
         for i in range(0, len(X), batch_size):
@@ -306,17 +310,17 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
     ``f(epoch, model, history)`` after each epoch (after validation). ``forward(model, X) ->
     logits`` replaces ``model(X)``. The model is moved to ``device`` (default
     ``utils.get_device()``) and stays there. A NaN/inf/exploding loss stops training, restores
-    the weights from the start of that epoch; so does an epoch whose mean loss ends far above the
-start (:func:`check_epoch_loss`); with ``val``, a run that ends at chance on both splits is
-flagged (:func:`at_chance_message`). Each sets ``history.diverged`` and ``.message`` and prints
-the message.
+    the weights from the start of that epoch; so does an epoch whose mean loss ends far above
+    the start (:func:`check_epoch_loss`); with ``val``, a run that ends at chance on both splits
+    is flagged (:func:`at_chance_message`). Each sets ``history.diverged`` and ``.message`` and
+    prints the message.
     """
     _validate(epochs, lr, weight_decay, batch_size, patience, clip_grad_norm, monitor)
     if patience is not None and val is None:
         raise ValueError(f"patience={patience} needs validation data: pass val=...")
     X, y = as_tensors(train, "train")
     val_data = as_tensors(val, "val") if val is not None else None
-    device = torch.device(device) if device is not None else get_device()
+    device = get_device(device)  # validates the name and that the device exists
     total = epochs * math.ceil(len(X) / batch_size)
     warmup_steps(warmup, total)  # validates warmup before any work
     set_seed(seed)
