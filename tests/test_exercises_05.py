@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ftnotes.exercises import check
-from ftnotes.exercises.solutions import warmup_cosine
+from ftnotes.exercises.nb05 import warmup_cosine
 
 
 def no_warmup(step, total, warm, peak, low=0.0):

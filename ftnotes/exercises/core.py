@@ -16,6 +16,7 @@ import random
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -215,12 +216,23 @@ class ExerciseList(list):
         return "\n".join(f"{i:<28} {_REGISTRY[i].title}" for i in self) or "(no exercises)"
 
 
+def known_notebooks() -> list[str]:
+    """Notebook numbers ("00", ...) found, not listed by hand: the repository's ``notebooks/``
+    (when run from a clone), plus every notebook that has exercises or quizzes registered."""
+    from .quiz_bank import QUIZZES  # late: the quiz package sits beside this one
+
+    folder = Path(__file__).resolve().parents[2] / "notebooks"
+    found = {p.name[:2] for p in folder.glob("[0-9][0-9]_*.ipynb")} if folder.is_dir() else set()
+    found |= {e.notebook for e in _REGISTRY.values()} | {q[:2] for q in QUIZZES}
+    return sorted(found)
+
+
 def list_exercises(notebook: str | int | None = None) -> ExerciseList:
     """The exercise ids, all or for one notebook (``"03"`` or ``3``)."""
     if notebook is None:
         return ExerciseList(sorted(_REGISTRY))
     nb = f"{notebook:02d}" if isinstance(notebook, int) else str(notebook)[:2]
-    known = ["00", "01", "02", "03", "04", "05", "06"]
+    known = known_notebooks()
     if nb not in known:
         raise ValueError(f"notebook must be one of {known}, got {notebook!r}")
     return ExerciseList(sorted(i for i, e in _REGISTRY.items() if e.notebook == nb))

@@ -71,3 +71,9 @@ def names_list(names, limit: int = 4) -> str:
     names = sorted(names)
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
+
+
+def require(ok: bool, name: str, value, allowed: str) -> None:
+    """Bad input gets a ValueError naming the parameter, the value and what is allowed."""
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
