@@ -39,7 +39,7 @@ from ftnotes.ledger import state_dict_bytes, trainable_state_dict
 from ftnotes.schedules import make_scheduler
 from ftnotes.strategies import apply_strategy, check_head_rows
 from ftnotes.train import check_epoch_loss, check_loss
-from ftnotes.utils import check_int, count_params, model_device, set_seed
+from ftnotes.utils import check_int, count_params, model_device, pinned_threads, set_seed
 
 NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
 BUDGET_S = 60.0  # seconds a solution may train; the reference needs a fraction of it
@@ -289,6 +289,7 @@ def score_model(model, tests: dict) -> tuple[float, float, float]:
 def run_solution(solve, base, data, tests, *, budget_s: float = BUDGET_S, name=None):
     """Time ``solve(copy of base, data)``, then score what it returns: an :class:`OlympiadResult`.
 
+    Runs on one torch thread (:func:`ftnotes.utils.pinned_threads`), restored afterwards.
     Never raises on the student's code: ``NotImplementedError`` gives "not attempted yet",
     another error "failed" with its message; a run longer than ``budget_s`` is "over budget".
     """
@@ -298,9 +299,10 @@ def run_solution(solve, base, data, tests, *, budget_s: float = BUDGET_S, name=N
     model = copy.deepcopy(base).requires_grad_(True)
     start = time.perf_counter()
     try:
-        model = solve(model, data)
-        seconds = time.perf_counter() - start
-        score, src, tgt = score_model(model, tests)
+        with pinned_threads(1):  # graded and timed alike on an idle or a busy machine
+            model = solve(model, data)
+            seconds = time.perf_counter() - start
+            score, src, tgt = score_model(model, tests)
     except NotImplementedError:
         return OlympiadResult(name, "not attempted", message="not attempted yet: write your "
                               "solve(model, data) and run this cell again")  # fmt: skip

@@ -89,3 +89,15 @@ def test_atomic_write_into_a_read_only_folder_names_the_target(tmp_path, monkeyp
     with pytest.raises(OSError, match="cannot write .*weights.pt: Permission denied") as err:
         atomic_write(target, b"x")
     assert ".tmp" not in str(err.value)
+
+
+def test_pinned_threads_restores_the_count():
+    from ftnotes.utils import pinned_threads
+
+    before = torch.get_num_threads()
+    with pinned_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        with pinned_threads(0):
+            pass

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..utils import pinned_threads
+
 
 class Failure(Exception):
     """Raised inside a checker to stop at the first failed property (caught by :func:`check`)."""
@@ -160,12 +162,10 @@ def check(id: str, obj) -> Result:
         return Result(id, False, problem)
     ctx = Context()
     py_state, np_state = random.getstate(), np.random.get_state()
-    threads = torch.get_num_threads()
     # The probes are tiny tensors: one thread is fastest, and on a busy 2-core laptop extra
     # threads made a TinyViT forward ~50x slower (spinning OpenMP workers).
-    torch.set_num_threads(1)
     try:
-        with torch.random.fork_rng(devices=[]):
+        with pinned_threads(1), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             ex.checker(obj, ctx)
     except Failure as failure:
@@ -177,7 +177,6 @@ def check(id: str, obj) -> Result:
         msg = f"your code raised {type(err).__name__}: {err}"
         return Result(id, False, msg, "failed", ctx.verified)
     finally:
-        torch.set_num_threads(threads)
         random.setstate(py_state)
         np.random.set_state(np_state)
     return Result(id, True, "passed. Verified:", "passed", ctx.verified)
