@@ -101,5 +101,7 @@ def test_panels_survive_extreme_values(path, monkeypatch):
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
     report = json.loads(text.split("PANEL-REPORT ", 1)[1])
     assert report, f"{path.name}: no panel was recorded"
+    for r in report:  # shown with -s or on failure: what each extreme did
+        print(f"{r['call']} -> {r['outcome'][:200]}")
     crashes = [f"{r['call']} -> {r['outcome']}" for r in report if r["outcome"].startswith("CRASH")]
     assert not crashes, f"{path.name}:\n" + "\n".join(crashes)
