@@ -64,34 +64,49 @@ def ioai_score(old_acc: float, new_acc: float) -> float:
     ],
 )
 def _check_linear_probe(fn, ctx):
-    model = tiny_vit(num_classes=36)
+    for dim, depth, classes in ((16, 2, 10), (24, 3, 7)):  # two shapes: no hard-coded sizes
+        _check_linear_probe_on(fn, ctx, dim, depth, classes)
+    ctx.ok("the same on a second model shape (width 24, 3 blocks, 7 classes)")
+
+
+def _check_linear_probe_on(fn, ctx, dim, depth, classes):
+    model = tiny_vit(num_classes=36, dim=dim, depth=depth)
     body_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head")}
-    out = fn(model, 10)
+    out = fn(model, classes)
     ctx.expect(isinstance(out, nn.Module), f"return the model (got {type(out).__name__}).")
     head = getattr(out, "head", None)
     ctx.expect(isinstance(head, nn.Linear), "the model should still have a `head` nn.Linear.")
     ctx.expect(
-        head.out_features == 10,
-        f"the head has {head.out_features} outputs; a new head for 10 classes needs 10. "
-        "Did you forget to replace it?",
+        head.out_features == classes,
+        f"the head has {head.out_features} outputs; a new head for {classes} classes needs "
+        f"{classes}. Did you forget to replace it (or hard-code the number of classes)?",
     )
-    ctx.expect(head.in_features == 16, "the new head must take the backbone's feature size.")
-    ctx.ok("the head is a new nn.Linear with num_classes outputs")
-    trainable = {n for n, p in out.named_parameters() if p.requires_grad}
     ctx.expect(
-        {"head.weight", "head.bias"} <= trainable,
+        head.in_features == dim,
+        f"the new head takes {head.in_features} features, the backbone gives {dim}: use "
+        "model.head.in_features, not a fixed number.",
+    )
+    if dim == 16:
+        ctx.ok("the head is a new nn.Linear with num_classes outputs")
+    trainable = {n for n, p in out.named_parameters() if p.requires_grad}
+    head_params = {f"head.{n}" for n, _ in head.named_parameters()}  # a bias-less head is fine
+    ctx.expect(
+        head_params <= trainable,
         "the new head is frozen: a linear probe trains the head. Create it after freezing.",
     )
-    body = trainable - {"head.weight", "head.bias"}
+    body = trainable - head_params
     ctx.expect(not body, f"backbone parameters are still trainable: {names_list(body)}.")
-    ctx.ok("only head.weight and head.bias are trainable")
+    if dim == 16:
+        ctx.ok("only the head's parameters are trainable")
     x = images(4)
-    ctx.expect(out(x).shape == (4, 10), f"output shape {tuple(out(x).shape)}, expected (4, 10).")
+    shape = tuple(out(x).shape)
+    ctx.expect(shape == (4, classes), f"output shape {shape}, expected (4, {classes}).")
     sgd_step(out, x)
     after = {k: v for k, v in out.state_dict().items() if not k.startswith("head")}
     changed = [k for k in body_before if not torch.equal(body_before[k], after[k])]
     ctx.expect(not changed, f"backbone weights changed: {names_list(changed)}. Keep them as-is.")
-    ctx.ok("a training step leaves the pretrained backbone unchanged")
+    if dim == 16:
+        ctx.ok("a training step leaves the pretrained backbone unchanged")
 
 
 # ---------------------------------------------------------------- 00_count_trainable
