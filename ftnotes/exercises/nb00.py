@@ -6,7 +6,17 @@ import torch
 from torch import nn
 
 from .core import exercise
-from .fixtures import as_float, as_int, close, images, names_list, require, sgd_step, tiny_vit
+from .fixtures import (
+    as_float,
+    as_int,
+    close,
+    images,
+    names_list,
+    require,
+    rounded_note,
+    sgd_step,
+    tiny_vit,
+)
 
 # ---------------------------------------------------------------- reference solutions
 # What show_solution(id) prints and what the checkers below compare against: short and
@@ -178,18 +188,20 @@ def _count_msg(got, model) -> str:
 )
 def _check_accuracy(fn, ctx):
     g = torch.Generator().manual_seed(3)
-    logits = torch.randn(20, 5, generator=g)
-    labels = torch.randint(0, 5, (20,), generator=g)
+    # 21 rows: the answer (a multiple of 1/21) has no short decimal form, so rounding shows
+    logits = torch.randn(21, 5, generator=g)
+    labels = torch.randint(0, 5, (21,), generator=g)
     labels[:7] = logits[:7].argmax(1)  # make the answer neither 0 nor 1
     want = accuracy(logits, labels)
     got = as_float(fn(logits, labels), "accuracy", ctx)
     ctx.expect(not close(got, 100 * want), f"you returned {got}: a percentage. Return a fraction.")
-    ctx.expect(not close(got, want * 20), f"you returned {got}, a count: divide by N.")
+    ctx.expect(not close(got, want * 21), f"you returned {got}, a count: divide by N.")
     ctx.expect(
         close(got, want),
-        f"you returned {got:.4f}, expected {want:.4f}: take the arg-max over classes (dim=1).",
+        f"you returned {got:.4f}, expected {want:.6f}."
+        + (rounded_note(got, want) or " Take the arg-max over classes (dim=1)."),
     )
-    ctx.ok("matches the reference on 20 random rows with 5 classes")
+    ctx.ok("matches the reference on 21 random rows with 5 classes")
     ones = as_float(fn(logits, logits.argmax(1)), "accuracy", ctx)
     ctx.expect(close(ones, 1.0), f"all predictions right should give 1.0, got {ones}.")
     ctx.ok("all-correct predictions give 1.0")
@@ -218,7 +230,8 @@ def _check_accuracy(fn, ctx):
     ],
 )
 def _check_ioai_score(fn, ctx):
-    for old, new in [(0.9, 0.5), (0.2, 0.8), (1.0, 0.0), (0.0, 0.0)]:
+    # the last pair has long decimals: a rounded score shows there
+    for old, new in [(0.9, 0.5), (0.2, 0.8), (1.0, 0.0), (0.0, 0.0), (0.91234567, 0.51234567)]:
         got = as_float(fn(old, new), "ioai_score", ctx)
         want = ioai_score(old, new)
         if close(got, new) and not close(new, want):
@@ -226,6 +239,8 @@ def _check_ioai_score(fn, ctx):
         if close(got, old + new) and not close(old + new, want):
             ctx.fail(f"ioai_score({old}, {new}) = {got}: the sum; halve each part.")
         ctx.expect(
-            close(got, want), f"ioai_score({old}, {new}) = {got}, expected {want} (½·old + ½·new)."
+            close(got, want),
+            f"ioai_score({old}, {new}) = {got}, expected {want} (½·old + ½·new)."
+            + rounded_note(got, want),
         )
-    ctx.ok("½·old + ½·new on four pairs, including the extremes 0 and 1")
+    ctx.ok("½·old + ½·new on five pairs, including the extremes 0 and 1, unrounded")
