@@ -133,7 +133,7 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     cross-entropy of the glyph rows on a batch of replayed glyphs; with ``distill_weight``,
     :func:`distill_loss` pulling the glyph rows towards the frozen ``teacher`` (the original
     model) on both batches. AdamW + warmup-cosine; only ``requires_grad`` tensors train.
-    A NaN or exploding loss, or an epoch whose mean loss ends far above the first step's
+    A NaN or exploding loss, or a last epoch whose mean loss ends far above the first step's
     (:func:`ftnotes.train.check_epoch_loss`), raises :class:`ftnotes.train.TrainingDiverged` (``run_solution``
     reports it as "failed" with the message, so a notebook panel never crashes).
     """
@@ -161,7 +161,7 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     gen, losses = torch.Generator().manual_seed(seed), []
     device = model_device(model)  # the data stay on the CPU; each batch goes to the model
     model.train()
-    for epoch in range(epochs):
+    for _ in range(epochs):
         epoch_start = len(losses)
         for idx in torch.randperm(len(x), generator=gen).split(batch_size):
             inputs, n = x[idx].to(device), len(idx)
@@ -183,9 +183,9 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
             loss.backward()
             opt.step()
             sched.step()
-        # an epoch that ends far above the start failed even if no single step exploded
-        epoch_losses = losses[epoch_start:]
-        check_epoch_loss(sum(epoch_losses) / len(epoch_losses), losses[0], peak_lr, epoch)
+    # a last epoch that ends far above the start failed even if no single step exploded
+    last = losses[epoch_start:]
+    check_epoch_loss(sum(last) / len(last), losses[0], peak_lr, epochs - 1)
     return losses
 
 
