@@ -126,3 +126,17 @@ def test_false_rejections_fixed():
         return list(np.arange(depth - n, depth))  # numpy ints index like ints
 
     assert check("01_gradual_unfreezing", blocks_numpy).passed
+
+
+def test_no_last_hint_is_the_literal_solution_line():
+    import inspect
+
+    from ftnotes.exercises.core import _REGISTRY
+
+    for ex in _REGISTRY.values():
+        source = "\n".join(inspect.getsource(s) for s in ex.solution)
+        lines = {line.strip() for line in source.splitlines() if len(line.strip()) > 12}
+        last = ex.hints[-1]
+        parts = {p.strip().rstrip(".") for p in last.replace(";", "\n").splitlines()}
+        given = [line for line in lines if line in last or line in parts]
+        assert not given, f"{ex.id}: the last hint gives away {given[0]!r}"

@@ -206,7 +206,11 @@ def _refuse_reseeding():
 def _tensor_snapshot(value):
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, torch.Tensor) for v in value)
+    ):
         return [v.detach().clone() for v in value]
     return None
 

@@ -70,7 +70,8 @@ def ioai_score(old_acc: float, new_acc: float) -> float:
     hints=[
         "Two steps: set requires_grad = False on every parameter, then assign a new nn.Linear.",
         "The order matters: a head created *after* the freezing loop is trainable by default.",
-        "model.head = nn.Linear(model.head.in_features, num_classes); return model",
+        "The new nn.Linear takes model.head.in_features inputs (never a fixed number) and "
+        "gives num_classes outputs; assign it to model.head and return the model.",
     ],
 )
 def _check_linear_probe(fn, ctx):
@@ -135,7 +136,7 @@ def _check_linear_probe_on(fn, ctx, dim, depth, classes):
     hints=[
         "Loop over model.parameters() and keep those with p.requires_grad.",
         "Count elements with p.numel(), not tensors: a (16, 16) weight is 256 parameters.",
-        "return sum(p.numel() for p in model.parameters() if p.requires_grad)",
+        "Add up p.numel() over the parameters whose requires_grad is True (a generator inside sum() does it in one line).",
     ],
 )
 def _check_count_trainable(fn, ctx):
@@ -183,7 +184,7 @@ def _count_msg(got, model) -> str:
     hints=[
         "The predicted class of a row is the index of its largest logit.",
         "logits.argmax(dim=1) gives (N,) predictions; compare them with labels.",
-        "return (logits.argmax(dim=1) == labels).float().mean().item()",
+        "Compare the arg-max predictions with labels, turn the booleans into floats, average them, and make the 0-d result a Python float.",
     ],
 )
 def _check_accuracy(fn, ctx):
@@ -226,7 +227,7 @@ def _check_accuracy(fn, ctx):
     ''',
     hints=[
         "It is a weighted average with equal weights.",
-        "return 0.5 * old_acc + 0.5 * new_acc",
+        "Multiply each accuracy by one half and add the two halves.",
     ],
 )
 def _check_ioai_score(fn, ctx):

@@ -86,7 +86,7 @@ ACTIVATIONS = {"GELU": F.gelu, "ReLU": F.relu, "SiLU": F.silu, "tanh": torch.tan
         "Three layers (self.down, a non-linearity, self.up) and a residual: return x + ...",
         "Zero only `up` (nn.init.zeros_ on its weight and bias): then the adapter starts as the "
         "identity. Leave `down` random, or `up` would get no gradient.",
-        "forward: return x + self.up(self.non_linearity(self.down(x)))",
+        "forward: down-project, apply the non-linearity, up-project, then add the result to the input x (the residual).",
     ],
 )
 def _check_adapter(cls, ctx):

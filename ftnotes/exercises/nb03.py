@@ -136,7 +136,7 @@ def _set_nonzero(layer) -> None:
         "nn.init.kaiming_uniform_(a=math.sqrt(5)), lora_B with torch.zeros.",
         "Why B = 0: then B A = 0, the layer equals base at init, training starts from the "
         "pretrained function. A must be random, or B would get no gradient.",
-        "forward: return self.base(x) + self.scaling * (x @ self.lora_A.T @ self.lora_B.T)",
+        "forward: the frozen layer's output plus self.scaling times x multiplied by A transposed, then by B transposed (x: (..., in) -> (..., r) -> (..., out)).",
     ],
 )
 def _check_lora_layer(cls, ctx):
@@ -240,8 +240,9 @@ def _check_square_not_transposed(cls, ctx):
     hints=[
         "get_delta_weight: self.scaling * (self.lora_B @ self.lora_A) has shape (out, in).",
         "Change weights under torch.no_grad(): self.base.weight += self.get_delta_weight().",
-        "Guard with the flag: merge twice must not add the delta twice. In forward: "
-        "if self.merged: return self.base(x).",
+        "Guard with the flag: merge twice must not add the delta twice, unmerge twice must "
+        "not subtract it twice. In forward, while merged, the base layer alone already holds "
+        "the update.",
     ],
 )
 def _check_lora_merge(cls, ctx):
@@ -293,7 +294,7 @@ def _check_lora_merge(cls, ctx):
     ''',
     hints=[
         "Add up the shapes: lora_A is r x in, lora_B is out x r.",
-        "return num_layers * r * (in_features + out_features)",
+        "A has r x in_features numbers and B has out_features x r; add them and multiply by the number of layers.",
     ],
 )
 def _check_lora_params(fn, ctx):

@@ -79,7 +79,7 @@ def prompt_vs_prefix_params(num_virtual_tokens: int, dim: int, depth: int) -> tu
     hints=[
         "Store self.prompt = nn.Parameter(...) of shape (1, P, D), e.g. 0.02 * torch.randn.",
         "Expand it to the batch with self.prompt.expand(B, -1, -1): one prompt, every image.",
-        "return torch.cat([tokens[:, :1], prompt, tokens[:, 1:]], dim=1)",
+        "Concatenate along the token dimension (dim=1): the class token slice, the expanded prompt, then the remaining tokens.",
     ],
 )
 def _check_visual_prompt(cls, ctx):
@@ -141,8 +141,8 @@ def _check_visual_prompt(cls, ctx):
     hints=[
         "Two parameters, prefix_keys and prefix_values, each (depth, P, D), small and random.",
         "Layer i's pair is (prefix_keys[i], prefix_values[i]), each expanded to (B, P, D).",
-        "return [(k.expand(B, -1, -1), v.expand(B, -1, -1)) "
-        "for k, v in zip(self.prefix_keys, self.prefix_values)]",
+        "Pair layer i's key with layer i's value, give each a batch dimension of size "
+        "batch_size with .expand (no copy), and return one pair per layer in a list.",
     ],
 )
 def _check_prefix_kv(cls, ctx):

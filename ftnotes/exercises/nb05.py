@@ -156,7 +156,7 @@ def _noisy_task(n=40, n_noisy=6):
     hints=[
         "You need one loss per example: F.cross_entropy(logits, labels, reduction='none').",
         "Dropout would make the losses random: call model.eval() and use torch.no_grad().",
-        "return losses.topk(k).indices",
+        "torch.topk on the per-example losses gives the k largest; return their indices, not their values.",
     ],
 )
 def _check_flag_noisy(fn, ctx):
@@ -239,7 +239,7 @@ def _check_noise_precision(fn, ctx):
         "The fine-tuned head predicts target classes; retention asks what the body still knows "
         "about the source classes, so use the source head on the body's features.",
         "features = finetuned.forward_features(images) (eval mode, no_grad).",
-        "return (source_head(features).argmax(1) == labels).float().mean().item()",
+        "Apply source_head to those features, take the arg-max, compare with labels and average into a Python float.",
     ],
 )
 def _check_source_retention(fn, ctx):
