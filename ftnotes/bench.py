@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -164,6 +165,21 @@ def to_markdown(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unwritable(path) -> str:
+    """Why ``path`` could not be written (checked before a long run), or '' if it can."""
+    if path is None:
+        return ""
+    path = Path(path)
+    if path.is_dir():
+        return "is a folder, not a file"
+    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"cannot write there (no write permission in {folder})"
+    return ""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--task", default="digits", help=f"one of {', '.join(TASK_NAMES)}")
@@ -176,6 +192,10 @@ def main(argv=None) -> int:
     ap.add_argument("--progress", action="store_true", help="progress bars and per-method lines")
     args = ap.parse_args(argv)
     overrides = {} if args.epochs is None else {"epochs": args.epochs}
+    for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+        problem = unwritable(path)
+        if problem:  # say so now: the run takes minutes and its results would be lost
+            ap.error(f"{flag} {path}: {problem}")
     try:
         payload = run_bench(args.task, args.labels_per_class, parse_methods(args.methods),
                             args.seeds, args.progress, **overrides)  # fmt: skip

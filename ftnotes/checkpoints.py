@@ -6,7 +6,8 @@ it was made (config, classes, seed, command, sha256 of the weights, measured acc
 Loading checks the file against the manifest, so a truncated download, a hand-edited file or
 weights from another architecture fail loudly with :class:`WeightsError` instead of giving a
 silently wrong model. ``$FTNOTES_WEIGHTS`` points to another ``.pt`` file (its manifest is the
-``.json`` next to it).
+``.json`` next to it). Installed with ``pip install .`` (not editable), the package carries its
+own copy of ``data/`` as ``ftnotes/_data`` and finds it there.
 """
 
 from __future__ import annotations
@@ -20,9 +21,25 @@ import torch
 
 from ftnotes.models import TinyViT, ViTConfig
 
-REGENERATE_COMMAND = "python -m ftnotes.pretrain"
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 WEIGHTS_NAME = "tinyvit_glyphs.pt"
+_ROOT = Path(__file__).resolve().parents[1]
+# A clone keeps the weights in the repository's top-level data/ (the design); a wheel carries a
+# copy as the package data ftnotes/_data (pyproject maps data/ there). The clone's copy wins, so
+# a regenerated data/ is used at once; pyproject.toml tells a clone from site-packages, which
+# may hold some other distribution's data/ folder.
+REPO_DATA_DIR = _ROOT / "data"
+INSTALLED_DATA_DIR = Path(__file__).resolve().parent / "_data"
+IN_CLONE = (_ROOT / "pyproject.toml").is_file() and REPO_DATA_DIR.is_dir()
+DATA_DIR = REPO_DATA_DIR if IN_CLONE else INSTALLED_DATA_DIR
+# Regenerating must not write into site-packages: an installed copy writes elsewhere and is
+# pointed to with $FTNOTES_WEIGHTS.
+USER_WEIGHTS_DIR = Path.home() / ".cache" / "ftnotes" / "weights"
+REGENERATE_COMMAND = (
+    "python -m ftnotes.pretrain"
+    if IN_CLONE
+    else f"python -m ftnotes.pretrain --out {USER_WEIGHTS_DIR}` and then "
+    f"`export FTNOTES_WEIGHTS={USER_WEIGHTS_DIR / WEIGHTS_NAME}"
+)
 
 
 class WeightsError(RuntimeError):
@@ -48,9 +65,12 @@ def load_manifest(path=None) -> dict:
     if not manifest.is_file():
         raise _fail(f"manifest {manifest} is missing")
     try:
-        return json.loads(manifest.read_text())
+        data = json.loads(manifest.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise _fail(f"manifest {manifest} is unreadable ({err})") from None
+    if not isinstance(data, dict):
+        raise _fail(f"manifest {manifest} must hold a JSON object, got a {type(data).__name__}")
+    return data
 
 
 def _sha256(path: Path) -> str:

@@ -36,7 +36,39 @@ def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"{name}: X and y need the same non-zero length, got {len(X)}, {len(y)}")
     if y.dtype != torch.long:
         raise ValueError(f"{name}: labels y must be int64 (torch.long), got {y.dtype}")
-    return X.float(), y
+    X = X.float()
+    check_images(X, name)
+    if y.min() < 0:
+        raise ValueError(f"{name}: labels y must be class indices >= 0, got {int(y.min())}")
+    return X, y
+
+
+def check_images(X: torch.Tensor, name: str = "data") -> None:
+    """ValueError unless X is finite and, for images (N, C, H, W) or (N, H, W), in [0, 1].
+
+    NaN pixels would otherwise be predicted silently (or blamed on the learning rate by ``fit``),
+    and UCI counts 0-16 that were never divided by 16 train a model on another scale.
+    """
+    if not torch.isfinite(X).all():
+        bad = "NaN" if torch.isnan(X).any() else "inf"
+        raise ValueError(f"{name}: input contains {bad} pixel values; images must be finite")
+    if X.dim() < 3 or not X.numel():  # (N, F) may be features of a frozen body: any scale
+        return
+    lo, hi = X.min().item(), X.max().item()
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        hint = " (UCI counts 0-16? divide by 16)" if hi <= 16 + 1e-6 and hi > 1 else ""
+        raise ValueError(
+            f"{name}: pixel values must lie in [0, 1], got min {lo:.3g}, max {hi:.3g}{hint}"
+        )
+
+
+def check_labels(y: torch.Tensor, num_classes: int, name: str = "data") -> None:
+    """ValueError unless every label is a class index of a ``num_classes``-way model."""
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{name}: labels must lie in 0..{num_classes - 1} (the model has {num_classes} "
+            f"outputs), got labels from {int(y.min())} to {int(y.max())}"
+        )
 
 
 @torch.no_grad()
@@ -44,6 +76,8 @@ def logits(model, X: torch.Tensor, batch_size: int = 512, forward=None) -> torch
     """Model outputs for images X, in batches: (N, ...) -> (N, num_classes) on the CPU."""
     check_int("batch_size", batch_size)
     forward = forward or (lambda m, x: m(x))
+    if isinstance(X, torch.Tensor) and X.is_floating_point() and not torch.isfinite(X).all():
+        raise ValueError("X: input contains NaN or inf pixel values; images must be finite")
     device, was_training = model_device(model), model.training
     model.eval()
     try:
@@ -63,13 +97,16 @@ def predict(model, data, batch_size: int = 512, forward=None) -> torch.Tensor:
 def accuracy(model, data, batch_size: int = 512, forward=None) -> float:
     """Fraction of ``data`` classified correctly, in [0, 1]."""
     X, y = as_tensors(data)
-    return (predict(model, X, batch_size, forward) == y).float().mean().item()
+    out = logits(model, X, batch_size, forward)
+    check_labels(y, out.shape[-1])
+    return (out.argmax(dim=1) == y).float().mean().item()
 
 
 def loss_and_accuracy(model, data, batch_size: int = 512, forward=None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy on ``data`` (what ``fit`` reports for validation)."""
     X, y = as_tensors(data)
     out = logits(model, X, batch_size, forward)
+    check_labels(y, out.shape[-1])
     return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
 
 

@@ -166,11 +166,20 @@ class TinyViT(nn.Module):
 
     def _as_image(self, x: torch.Tensor) -> torch.Tensor:
         s, c = self.cfg.image_size, self.cfg.in_chans
-        if x.dim() == 2:  # (B, 64) flat rows, as scikit-learn stores the digits
+        takes = f"(B, {c}, {s}, {s}) images, (B, {s}, {s}) or flat (B, {c * s * s}) rows"
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"x must be a tensor of {takes}, got {type(x).__name__}")
+        if x.dim() == 2 and x.shape[1] == c * s * s:  # (B, 64) flat rows, as scikit-learn stores
             return x.view(x.shape[0], c, s, s)
-        if x.dim() == 3:  # (B, 8, 8)
+        if x.dim() == 3 and c == 1 and tuple(x.shape[1:]) == (s, s):  # (B, 8, 8)
             return x.unsqueeze(1)
-        return x
+        if x.dim() == 4 and tuple(x.shape[1:]) == (c, s, s):
+            return x
+        # a raw conv/view shape error would not say what the model takes
+        raise ValueError(
+            f"x must hold {takes} (this model takes {s}x{s} images with {c} channel"
+            f"{'s' if c > 1 else ''}), got shape {tuple(x.shape)}"
+        )
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Images -> tokens (B, 1 + N, D): patch embedding, class token, position embedding."""
@@ -223,10 +232,15 @@ class SmallCNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * width, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
+        if x.dim() == 2 and x.shape[1] == 64:
             x = x.view(x.shape[0], 1, 8, 8)
-        elif x.dim() == 3:
+        elif x.dim() == 3 and tuple(x.shape[1:]) == (8, 8):
             x = x.unsqueeze(1)
+        elif x.dim() != 4 or tuple(x.shape[1:]) != (1, 8, 8):
+            raise ValueError(
+                "x must hold (B, 1, 8, 8) images, (B, 8, 8) or flat (B, 64) rows (one channel), "
+                f"got shape {tuple(x.shape)}"
+            )
         return self.head(self.features(x))
 
 

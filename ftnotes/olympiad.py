@@ -38,8 +38,8 @@ from ftnotes.evaluate import accuracy, ioai_score
 from ftnotes.ledger import state_dict_bytes, trainable_state_dict
 from ftnotes.schedules import make_scheduler
 from ftnotes.strategies import apply_strategy, check_head_rows
-from ftnotes.train import check_loss
-from ftnotes.utils import check_int, count_params, model_device, set_seed
+from ftnotes.train import check_epoch_loss, check_loss
+from ftnotes.utils import check_int, count_params, model_device, pinned_threads, set_seed
 
 NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
 BUDGET_S = 60.0  # seconds a solution may train; the reference needs a fraction of it
@@ -133,18 +133,22 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     cross-entropy of the glyph rows on a batch of replayed glyphs; with ``distill_weight``,
     :func:`distill_loss` pulling the glyph rows towards the frozen ``teacher`` (the original
     model) on both batches. AdamW + warmup-cosine; only ``requires_grad`` tensors train.
-    A NaN or exploding loss raises :class:`ftnotes.train.TrainingDiverged` (``run_solution``
+    A NaN or exploding loss, or a last epoch whose mean loss ends far above the first step's
+    (:func:`ftnotes.train.check_epoch_loss`), raises :class:`ftnotes.train.TrainingDiverged` (``run_solution``
     reports it as "failed" with the message, so a notebook panel never crashes).
     """
     check_int("epochs", epochs)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if head_lr is not None and not (isinstance(head_lr, (int, float)) and head_lr > 0):
-        raise ValueError(f"head_lr must be None or a number > 0, got {head_lr!r}")
+    if head_lr is not None and not (
+        isinstance(head_lr, (int, float)) and math.isfinite(head_lr) and head_lr > 0
+    ):
+        raise ValueError(f"head_lr must be None or a finite number > 0, got {head_lr!r}")
     check_int("batch_size", batch_size)
     check_int("replay_per_class", replay_per_class, 0)
-    if not (isinstance(distill_weight, (int, float)) and distill_weight >= 0):
-        raise ValueError(f"distill_weight must be a number >= 0, got {distill_weight!r}")
+    if not (isinstance(distill_weight, (int, float)) and math.isfinite(distill_weight)
+            and distill_weight >= 0):  # fmt: skip
+        raise ValueError(f"distill_weight must be a finite number >= 0, got {distill_weight!r}")
     if distill_weight > 0 and teacher is None:
         raise ValueError("distill_weight > 0 needs teacher= (the frozen original model)")
     set_seed(seed)
@@ -158,6 +162,7 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     device = model_device(model)  # the data stay on the CPU; each batch goes to the model
     model.train()
     for _ in range(epochs):
+        epoch_start = len(losses)
         for idx in torch.randperm(len(x), generator=gen).split(batch_size):
             inputs, n = x[idx].to(device), len(idx)
             if rx is not None:  # one forward pass over digits and replayed glyphs together
@@ -178,6 +183,9 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
             loss.backward()
             opt.step()
             sched.step()
+    # a last epoch that ends far above the start failed even if no single step exploded
+    last = losses[epoch_start:]
+    check_epoch_loss(sum(last) / len(last), losses[0], peak_lr, epochs - 1)
     return losses
 
 
@@ -281,6 +289,7 @@ def score_model(model, tests: dict) -> tuple[float, float, float]:
 def run_solution(solve, base, data, tests, *, budget_s: float = BUDGET_S, name=None):
     """Time ``solve(copy of base, data)``, then score what it returns: an :class:`OlympiadResult`.
 
+    Runs on one torch thread (:func:`ftnotes.utils.pinned_threads`), restored afterwards.
     Never raises on the student's code: ``NotImplementedError`` gives "not attempted yet",
     another error "failed" with its message; a run longer than ``budget_s`` is "over budget".
     """
@@ -290,9 +299,10 @@ def run_solution(solve, base, data, tests, *, budget_s: float = BUDGET_S, name=N
     model = copy.deepcopy(base).requires_grad_(True)
     start = time.perf_counter()
     try:
-        model = solve(model, data)
-        seconds = time.perf_counter() - start
-        score, src, tgt = score_model(model, tests)
+        with pinned_threads(1):  # graded and timed alike on an idle or a busy machine
+            model = solve(model, data)
+            seconds = time.perf_counter() - start
+            score, src, tgt = score_model(model, tests)
     except NotImplementedError:
         return OlympiadResult(name, "not attempted", message="not attempted yet: write your "
                               "solve(model, data) and run this cell again")  # fmt: skip

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ftnotes import reproduce
+from ftnotes.checkpoints import IN_CLONE, REPO_DATA_DIR, USER_WEIGHTS_DIR
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
@@ -253,7 +254,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--samples-per-epoch", type=int, default=40_000)
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
+    # a clone regenerates its data/; an installed copy writes to the user's cache, never into
+    # site-packages (then point $FTNOTES_WEIGHTS at the file, as the loader's message says)
+    default_out = REPO_DATA_DIR if IN_CLONE else USER_WEIGHTS_DIR
+    ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
     ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
     ap.add_argument("--export-hf-only", action="store_true",

@@ -44,7 +44,9 @@ def warmup_steps(warmup: float | int, total_steps: int) -> int:
         return warmup
     if not (math.isfinite(warmup) and 0.0 <= warmup < 1.0):
         raise ValueError(f"warmup must be a fraction in [0, 1) (or int steps), got {warmup!r}")
-    return min(int(round(warmup * total_steps)), total_steps - 1)
+    # a warmup asked for (> 0) is never rounded away: at least one step (0.01 of 20 steps -> 1)
+    steps = max(1, round(warmup * total_steps)) if warmup > 0 else 0
+    return min(steps, total_steps - 1)
 
 
 def _with_warmup(optimizer, w: int, main: sched.LRScheduler) -> sched.LRScheduler:
@@ -95,7 +97,13 @@ def make_scheduler(
         return _with_warmup(optimizer, w, main)
     if name == "one_cycle":
         if w == 0:
-            raise ValueError("schedule 'one_cycle' needs warmup > 0 (its rising phase), got 0")
+            raise ValueError(
+                f"schedule 'one_cycle' needs warmup > 0 (its rising phase), got {warmup!r}"
+            )
+        if total_steps < 3:
+            raise ValueError(f"schedule 'one_cycle' needs total_steps >= 3, got {total_steps}")
+        # OneCycleLR divides by (rising steps - 1): a one-step rise would be a ZeroDivisionError
+        w = max(w, 2)
         max_lr = [g["lr"] for g in optimizer.param_groups]
         return sched.OneCycleLR(
             optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=w / total_steps, **kw

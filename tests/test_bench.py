@@ -65,3 +65,19 @@ def test_bad_arguments_fail_clearly():
     assert get_recipe("lora", r=8)["r"] == 8 and recipes.RECIPES["lora"]["r"] == 4
     with pytest.raises(ValueError, match="seeds must be an int >= 1"):
         bench.run_bench(methods=["lora"], seeds=0)
+
+
+def test_unwritable_output_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    ran = []
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **k: ran.append(1))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for flag, path in (("--json", blocker / "out.json"), ("--markdown", tmp_path)):
+        with pytest.raises(SystemExit):
+            bench.main([flag, str(path)])
+        assert flag in capsys.readouterr().err
+    monkeypatch.setattr(bench.os, "access", lambda *a: False)  # a read-only folder (as non-root)
+    with pytest.raises(SystemExit):
+        bench.main(["--json", str(tmp_path / "out.json")])
+    assert "no write permission" in capsys.readouterr().err
+    assert not ran  # refused before any training

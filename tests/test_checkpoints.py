@@ -91,3 +91,11 @@ def test_save_is_byte_stable_and_atomic(tmp_path):
         "tinyvit_glyphs.json",
         "tinyvit_glyphs.pt",
     ]  # no temp files left behind
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '"weights"', "3", "null"])
+def test_manifest_that_is_json_but_not_an_object_raises(tmp_path, content):
+    path = _copy(tmp_path)
+    path.with_suffix(".json").write_text(content)
+    with pytest.raises(WeightsError, match=f"JSON object.*{REGENERATE_COMMAND}"):
+        load_pretrained(path)

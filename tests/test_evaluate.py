@@ -90,3 +90,24 @@ def test_ioai_score_and_bad_inputs():
         as_tensors((X, y[:3]))
     with pytest.raises(ValueError, match="batch_size"):
         predict(tiny_model(), X, batch_size=0)
+
+
+def test_bad_images_and_labels_get_clear_errors():
+    model = tiny_model()
+    X, y = data()
+    for bad, match in ((float("nan"), "input contains NaN"), (float("inf"), "input contains inf")):
+        Xb = X.clone()
+        Xb[3, 0, 2, 2] = bad
+        with pytest.raises(ValueError, match=match):
+            accuracy(model, (Xb, y))
+        with pytest.raises(ValueError, match="NaN or inf"):
+            predict(model, Xb)
+        with pytest.raises(ValueError, match=match):
+            fit(model, (Xb, y), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"\[0, 1\].*max 16.*divide by 16"):
+        fit(model, (X * 16, y), epochs=1, progress=False)  # unscaled UCI counts
+    for labels in (y + 4, y - 1):  # the model has 4 outputs
+        with pytest.raises(ValueError, match="labels"):
+            fit(model, (X, labels), epochs=1, progress=False)
+        with pytest.raises(ValueError, match="labels"):
+            accuracy(model, (X, labels))

@@ -11,7 +11,7 @@ from torch import nn
 
 from ftnotes.exercises import check, hint, list_exercises, show_solution, stub
 from ftnotes.exercises.core import Result, get
-from ftnotes.exercises.solutions import LoRALinear
+from ftnotes.exercises.nb03 import LoRALinear
 
 IDS = list(list_exercises())
 

@@ -55,7 +55,7 @@ WRONG = [
     ("00_accuracy", lambda lo, y: 100 * (lo.argmax(1) == y).float().mean().item(), "percentage"),
     ("00_accuracy", lambda lo, y: (lo.argmax(1) == y).sum().item(), "a count"),
     ("00_accuracy", lambda lo, y: (lo.max(1).values == y).float().mean().item(), "arg-max"),
-    ("00_accuracy", lambda lo, y: (lo.argmax(1) == y).float(), "should return a number"),
+    ("00_accuracy", lambda lo, y: (lo.argmax(1) == y).float(), "should return a Python float"),
     ("00_ioai_score", lambda old, new: new, "only the new task"),
     ("00_ioai_score", lambda old, new: old + new, "the sum"),
     ("00_ioai_score", lambda old, new: (old * new) ** 0.5, r"½·old \+ ½·new"),
@@ -69,5 +69,7 @@ def test_wrong_solution_is_rejected_with_its_message(ex_id, wrong, message):
     assert re.search(message, result.message), result.message
 
 
-def test_accuracy_accepts_a_zero_dim_tensor():
-    assert check("00_accuracy", lambda lo, y: (lo.argmax(1) == y).float().mean()).passed
+def test_accuracy_refuses_a_zero_dim_tensor():
+    # a float is asked: a tensor drags autograd and the device into the student's next steps
+    result = check("00_accuracy", lambda lo, y: (lo.argmax(1) == y).float().mean())
+    assert not result.passed and ".item()" in result.message

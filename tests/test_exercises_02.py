@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from ftnotes.exercises import check
-from ftnotes.exercises.solutions import Adapter
+from ftnotes.exercises.nb02 import Adapter
 
 
 def adapter_class(forward=None, zero_up=True, zero_down=False, bottleneck=None):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ftnotes.exercises import check
-from ftnotes.exercises.solutions import LoRALinear
+from ftnotes.exercises.nb03 import LoRALinear
 
 
 def lora_class(delta=None, freeze=True, zero_b=True, swap_shapes=False, scaling=None):

@@ -1,11 +1,18 @@
-"""The reference solutions reject bad input with a ValueError naming the parameter."""
+"""The reference solutions reject bad input with a ValueError naming the parameter, and each
+lives in its notebook's exercise module next to its checker (show_solution prints it)."""
+
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from ftnotes.exercises import solutions as sol
+from ftnotes.exercises import EXERCISE_MODULES, nb00, nb01, nb02, nb03, nb04, nb05, show_solution
+from ftnotes.exercises.core import _REGISTRY
 from ftnotes.models import TinyViT
+
+MODULES = (nb00, nb01, nb02, nb03, nb04, nb05)
+sol = SimpleNamespace(**{k: v for m in MODULES for k, v in vars(m).items() if not k.startswith("_")})
 
 
 def vit():
@@ -51,3 +58,14 @@ def test_lora_merge_round_trip_with_nonzero_b():
     assert torch.allclose(layer.base(x), before, atol=1e-5)
     layer.unmerge()
     assert torch.allclose(layer.base.weight, w0, atol=1e-6)
+
+
+def test_exercise_modules_are_discovered_and_solutions_sit_beside_their_checkers(capsys):
+    assert EXERCISE_MODULES == [f"nb{i:02d}" for i in range(6)]
+    for ex in _REGISTRY.values():
+        module = f"ftnotes.exercises.nb{ex.notebook}"
+        assert ex.checker.__module__ == module, ex.id
+        for obj in ex.solution:
+            assert obj.__module__ == module, f"{ex.id}: {obj.__qualname__} lives elsewhere"
+        show_solution(ex.id)
+        assert "def " in capsys.readouterr().out

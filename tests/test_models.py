@@ -27,3 +27,13 @@ def test_bad_sizes_name_the_parameter():
 def test_block_index():
     assert block_index("blocks.2.attn.q_proj.weight") == 2
     assert block_index("head.weight") is None
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 28, 28), (2, 1, 16, 16), (2, 3, 8, 8), (2, 28, 28),
+                                   (2, 784), (2, 1, 1, 8, 8)])  # fmt: skip
+def test_wrong_image_size_says_what_the_model_takes(shape):
+    x = torch.rand(shape)
+    with pytest.raises(ValueError, match=r"8x8 images with 1 channel.*got shape"):
+        TinyViT(dim=16, depth=1, num_heads=2)(x)
+    with pytest.raises(ValueError, match=r"\(B, 1, 8, 8\).*got shape"):
+        SmallCNN()(x)

@@ -167,3 +167,27 @@ def test_show_reference_solution_prints_its_code(capsys):
     O.show_reference_solution()
     out = capsys.readouterr().out
     assert "def reference_solution" in out and "replay_per_class" in out
+
+
+@pytest.mark.parametrize("name", ["head_lr", "distill_weight", "lr"])
+def test_infinite_rates_and_weights_are_blamed_on_themselves(name):
+    data, _ = fake_data()
+    model = O.expand_head(tiny(), T, range(T))
+    with pytest.raises(ValueError, match=f"^{name} must be .*finite.*inf"):
+        O.train_expanded(model, data, epochs=1, teacher=tiny(), **{name: float("inf")})
+
+
+def test_run_solution_trains_on_one_thread_and_restores_it():
+    data, tests = fake_data()
+    seen = []
+
+    def solve(model, data):
+        seen.append(torch.get_num_threads())
+        return O.expand_head(model, T, range(T))
+
+    torch.set_num_threads(2)
+    try:
+        O.run_solution(solve, tiny(), data, tests)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)

@@ -78,3 +78,30 @@ def test_bad_arguments():
         schedule_values("warmup_cosine", 10, ratio=3)
     with pytest.raises(ValueError, match="ratio"):
         schedule_values("slanted_triangular", 10, ratio=0.5)
+
+
+def test_every_panel_setting_of_notebook05_runs():
+    # notebook 05's schedule panel: total_steps 20..1000 (step 20), warmup 0.01..0.5 (step 0.01)
+    from ftnotes.schedules import SCHEDULES, schedule_values
+
+    # the crashes were one_cycle with a warmup that rounds to 0 or 1 step: every such pair
+    pairs = [(t, w / 100) for t in range(20, 201, 20) for w in range(1, 11) if round(w * t / 100) <= 1]
+    pairs += [(t, w) for t in (20, 100, 1000) for w in (0.01, 0.1, 0.5)]
+    for total, warmup in pairs:
+        for name in SCHEDULES:
+            values = schedule_values(name, total, warmup=warmup)
+            assert len(values) == total and all(v >= 0 for v in values), (name, total, warmup)
+
+
+def test_small_warmup_is_not_rounded_away_and_one_cycle_edges():
+    from ftnotes.schedules import schedule_values, warmup_steps
+
+    assert warmup_steps(0.01, 20) == 1 and warmup_steps(0.0, 20) == 0
+    values = schedule_values("warmup_cosine", 20, warmup=0.01)
+    assert values[0] < values[1] == max(values)  # one warmup step, then the peak
+    values = schedule_values("one_cycle", 20, warmup=0.01)  # ZeroDivisionError before
+    assert max(values) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="needs warmup > 0.*got 0.0"):
+        schedule_values("one_cycle", 20, warmup=0.0)
+    with pytest.raises(ValueError, match="total_steps >= 3"):
+        schedule_values("one_cycle", 2, warmup=0.5)

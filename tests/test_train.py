@@ -95,12 +95,12 @@ def test_best_restored_without_patience_and_monitor_acc():
 
 
 @pytest.mark.parametrize("schedule", ["warmup_cosine", "one_cycle", "constant"])
-def test_huge_learning_rate_diverges_with_message(schedule):
+def test_huge_learning_rate_diverges_with_message(schedule, capsys):
     X, y = tiny_data()
     model = tiny_model()
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.warns(RuntimeWarning, match="diverged"):
-        h = fit(model, (X, y), epochs=3, lr=1e6, batch_size=16, schedule=schedule, progress=False)
+    h = fit(model, (X, y), epochs=3, lr=1e6, batch_size=16, schedule=schedule, progress=False)
+    assert "diverged" in capsys.readouterr().out  # printed, not a warning
     assert h.diverged and "learning rate 1e+06" in h.message and "10x smaller" in h.message
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert all(math.isfinite(v) for v in h.loss)
@@ -188,3 +188,42 @@ def test_progress_bar_and_tqdm_disable(monkeypatch, capsys):
     fit(tiny_model(), (X, y), epochs=1, progress=True)
     fit(tiny_model(), (X, y), epochs=1, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_divergence_is_printed_on_every_run(capsys):
+    # warnings.warn would show it once per call site; a re-run panel must show it again
+    X, y = tiny_data()
+    for _ in range(2):
+        fit(tiny_model(), (X, y), epochs=2, lr=1e6, batch_size=16, progress=False)
+        assert "diverged" in capsys.readouterr().out
+
+
+def test_epoch_loss_far_above_start_counts_as_failed():
+    from ftnotes.train import TrainingDiverged, check_epoch_loss
+
+    check_epoch_loss(2.2, 0.8, 3e-2, 0, num_classes=10)  # 2.75x, below ln 10: still training
+    with pytest.raises(TrainingDiverged, match="epoch 1: .*3.7x.*learning rate 0.1"):
+        check_epoch_loss(2.97, 0.8, 0.1, 0, num_classes=10)
+    with pytest.raises(TrainingDiverged, match="20.0x"):  # notebook 06: 1.07 -> 21
+        check_epoch_loss(21.4, 1.07, 3e-2, 2)
+
+
+def test_run_that_ends_at_chance_is_flagged(capsys):
+    # labels that do not match the images: nothing can be learned, both accuracies at chance
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.rand(96, 1, 8, 8, generator=g), torch.randint(0, 10, (96,), generator=g)
+    h = fit(tiny_model(num_classes=10), (X, y), (X[:48], y[:48]), epochs=1, lr=1e-5,
+            batch_size=16, progress=False)  # fmt: skip
+    assert h.diverged and "chance" in h.message and "chance" in capsys.readouterr().out
+
+
+def test_notebook01_top_of_panel_range_is_reported():
+    from ftnotes.checkpoints import load_pretrained
+    from ftnotes.data import load_task
+    from ftnotes.strategies import finetune, replace_head
+
+    task, model = load_task("digits", labels_per_class=20), load_pretrained()
+    replace_head(model, 10, init_from_rows=list(range(10)))
+    h = finetune(model, task, "full_ft", lr=0.1, layer_decay=1.0, epochs=10, patience=5,
+                 batch_size=32, seed=0, progress=False)  # fmt: skip
+    assert h.diverged and "learning rate 0.1" in h.message

@@ -54,3 +54,50 @@ def test_check_int():
 def test_model_device():
     assert model_device(torch.nn.Linear(3, 2)) == torch.device("cpu")
     assert model_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
+
+
+@pytest.mark.parametrize("kind", ["cuda", "mps"])
+def test_device_variable_naming_a_missing_device(monkeypatch, kind):
+    from ftnotes import utils
+
+    monkeypatch.setenv("FTNOTES_DEVICE", kind)
+    monkeypatch.setattr(utils, "_available", lambda k: k == "cpu")
+    with pytest.raises(ValueError, match=f"FTNOTES_DEVICE='{kind}'.*no {kind} device"):
+        utils.get_device()
+    monkeypatch.setenv("FTNOTES_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="FTNOTES_DEVICE must be one of"):
+        utils.get_device()
+
+
+def test_fit_with_an_unknown_device_is_a_value_error():
+    from ftnotes.train import fit
+
+    X, y = torch.rand(8, 1, 8, 8), torch.zeros(8, dtype=torch.long)
+    with pytest.raises(ValueError, match="device must be one of.*'tpu'"):
+        fit(TinyViT(dim=16, depth=1, num_heads=2, num_classes=2), (X, y), device="tpu")
+
+
+def test_atomic_write_into_a_read_only_folder_names_the_target(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def refuse(**kwargs):  # what mkstemp does in a read-only folder (root ignores chmod)
+        raise PermissionError(errno.EACCES, "Permission denied", kwargs["dir"] + "/.x.tmp")
+
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: refuse(**{**kw, "dir": str(kw["dir"])}))
+    target = tmp_path / "weights.pt"
+    with pytest.raises(OSError, match="cannot write .*weights.pt: Permission denied") as err:
+        atomic_write(target, b"x")
+    assert ".tmp" not in str(err.value)
+
+
+def test_pinned_threads_restores_the_count():
+    from ftnotes.utils import pinned_threads
+
+    before = torch.get_num_threads()
+    with pinned_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        with pinned_threads(0):
+            pass

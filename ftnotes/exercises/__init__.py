@@ -10,11 +10,24 @@ In a notebook::
     answer("03_why_b_zero", "b")           # "Right: ..." or "Not quite: ..."
 
 A check never raises on a wrong answer, so notebooks run top to bottom.
+
+Each notebook's exercises live in one module ``nbNN.py`` (checkers, stubs, hints and the
+reference solutions together); they are found by name, so a new notebook's module needs no
+edit here.
 """
 
-from . import nb00, nb01, nb02, nb03, nb04, nb05, nb07, nb09  # noqa: F401  (importing registers the exercises)
+import importlib
+import pkgutil
+import re
+
 from .core import Result, check, hint, list_exercises, show_solution, stub
 from .quizzes import answer, list_quizzes, quiz, show_answer
+
+EXERCISE_MODULES = sorted(
+    m.name for m in pkgutil.iter_modules(__path__) if re.fullmatch(r"nb\d\d", m.name)
+)
+for _name in EXERCISE_MODULES:  # importing a module registers its exercises
+    importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = [
     "Result",

@@ -9,16 +9,22 @@ says what was verified. Checks never raise on a wrong answer: notebooks must run
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
 import html
 import inspect
 import random
+import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..utils import pinned_threads
 
 
 class Failure(Exception):
@@ -145,12 +151,113 @@ def _kind_problem(ex: Exercise, obj) -> str | None:
     return None
 
 
+_PACKAGES = ("torch", "numpy", "random", "ftnotes")
+
+
+def _student_frame() -> str | None:
+    """The module of the first caller that is neither a library nor the package, if any.
+
+    Seeding from a checker (``ftnotes.exercises.*``) is fine; from the student's code it is
+    not: a function that calls ``torch.manual_seed`` silently resets the notebook's own random
+    stream (every later "random" draw repeats).
+    """
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith("ftnotes.exercises"):
+            return None
+        if module.split(".")[0] not in _PACKAGES:
+            return module
+        frame = frame.f_back
+    return None
+
+
+@contextlib.contextmanager
+def _refuse_reseeding():
+    """Make the student's ``torch.manual_seed``/``random.seed``/``np.random.seed`` a failure."""
+    originals = [(torch, "manual_seed"), (random, "seed"), (np.random, "seed")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in originals]
+
+    def guarded(owner, name, original):
+        label = {"torch": "torch.manual_seed", "random": "random.seed"}.get(
+            owner.__name__, "np.random.seed"
+        )
+
+        def seed(*args, **kwargs):
+            if _student_frame() is not None:
+                raise Failure(
+                    f"your code calls {label}(...), which resets the notebook's global random "
+                    "state for everything after it. Use your own generator instead, e.g. "
+                    "g = torch.Generator().manual_seed(seed) and torch.randperm(n, generator=g)."
+                )
+            return original(*args, **kwargs)
+
+        return seed
+
+    for owner, name, original in saved:
+        setattr(owner, name, guarded(owner, name, original))
+    try:
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+def _tensor_snapshot(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, torch.Tensor) for v in value)
+    ):
+        return [v.detach().clone() for v in value]
+    return None
+
+
+def _same(before, value) -> bool:
+    if isinstance(before, list):
+        return all(_same(b, v) for b, v in zip(before, value))
+    return before.shape == value.shape and torch.equal(before, value.detach())
+
+
+def _refuse_input_changes(fn):
+    """Wrap a function exercise: changing a tensor argument in place is a failure.
+
+    ``labels[idx] = ...`` or ``x.sub_(...)`` on the caller's tensor corrupts the notebook's data
+    for every later cell, and a result computed on the changed tensor can still look right.
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs).arguments
+        except TypeError:
+            return fn(*args, **kwargs)  # let the call itself raise its own clear TypeError
+        before = {k: _tensor_snapshot(v) for k, v in bound.items()}
+        out = fn(*args, **kwargs)
+        for name, snap in before.items():
+            if snap is not None and not _same(snap, bound[name]):
+                raise Failure(
+                    f"your function changed its input `{name}` in place; the caller's data must "
+                    f"stay as it was. Work on a copy ({name}.clone()) or build a new tensor."
+                )
+        return out
+
+    return wrapper
+
+
 def check(id: str, obj) -> Result:
     """Run exercise ``id``'s property tests on ``obj`` and return a :class:`Result`.
 
     Never raises on a wrong answer (only on an unknown ``id``). Random generators are seeded
     inside and restored afterwards (as is torch's thread count), so a check does not disturb
-    the student's own seeds.
+    the student's own seeds. Two careless habits fail every check: a function that changes a
+    tensor argument in place, and code that reseeds the global generators.
     """
     ex = get(id)
     _CHECKED.add(id)
@@ -159,14 +266,12 @@ def check(id: str, obj) -> Result:
         return Result(id, False, problem)
     ctx = Context()
     py_state, np_state = random.getstate(), np.random.get_state()
-    threads = torch.get_num_threads()
     # The probes are tiny tensors: one thread is fastest, and on a busy 2-core laptop extra
     # threads made a TinyViT forward ~50x slower (spinning OpenMP workers).
-    torch.set_num_threads(1)
     try:
-        with torch.random.fork_rng(devices=[]):
+        with pinned_threads(1), torch.random.fork_rng(devices=[]), _refuse_reseeding():
             torch.manual_seed(0)
-            ex.checker(obj, ctx)
+            ex.checker(_refuse_input_changes(obj) if ex.kind == "function" else obj, ctx)
     except Failure as failure:
         return Result(id, False, str(failure), "failed", ctx.verified)
     except Exception as err:  # the student's code raised: say so, do not crash the notebook
@@ -176,7 +281,6 @@ def check(id: str, obj) -> Result:
         msg = f"your code raised {type(err).__name__}: {err}"
         return Result(id, False, msg, "failed", ctx.verified)
     finally:
-        torch.set_num_threads(threads)
         random.setstate(py_state)
         np.random.set_state(np_state)
     return Result(id, True, "passed. Verified:", "passed", ctx.verified)
@@ -215,12 +319,23 @@ class ExerciseList(list):
         return "\n".join(f"{i:<28} {_REGISTRY[i].title}" for i in self) or "(no exercises)"
 
 
+def known_notebooks() -> list[str]:
+    """Notebook numbers ("00", ...) found, not listed by hand: the repository's ``notebooks/``
+    (when run from a clone), plus every notebook that has exercises or quizzes registered."""
+    from .quiz_bank import QUIZZES  # late: the quiz package sits beside this one
+
+    folder = Path(__file__).resolve().parents[2] / "notebooks"
+    found = {p.name[:2] for p in folder.glob("[0-9][0-9]_*.ipynb")} if folder.is_dir() else set()
+    found |= {e.notebook for e in _REGISTRY.values()} | {q[:2] for q in QUIZZES}
+    return sorted(found)
+
+
 def list_exercises(notebook: str | int | None = None) -> ExerciseList:
     """The exercise ids, all or for one notebook (``"03"`` or ``3``)."""
     if notebook is None:
         return ExerciseList(sorted(_REGISTRY))
     nb = f"{notebook:02d}" if isinstance(notebook, int) else str(notebook)[:2]
-    known = ["00", "01", "02", "03", "04", "05", "06", "07", "09"]
+    known = known_notebooks()
     if nb not in known:
         raise ValueError(f"notebook must be one of {known}, got {notebook!r}")
     return ExerciseList(sorted(i for i, e in _REGISTRY.items() if e.notebook == nb))

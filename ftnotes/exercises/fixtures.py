@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from ftnotes.models import TinyViT
 
 
-def tiny_vit(num_classes: int = 36, depth: int = 2, seed: int = 0, **kw) -> TinyViT:
-    """A seeded TinyViT small enough to run a check in milliseconds."""
+def tiny_vit(num_classes: int = 36, depth: int = 2, seed: int = 0, dim: int = 16, **kw) -> TinyViT:
+    """A seeded TinyViT small enough to run a check in milliseconds.
+
+    Checks run solutions on at least two shapes (e.g. ``dim=16`` and ``dim=24, depth=3``), so
+    code that hard-codes the test model's sizes fails instead of passing by luck.
+    """
     torch.manual_seed(seed)
-    return TinyViT(dim=16, depth=depth, num_heads=2, num_classes=num_classes, **kw)
+    return TinyViT(dim=dim, depth=depth, num_heads=2, num_classes=num_classes, **kw)
 
 
 def images(n: int = 6, seed: int = 1) -> torch.Tensor:
@@ -24,16 +29,25 @@ def randn(*shape: int, seed: int = 2) -> torch.Tensor:
 
 
 def as_float(value, what: str, ctx) -> float:
-    """``value`` as a Python float, or a failure that says what came back instead."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value)
+    """``value`` as a Python float, or a failure that says what came back instead.
+
+    A one-element tensor is refused: it drags autograd and the device along into whatever the
+    student does next (``.item()`` makes the float the exercise asks for).
+    """
+    if isinstance(value, torch.Tensor):
+        ctx.fail(f"{what} should return a Python float, got a tensor {value!r:.60}: call .item().")
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         ctx.fail(f"{what} should return a number, got {type(value).__name__}: {value!r:.80}")
     return float(value)
 
 
 def as_int(value, what: str, ctx) -> int:
+    """``value`` as an int; 0-d integer tensors and numpy ints are fine (they index like ints)."""
     if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = int(value)
+    if isinstance(value, np.integer):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         ctx.fail(f"{what} should return an int, got {type(value).__name__}: {value!r:.80}")
@@ -42,6 +56,14 @@ def as_int(value, what: str, ctx) -> int:
 
 def close(a, b, rel: float = 1e-6, abs_: float = 1e-9) -> bool:
     return abs(a - b) <= max(abs_, rel * max(abs(a), abs(b)))
+
+
+def rounded_note(got: float, want: float) -> str:
+    """' You rounded ...' if ``got`` is ``want`` rounded to 0-4 decimals (else '')."""
+    for digits in range(5):
+        if not close(got, want) and close(got, round(want, digits)):
+            return f" You rounded to {digits} decimals: return the value unrounded."
+    return ""
 
 
 def allclose(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
@@ -71,3 +93,9 @@ def names_list(names, limit: int = 4) -> str:
     names = sorted(names)
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
+
+
+def require(ok: bool, name: str, value, allowed: str) -> None:
+    """Bad input gets a ValueError naming the parameter, the value and what is allowed."""
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")

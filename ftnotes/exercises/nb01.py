@@ -5,10 +5,60 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
-from . import solutions as sol
 from .core import exercise
-from .fixtures import as_int, close, names_list, tiny_vit, trainable_names
+from .fixtures import as_int, close, names_list, require, tiny_vit, trainable_names
+
+# ---------------------------------------------------------------- reference solutions
+# What show_solution(id) prints and what the checkers below compare against: short and
+# standalone on purpose (torch and the TinyViT conventions only; the package's peft and
+# strategies add validation, configs and many-layer plumbing). Kept next to their
+# checkers so that one file holds an exercise entirely.
+
+
+def layerwise_lr_groups(model: nn.Module, base_lr: float, decay: float) -> list[dict]:
+    """Optimizer groups with layer-wise learning-rate decay (LLRD; Clark et al. 2020, ELECTRA).
+
+    Head and final norm: ``base_lr``; block i of L: ``base_lr * decay ** (L - i)``;
+    embeddings (patch_embed, cls_token, pos_embed): ``base_lr * decay ** (L + 1)``.
+    """
+    require(base_lr > 0, "base_lr", base_lr, "> 0")
+    require(0 < decay <= 1, "decay", decay, "in (0, 1]")
+    depth = len(model.blocks)
+    groups: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        if name.startswith("blocks."):
+            steps_down = depth - int(name.split(".")[1])
+        elif name.startswith(("head.", "norm.")):
+            steps_down = 0
+        else:  # embeddings sit below block 0
+            steps_down = depth + 1
+        groups.setdefault(base_lr * decay**steps_down, []).append(p)
+    return [{"params": ps, "lr": lr} for lr, ps in groups.items()]
+
+
+def unfreeze_last_k(model: nn.Module, k: int) -> nn.Module:
+    """Train only the head, the final norm and the last ``k`` blocks (those nearest the head)."""
+    depth = len(model.blocks)
+    require(isinstance(k, int) and 0 <= k <= depth, "k", k, f"an int in 0..{depth}")
+    for name, p in model.named_parameters():
+        in_top_blocks = name.startswith("blocks.") and int(name.split(".")[1]) >= depth - k
+        p.requires_grad = in_top_blocks or name.startswith(("head.", "norm."))
+    return model
+
+
+def trainable_blocks(epoch: int, depth: int, epochs_per_stage: int = 1) -> list[int]:
+    """Gradual unfreezing (Howard & Ruder 2018, ULMFiT): which blocks train at ``epoch``.
+
+    Stage 0 trains the head alone; every ``epochs_per_stage`` epochs one more block, from the top
+    (block ``depth - 1``) downwards, joins. Returns sorted block indices.
+    """
+    require(epoch >= 0, "epoch", epoch, ">= 0")
+    require(epochs_per_stage >= 1, "epochs_per_stage", epochs_per_stage, ">= 1")
+    n = min(epoch // epochs_per_stage, depth)
+    return list(range(depth - n, depth))
+
 
 # ---------------------------------------------------------------- 01_llrd_groups
 
@@ -17,7 +67,7 @@ from .fixtures import as_int, close, names_list, tiny_vit, trainable_names
     "01_llrd_groups",
     title="Layer-wise learning-rate decay (LLRD) parameter groups",
     kind="function",
-    reference=sol.layerwise_lr_groups,
+    reference=layerwise_lr_groups,
     stub='''
     def layerwise_lr_groups(model, base_lr, decay):
         """Optimizer parameter groups [{"params": [...], "lr": ...}, ...] for a TinyViT with L blocks:
@@ -100,7 +150,7 @@ def _lr_per_parameter(groups, model, ctx) -> dict:
     "01_unfreeze_last_k",
     title="Unfreeze the last k blocks",
     kind="function",
-    reference=sol.unfreeze_last_k,
+    reference=unfreeze_last_k,
     stub='''
     def unfreeze_last_k(model, k):
         """Make only head.*, norm.* and the last k blocks (those nearest the head) trainable;
@@ -119,7 +169,7 @@ def _check_unfreeze(fn, ctx):
     for k in (1, depth, 0, 2):  # k = 0 after k = depth: blocks unfrozen before must freeze again
         fn(model, k)
         got = trainable_names(model) - {n for n in trainable_names(model) if n.startswith("norm.")}
-        want = {n for n, p in sol.unfreeze_last_k(tiny_vit(depth=depth), k).named_parameters()
+        want = {n for n, p in unfreeze_last_k(tiny_vit(depth=depth), k).named_parameters()
                 if p.requires_grad and not n.startswith("norm.")}  # fmt: skip
         ctx.expect("head.weight" in got, f"with k={k} the head is frozen: it must stay trainable.")
         blocks = sorted({int(n.split(".")[1]) for n in got if n.startswith("blocks.")})
@@ -147,7 +197,7 @@ def _check_unfreeze(fn, ctx):
     "01_gradual_unfreezing",
     title="Gradual unfreezing schedule (ULMFiT)",
     kind="function",
-    reference=sol.trainable_blocks,
+    reference=trainable_blocks,
     stub='''
     def trainable_blocks(epoch, depth, epochs_per_stage=1):
         """Sorted list of the block indices trainable at `epoch` (0-based): stage 0 trains the
@@ -167,7 +217,7 @@ def _check_gradual(fn, ctx):
             raw = fn(epoch, depth, per)
             ctx.expect(raw is not None, "return the list of trainable block indices.")
             got = sorted(as_int(i, "each block index", ctx) for i in raw)
-            want = sol.trainable_blocks(epoch, depth, per)
+            want = trainable_blocks(epoch, depth, per)
             if got == want:
                 continue
             where = f"at epoch {epoch} (depth={depth}, epochs_per_stage={per}) you gave {got}"
@@ -177,7 +227,7 @@ def _check_gradual(fn, ctx):
             )
             if got == list(range(len(want))) and want:
                 ctx.fail(f"{where}: unfreeze from the top (block {depth - 1}) downwards.")
-            if per > 1 and got == sol.trainable_blocks(epoch, depth, 1):
+            if per > 1 and got == trainable_blocks(epoch, depth, 1):
                 ctx.fail(f"{where}: one block per epoch; use epochs_per_stage={per} per block.")
             if len(got) == len(want) + 1:
                 ctx.fail(f"{where}, one block too many: off by one (epoch 0 = head only).")

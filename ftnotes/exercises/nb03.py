@@ -2,12 +2,70 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from . import solutions as sol
 from .core import exercise
-from .fixtures import allclose, as_int, randn, sgd_step
+from .fixtures import allclose, as_int, randn, require, sgd_step
+
+# ---------------------------------------------------------------- reference solutions
+# What show_solution(id) prints and what the checkers below compare against: short and
+# standalone on purpose (torch and the TinyViT conventions only; the package's peft and
+# strategies add validation, configs and many-layer plumbing). Kept next to their
+# checkers so that one file holds an exercise entirely.
+
+
+class LoRALinear(nn.Module):
+    """LoRA (Hu et al. 2021): y = W x + b + (lora_alpha / r) * B A x, with W and b frozen.
+
+    lora_A (r, in) starts Kaiming-uniform, lora_B (out, r) starts at zero: at init the layer
+    equals ``base``. Input (..., in) -> output (..., out).
+    """
+
+    def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float = 8.0):
+        super().__init__()
+        require(isinstance(r, int) and r >= 1, "r", r, "an int >= 1")
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad = False
+        self.r, self.lora_alpha, self.scaling = r, lora_alpha, lora_alpha / r
+        like_w = {"device": base.weight.device, "dtype": base.weight.dtype}  # CPU or GPU, as W
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, **like_w))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, **like_w))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged:  # the update already lives in base.weight
+            return self.base(x)
+        return self.base(x) + self.scaling * (x @ self.lora_A.T @ self.lora_B.T)
+
+    def get_delta_weight(self) -> torch.Tensor:
+        """The low-rank update scaling * B A, shaped like base.weight (out, in)."""
+        return self.scaling * (self.lora_B @ self.lora_A)
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Fold the update into base.weight, so inference costs one plain matmul."""
+        if not self.merged:  # merging twice would add the update twice
+            self.base.weight += self.get_delta_weight()
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Take the update back out of base.weight (restores W up to float rounding)."""
+        if self.merged:
+            self.base.weight -= self.get_delta_weight()
+            self.merged = False
+
+
+def lora_param_count(in_features: int, out_features: int, r: int, num_layers: int = 1) -> int:
+    """Trainable LoRA parameters: A (r x in) plus B (out x r) per adapted layer."""
+    require(r >= 1, "r", r, ">= 1")
+    return num_layers * r * (in_features + out_features)
+
 
 # ---------------------------------------------------------------- 03_lora_layer
 
@@ -59,7 +117,7 @@ def _set_nonzero(layer) -> None:
     "03_lora_layer",
     title="A LoRALinear layer",
     kind="class",
-    reference=sol.LoRALinear,
+    reference=LoRALinear,
     stub='''
     class LoRALinear(nn.Module):
         """LoRA (Hu et al. 2021): y = base(x) + (lora_alpha / r) * x A^T B^T.
@@ -78,7 +136,7 @@ def _set_nonzero(layer) -> None:
         "nn.init.kaiming_uniform_(a=math.sqrt(5)), lora_B with torch.zeros.",
         "Why B = 0: then B A = 0, the layer equals base at init, training starts from the "
         "pretrained function. A must be random, or B would get no gradient.",
-        "forward: return self.base(x) + self.scaling * (x @ self.lora_A.T @ self.lora_B.T)",
+        "forward: the frozen layer's output plus self.scaling times x multiplied by A transposed, then by B transposed (x: (..., in) -> (..., r) -> (..., out)).",
     ],
 )
 def _check_lora_layer(cls, ctx):
@@ -149,12 +207,12 @@ def _check_square_not_transposed(cls, ctx):
     "03_lora_merge",
     title="Merge and unmerge a LoRA layer",
     kind="class",
-    reference=sol.LoRALinear,
+    reference=LoRALinear,
     solution=(
-        sol.LoRALinear.forward,
-        sol.LoRALinear.get_delta_weight,
-        sol.LoRALinear.merge,
-        sol.LoRALinear.unmerge,
+        LoRALinear.forward,
+        LoRALinear.get_delta_weight,
+        LoRALinear.merge,
+        LoRALinear.unmerge,
     ),
     stub='''
     class MergeableLoRALinear(LoRALinear):
@@ -182,8 +240,9 @@ def _check_square_not_transposed(cls, ctx):
     hints=[
         "get_delta_weight: self.scaling * (self.lora_B @ self.lora_A) has shape (out, in).",
         "Change weights under torch.no_grad(): self.base.weight += self.get_delta_weight().",
-        "Guard with the flag: merge twice must not add the delta twice. In forward: "
-        "if self.merged: return self.base(x).",
+        "Guard with the flag: merge twice must not add the delta twice, unmerge twice must "
+        "not subtract it twice. In forward, while merged, the base layer alone already holds "
+        "the update.",
     ],
 )
 def _check_lora_merge(cls, ctx):
@@ -227,7 +286,7 @@ def _check_lora_merge(cls, ctx):
     "03_lora_params",
     title="The LoRA parameter-count formula",
     kind="function",
-    reference=sol.lora_param_count,
+    reference=lora_param_count,
     stub='''
     def lora_param_count(in_features, out_features, r, num_layers=1):
         """Trainable LoRA parameters (lora_A and lora_B) over `num_layers` adapted layers."""
@@ -235,13 +294,13 @@ def _check_lora_merge(cls, ctx):
     ''',
     hints=[
         "Add up the shapes: lora_A is r x in, lora_B is out x r.",
-        "return num_layers * r * (in_features + out_features)",
+        "A has r x in_features numbers and B has out_features x r; add them and multiply by the number of layers.",
     ],
 )
 def _check_lora_params(fn, ctx):
     for in_f, out_f, r, n in ((12, 6, 2, 1), (64, 64, 8, 8), (768, 3072, 16, 12)):
         got = as_int(fn(in_f, out_f, r, n), "lora_param_count", ctx)
-        want = sol.lora_param_count(in_f, out_f, r, n)
+        want = lora_param_count(in_f, out_f, r, n)
         args = f"lora_param_count({in_f}, {out_f}, {r}, {n}) = {got}"
         ctx.expect(got != n * r * in_f * out_f, f"{args}: that is r·in·out; A and B are added.")
         ctx.expect(got != n * in_f * out_f, f"{args}: that is the full weight, not LoRA.")
@@ -249,7 +308,7 @@ def _check_lora_params(fn, ctx):
         ctx.expect(got != want + n * out_f, f"{args}: the base bias is frozen, not LoRA.")
         ctx.expect(got == want, f"{args}, expected r·(in + out) per layer = {want}.")
     ctx.ok("r·(in + out) per layer for three shapes")
-    layer = sol.LoRALinear(nn.Linear(64, 32), r=8)
+    layer = LoRALinear(nn.Linear(64, 32), r=8)
     counted = sum(p.numel() for p in layer.parameters() if p.requires_grad)
     ctx.expect(fn(64, 32, 8, 1) == counted, f"a LoRALinear(64 -> 32, r=8) trains {counted}.")
     ctx.ok(f"agrees with counting a real LoRALinear(64 -> 32, r=8): {counted}")

@@ -2,9 +2,58 @@
 
 from __future__ import annotations
 
-from . import solutions as sol
+import torch
+from torch import nn
+
 from .core import exercise
 from .fixtures import allclose, as_int, images, randn, tiny_vit
+
+# ---------------------------------------------------------------- reference solutions
+# What show_solution(id) prints and what the checkers below compare against: short and
+# standalone on purpose (torch and the TinyViT conventions only; the package's peft and
+# strategies add validation, configs and many-layer plumbing). Kept next to their
+# checkers so that one file holds an exercise entirely.
+
+
+class VisualPrompt(nn.Module):
+    """Shallow visual prompt tuning (Jia et al. 2022, VPT): P learned tokens after the class token.
+
+    Input tokens (B, T, D) = [cls, patches...]; output (B, T + P, D) = [cls, prompts, patches].
+    """
+
+    def __init__(self, num_virtual_tokens: int, dim: int):
+        super().__init__()
+        self.prompt = nn.Parameter(torch.empty(1, num_virtual_tokens, dim))
+        nn.init.trunc_normal_(self.prompt, std=0.02)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        prompt = self.prompt.expand(tokens.shape[0], -1, -1)  # one shared prompt per image
+        return torch.cat([tokens[:, :1], prompt, tokens[:, 1:]], dim=1)
+
+
+class PrefixKV(nn.Module):
+    """Prefix tuning (Li & Liang 2021): per-layer learned keys and values for attention.
+
+    ``forward(batch_size)`` returns ``depth`` pairs (key, value), each (B, P, D), as
+    ``TinyViT(x, prefixes=...)`` expects. Parameters: 2 * depth * P * D.
+    """
+
+    def __init__(self, num_virtual_tokens: int, dim: int, depth: int):
+        super().__init__()
+        self.prefix_keys = nn.Parameter(0.02 * torch.randn(depth, num_virtual_tokens, dim))
+        self.prefix_values = nn.Parameter(0.02 * torch.randn(depth, num_virtual_tokens, dim))
+
+    def forward(self, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [
+            (k.expand(batch_size, -1, -1), v.expand(batch_size, -1, -1))
+            for k, v in zip(self.prefix_keys, self.prefix_values)
+        ]
+
+
+def prompt_vs_prefix_params(num_virtual_tokens: int, dim: int, depth: int) -> tuple[int, int]:
+    """(shallow prompt, prefix) parameter counts: P * D versus 2 * depth * P * D."""
+    return num_virtual_tokens * dim, 2 * depth * num_virtual_tokens * dim
+
 
 # ---------------------------------------------------------------- 04_visual_prompt
 
@@ -13,7 +62,7 @@ from .fixtures import allclose, as_int, images, randn, tiny_vit
     "04_visual_prompt",
     title="A shallow visual prompt (VPT)",
     kind="class",
-    reference=sol.VisualPrompt,
+    reference=VisualPrompt,
     stub='''
     class VisualPrompt(nn.Module):
         """VPT-shallow (Jia et al. 2022): P learned prompt tokens inserted after the class token.
@@ -30,7 +79,7 @@ from .fixtures import allclose, as_int, images, randn, tiny_vit
     hints=[
         "Store self.prompt = nn.Parameter(...) of shape (1, P, D), e.g. 0.02 * torch.randn.",
         "Expand it to the batch with self.prompt.expand(B, -1, -1): one prompt, every image.",
-        "return torch.cat([tokens[:, :1], prompt, tokens[:, 1:]], dim=1)",
+        "Concatenate along the token dimension (dim=1): the class token slice, the expanded prompt, then the remaining tokens.",
     ],
 )
 def _check_visual_prompt(cls, ctx):
@@ -75,7 +124,7 @@ def _check_visual_prompt(cls, ctx):
     "04_prefix_kv",
     title="Prefix keys and values for every layer",
     kind="class",
-    reference=sol.PrefixKV,
+    reference=PrefixKV,
     stub='''
     class PrefixKV(nn.Module):
         """Prefix tuning (Li & Liang 2021): learned keys and values for each of `depth` layers.
@@ -92,8 +141,8 @@ def _check_visual_prompt(cls, ctx):
     hints=[
         "Two parameters, prefix_keys and prefix_values, each (depth, P, D), small and random.",
         "Layer i's pair is (prefix_keys[i], prefix_values[i]), each expanded to (B, P, D).",
-        "return [(k.expand(B, -1, -1), v.expand(B, -1, -1)) "
-        "for k, v in zip(self.prefix_keys, self.prefix_values)]",
+        "Pair layer i's key with layer i's value, give each a batch dimension of size "
+        "batch_size with .expand (no copy), and return one pair per layer in a list.",
     ],
 )
 def _check_prefix_kv(cls, ctx):
@@ -141,7 +190,7 @@ def _check_prefix_kv(cls, ctx):
     "04_prompt_vs_prefix",
     title="Parameter count: prompt tuning versus prefix tuning",
     kind="function",
-    reference=sol.prompt_vs_prefix_params,
+    reference=prompt_vs_prefix_params,
     stub='''
     def prompt_vs_prefix_params(num_virtual_tokens, dim, depth):
         """(shallow prompt tuning, prefix tuning) trainable parameter counts for P virtual
@@ -168,6 +217,6 @@ def _check_prompt_vs_prefix(fn, ctx):
         ctx.expect(prefix != 2 * P * D, f"{args}: prefixes enter every layer: times depth.")
         ctx.expect(prefix == 2 * depth * P * D, f"{args}: prefix tuning has 2·depth·P·D.")
     ctx.ok("prompt = P·D and prefix = 2·depth·P·D for three sizes")
-    counted = sum(p.numel() for p in sol.PrefixKV(10, 64, 4).parameters())
+    counted = sum(p.numel() for p in PrefixKV(10, 64, 4).parameters())
     ctx.expect(fn(10, 64, 4)[1] == counted, f"a PrefixKV(10, 64, 4) has {counted} parameters.")
     ctx.ok(f"agrees with counting a real PrefixKV(10, 64, 4): {counted}")

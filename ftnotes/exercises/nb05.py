@@ -2,13 +2,73 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import solutions as sol
 from .core import exercise
-from .fixtures import as_float, as_int, close, images, randn, tiny_vit
+from .fixtures import as_float, as_int, close, images, randn, require, tiny_vit
+
+# ---------------------------------------------------------------- reference solutions
+# What show_solution(id) prints and what the checkers below compare against: short and
+# standalone on purpose (torch and the TinyViT conventions only; the package's peft and
+# strategies add validation, configs and many-layer plumbing). Kept next to their
+# checkers so that one file holds an exercise entirely.
+
+
+def warmup_cosine(step, total_steps, warmup_steps, peak_lr, min_lr=0.0) -> float:
+    """Linear warmup from near 0 to ``peak_lr`` over ``warmup_steps``, then cosine to ``min_lr``.
+
+    Warmup protects the pretrained weights from large early updates while Adam's statistics
+    are still noisy (Goyal et al. 2017; Loshchilov & Hutter 2017 for the cosine).
+    """
+    require(0 <= warmup_steps < total_steps, "warmup_steps", warmup_steps, "in [0, total_steps)")
+    require(0 <= step < total_steps, "step", step, f"in [0, {total_steps})")
+    if step < warmup_steps:
+        return peak_lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
+    return min_lr + (peak_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@torch.no_grad()
+def flag_noisy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: int):
+    """Indices (k,) of the k examples with the highest loss on their *given* label."""
+    require(1 <= k <= len(labels), "k", k, f"in 1..{len(labels)}")
+    model.eval()
+    losses = F.cross_entropy(model(images), labels, reduction="none")  # (N,), one per example
+    return losses.topk(k).indices
+
+
+def noise_precision(flagged, noisy) -> float:
+    """Fraction of the flagged examples whose label really was corrupted (precision in [0, 1])."""
+    flagged = set(int(i) for i in flagged)
+    require(len(flagged) > 0, "flagged", flagged, "non-empty")
+    return len(flagged & set(int(i) for i in noisy)) / len(flagged)
+
+
+@torch.no_grad()
+def source_retention(finetuned, source_head, images, labels) -> float:
+    """Accuracy on source data of the fine-tuned body with the ORIGINAL source head."""
+    finetuned.eval()
+    features = finetuned.forward_features(images)  # (N, D): the body, without its new head
+    return (source_head(features).argmax(1) == labels).float().mean().item()
+
+
+def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int = 0):
+    """(train_idx, val_idx): each class keeps its share in both parts; shuffled with ``seed``."""
+    require(0 < val_fraction < 1, "val_fraction", val_fraction, "in (0, 1)")
+    g = torch.Generator().manual_seed(seed)
+    train, val = [], []
+    for c in labels.unique():
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_val = round(len(idx) * val_fraction)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return torch.cat(train).sort().values, torch.cat(val).sort().values
+
 
 # ---------------------------------------------------------------- 05_warmup_cosine
 
@@ -17,7 +77,7 @@ from .fixtures import as_float, as_int, close, images, randn, tiny_vit
     "05_warmup_cosine",
     title="A warmup-cosine learning-rate schedule",
     kind="function",
-    reference=sol.warmup_cosine,
+    reference=warmup_cosine,
     stub='''
     def warmup_cosine(step, total_steps, warmup_steps, peak_lr, min_lr=0.0):
         """The learning rate at `step` (0 .. total_steps - 1): a linear warmup that starts near 0
@@ -86,7 +146,7 @@ def _noisy_task(n=40, n_noisy=6):
     "05_flag_noisy",
     title="Flag likely label noise by per-example loss",
     kind="function",
-    reference=sol.flag_noisy,
+    reference=flag_noisy,
     stub='''
     def flag_noisy(model, images, labels, k):
         """Indices (k,) of the k examples with the highest cross-entropy loss on their GIVEN
@@ -96,7 +156,7 @@ def _noisy_task(n=40, n_noisy=6):
     hints=[
         "You need one loss per example: F.cross_entropy(logits, labels, reduction='none').",
         "Dropout would make the losses random: call model.eval() and use torch.no_grad().",
-        "return losses.topk(k).indices",
+        "torch.topk on the per-example losses gives the k largest; return their indices, not their values.",
     ],
 )
 def _check_flag_noisy(fn, ctx):
@@ -116,7 +176,7 @@ def _check_flag_noisy(fn, ctx):
     low_conf = set(logits.softmax(1).max(1).values.topk(k, largest=False).indices.tolist())
     if set(got) == low_conf:
         ctx.fail("you flagged the least confident predictions; use the loss on the GIVEN label.")
-    want = set(sol.flag_noisy(model, x, labels, k).tolist())
+    want = set(flag_noisy(model, x, labels, k).tolist())
     ctx.expect(set(got) == want, "your flags are not the k highest per-example losses "
                "(reduction='none'). Did you evaluate in eval mode?")  # fmt: skip
     found = len(want & set(noisy.tolist()))
@@ -130,7 +190,7 @@ def _check_flag_noisy(fn, ctx):
     "05_noise_precision",
     title="Score a noise detector against the injected noise",
     kind="function",
-    reference=sol.noise_precision,
+    reference=noise_precision,
     stub='''
     def noise_precision(flagged, noisy):
         """Precision of a label-noise detector: the fraction of the `flagged` indices that are
@@ -149,7 +209,7 @@ def _check_noise_precision(fn, ctx):
         for as_tensor in (False, True):
             f, n = (torch.tensor(flagged), torch.tensor(noisy)) if as_tensor else (flagged, noisy)
             got = as_float(fn(f, n), "noise_precision", ctx)
-            want = sol.noise_precision(flagged, noisy)
+            want = noise_precision(flagged, noisy)
             hits = len(set(flagged) & set(noisy))
             args = f"noise_precision({flagged}, {noisy}) = {got}"
             ctx.expect(not (close(got, hits / len(noisy)) and not close(got, want)),
@@ -168,7 +228,7 @@ def _check_noise_precision(fn, ctx):
     "05_source_retention",
     title="Source retention: fine-tuned body with the original source head",
     kind="function",
-    reference=sol.source_retention,
+    reference=source_retention,
     stub='''
     def source_retention(finetuned, source_head, images, labels):
         """Accuracy (fraction) on SOURCE test data of the fine-tuned body (a TinyViT, see
@@ -179,7 +239,7 @@ def _check_noise_precision(fn, ctx):
         "The fine-tuned head predicts target classes; retention asks what the body still knows "
         "about the source classes, so use the source head on the body's features.",
         "features = finetuned.forward_features(images) (eval mode, no_grad).",
-        "return (source_head(features).argmax(1) == labels).float().mean().item()",
+        "Apply source_head to those features, take the arg-max, compare with labels and average into a Python float.",
     ],
 )
 def _check_source_retention(fn, ctx):
@@ -192,7 +252,7 @@ def _check_source_retention(fn, ctx):
         labels = source_head(finetuned.eval().forward_features(x)).argmax(1)
         flip = torch.randperm(60, generator=torch.Generator().manual_seed(23))[:20]
         labels[flip] = (labels[flip] + 3) % 10  # a third of the answers wrong
-        want = sol.source_retention(finetuned, source_head, x, labels)
+        want = source_retention(finetuned, source_head, x, labels)
         target_acc = (finetuned(x).argmax(1) == labels).float().mean().item()
     finetuned.train()
     got = as_float(fn(finetuned, source_head, x, labels), "source_retention", ctx)
@@ -215,7 +275,7 @@ def _check_source_retention(fn, ctx):
     "05_stratified_split",
     title="A seeded stratified train/validation split",
     kind="function",
-    reference=sol.stratified_split,
+    reference=stratified_split,
     stub='''
     def stratified_split(labels, val_fraction, seed=0):
         """(train_idx, val_idx): every class puts round(n_c * val_fraction) of its n_c examples,
