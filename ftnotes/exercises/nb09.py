@@ -34,7 +34,8 @@ def adamw_state_bytes(num_params: int) -> int:
         "AdamW keeps two running averages per parameter: the gradient's (exp_avg) and the "
         "squared gradient's (exp_avg_sq).",
         "Both are float32 like the parameters: 4 bytes each.",
-        "return 2 * 4 * num_params",
+        "Multiply: how many moments per parameter, times the bytes of one float32 value, times the "
+        "number of parameters (an int, not a float).",
     ],
 )
 def _check_adamw_bytes(fn, ctx):
@@ -124,7 +125,8 @@ def largest_batch(fixed_bytes: int, bytes_per_sample: int, budget_bytes: int) ->
         "The weights, gradients and optimizer state (fixed_bytes) are paid once; only the "
         "activations scale with the batch.",
         "Round down: a batch that overflows by one byte does not fit.",
-        "return max(0, (budget_bytes - fixed_bytes) // bytes_per_sample)",
+        "What is left of the budget after the fixed bytes, divided by the bytes one sample costs, "
+        "rounded down to a whole sample; never below zero.",
     ],
 )
 def _check_largest_batch(fn, ctx):
