@@ -97,7 +97,10 @@ def _check_llrd(fn, ctx):
 
     head = steps("head.")
     ctx.expect(close(head, 0), f"the head gets {base * decay**head:.3g}; it should get base_lr.")
-    ctx.ok("the head gets base_lr")
+    norm = steps("norm.")  # the final norm sits above the last block, easy to lump in elsewhere
+    ctx.expect(close(norm, 0), f"the final norm (norm.*) gets {base * decay**norm:.3g}; it sits "
+               "between the last block and the head and gets base_lr like the head.")  # fmt: skip
+    ctx.ok("the head and the final norm get base_lr")
     got = [steps(f"blocks.{i}.") for i in range(depth)]
     want = [depth - i for i in range(depth)]
     if all(close(g, w + 1) for g, w in zip(got, want)):
@@ -122,6 +125,13 @@ def _check_llrd(fn, ctx):
             f"({base * decay ** (depth + 1):.4g}).",
         )
     ctx.ok("the embeddings get base_lr * decay ** (L + 1)")
+    other = tiny_vit(depth=5, dim=24)  # a second shape: catches a hard-coded depth
+    lr_of = _lr_per_parameter(fn(other, base, decay), other, ctx)
+    want_of = _lr_per_parameter(layerwise_lr_groups(other, base, decay), other, ctx)
+    wrong = [n for n in want_of if not close(lr_of[n], want_of[n])]
+    ctx.expect(not wrong, f"on a 5-block model these get the wrong rate: {names_list(wrong)}. "
+               "Read the depth from len(model.blocks).")  # fmt: skip
+    ctx.ok("right on a second model (5 blocks, width 24) too")
 
 
 def _lr_per_parameter(groups, model, ctx) -> dict:
@@ -168,10 +178,11 @@ def _check_unfreeze(fn, ctx):
     model = tiny_vit(depth=depth)
     for k in (1, depth, 0, 2):  # k = 0 after k = depth: blocks unfrozen before must freeze again
         fn(model, k)
-        got = trainable_names(model) - {n for n in trainable_names(model) if n.startswith("norm.")}
-        want = {n for n, p in unfreeze_last_k(tiny_vit(depth=depth), k).named_parameters()
-                if p.requires_grad and not n.startswith("norm.")}  # fmt: skip
+        got = trainable_names(model)
+        want = trainable_names(unfreeze_last_k(tiny_vit(depth=depth), k))
         ctx.expect("head.weight" in got, f"with k={k} the head is frozen: it must stay trainable.")
+        ctx.expect("norm.weight" in got, f"with k={k} the final norm (norm.*) is frozen: it feeds "
+                   "the head and trains with it.")  # fmt: skip
         blocks = sorted({int(n.split(".")[1]) for n in got if n.startswith("blocks.")})
         if k and blocks == list(range(k)) and k < depth:
             ctx.fail(

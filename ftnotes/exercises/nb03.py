@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .core import exercise
-from .fixtures import allclose, as_int, randn, require, sgd_step
+from .fixtures import allclose, as_int, names_list, randn, require, sgd_step
 
 # ---------------------------------------------------------------- reference solutions
 # What show_solution(id) prints and what the checkers below compare against: short and
@@ -83,6 +83,12 @@ def _make(cls, in_f, out_f, r, alpha, ctx):
     ctx.expect(
         isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor),
         "store the factors as nn.Parameter attributes `lora_A` and `lora_B` (peft's names).",
+    )
+    registered = {id(p) for p in layer.parameters()}
+    ctx.expect(
+        id(a) in registered and id(b) in registered,
+        "lora_A and lora_B are plain tensors: wrap them in nn.Parameter so that the optimizer "
+        "(model.parameters()) finds them and state_dict() saves them.",
     )
     ctx.expect(
         tuple(a.shape) == (r, in_f),
@@ -249,7 +255,7 @@ def _check_lora_merge(cls, ctx):
     layer, base = _make(cls, 12, 6, 4, 8.0, ctx)
     _set_nonzero(layer)
     x = randn(5, 12, seed=3)
-    w0, before = base.weight.detach().clone(), layer(x).detach()
+    w0, before, w_obj = base.weight.detach().clone(), layer(x).detach(), base.weight
     delta = layer.get_delta_weight()
     ctx.expect(tuple(delta.shape) == (6, 12), f"get_delta_weight should be (out, in) = (6, 12), "
                f"got {tuple(delta.shape)}: B·A transposed?")  # fmt: skip
@@ -277,6 +283,20 @@ def _check_lora_merge(cls, ctx):
                "exactly what merge() added.")  # fmt: skip
     ctx.expect(allclose(layer(x), before), "after unmerge() the layer's output changed.")
     ctx.ok("unmerge() restores W (to 1e-6) and the original output")
+    layer.unmerge()
+    ctx.expect(allclose(base.weight, w0, atol=1e-6), "a second unmerge() changed W again: check "
+               "self.merged first, as merge() does.")  # fmt: skip
+    ctx.ok("unmerging twice is harmless")
+    layer.merge()
+    layer.unmerge()
+    trainable = [f"base.{n}" for n, p in layer.base.named_parameters() if p.requires_grad]
+    ctx.expect(not trainable, f"after merge() and unmerge() {names_list(trainable)} is trainable "
+               "again: change the weight in place under torch.no_grad() instead of assigning a "
+               "new nn.Parameter.")  # fmt: skip
+    ctx.expect(layer.base.weight is w_obj, "merge() replaced the base weight tensor: "
+               "change it in place (base.weight += ...) so the optimizer and any tied reference "
+               "keep pointing at it.")  # fmt: skip
+    ctx.ok("merge/unmerge change W in place and leave it frozen")
 
 
 # ---------------------------------------------------------------- 03_lora_params

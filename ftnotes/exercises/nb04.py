@@ -90,7 +90,11 @@ def _check_visual_prompt(cls, ctx):
     ctx.expect(n == P * D, f"the prompt should be P·D = {P * D} trainable parameters, got {n}.")
     ctx.expect(any(bool(p.any()) for p in params), "the prompt is all zeros: initialise it small "
                "and random so the tokens differ from one another.")  # fmt: skip
-    ctx.ok(f"{P}·{D} = {P * D} trainable, non-zero prompt parameters")
+    rows = torch.cat([p.detach().reshape(-1, D) for p in params if p.numel() % D == 0])
+    ctx.expect(len(rows) < 2 or not allclose(rows, rows[:1].expand_as(rows)),
+               "all prompt tokens start identical: they would get identical gradients and stay "
+               "copies of one another. Initialise each token with its own random values.")  # fmt: skip
+    ctx.ok(f"{P}·{D} = {P * D} trainable, non-zero prompt parameters, distinct tokens")
     tokens = randn(B, T, D, seed=3)
     out = module(tokens)
     ctx.expect(tuple(out.shape) == (B, T + P, D),

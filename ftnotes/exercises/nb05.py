@@ -120,6 +120,11 @@ def _check_warmup_cosine(fn, ctx):
                        f"decay the lr is {lrs[s]:.4g}, a cosine gives {want:.4g} {at}.")  # fmt: skip
     ctx.ok("starts near 0, rises at every warmup step, peaks at peak_lr at the end of warmup")
     ctx.ok("then falls monotonically along a cosine to min_lr (checked for min_lr 0 and 1e-4)")
+    short = [as_float(fn(s, 20, 4, peak, 0.0), "warmup_cosine", ctx) for s in range(20)]
+    ctx.expect(short[-1] <= 1e-9 * peak, f"with total_steps=20, warmup_steps=4 the last step "
+               f"(19) gets lr {short[-1]:.3g}, not min_lr = 0: the cosine is off by one at the end "
+               "(its progress must reach 1 at step total_steps - 1).")  # fmt: skip
+    ctx.ok("reaches min_lr exactly at the last step (checked on a 20-step schedule)")
     lr0 = as_float(fn(0, 100, 0, peak, 0.0), "warmup_cosine", ctx)
     ctx.expect(close(lr0, peak), f"with warmup_steps=0, lr(0) should be peak_lr, got {lr0}.")
     ctx.ok("warmup_steps = 0 starts at the peak")
@@ -181,6 +186,35 @@ def _check_flag_noisy(fn, ctx):
                "(reduction='none'). Did you evaluate in eval mode?")  # fmt: skip
     found = len(want & set(noisy.tolist()))
     ctx.ok(f"flags the k highest per-example losses ({found}/{k} of the injected noisy labels)")
+    _check_flag_by_loss_not_logit(fn, ctx)
+
+
+class _FixedLogits(nn.Module):
+    """A stand-in model that returns the same logits whatever the images."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.register_buffer("logits", logits)
+
+    def forward(self, x):
+        return self.logits[: len(x)]
+
+
+def _check_flag_by_loss_not_logit(fn, ctx):
+    # Three examples, label 0 each, where the loss, the raw logit of the label and a loss on
+    # softmax outputs (softmax applied twice) each pick a different worst example.
+    logits = torch.tensor([[5.0, 10.0, 0.0], [0.0, 0.0, 0.0], [1.0, 10.0, 10.0]])
+    got = [as_int(i, "each flagged index", ctx) for i in fn(_FixedLogits(logits), images(3),
+                                                              torch.zeros(3, dtype=torch.long), 1)]
+    if got == [1]:
+        ctx.fail("you ranked by the raw logit of the given label: the loss also depends on the "
+                 "other classes' logits (cross-entropy = logsumexp - logit of the label).")
+    if got == [0]:
+        ctx.fail("you applied softmax before cross_entropy: F.cross_entropy takes raw logits and "
+                 "applies log-softmax itself, so a second softmax squashes the losses.")
+    ctx.expect(got == [2], f"on three hand-made logit rows you flagged {got}; the highest loss "
+               "is example 2.")  # fmt: skip
+    ctx.ok("ranks by the loss, not by the raw logit or a double softmax")
 
 
 # ---------------------------------------------------------------- 05_noise_precision
