@@ -28,7 +28,7 @@ import torch
 from ftnotes.checkpoints import load_manifest, load_pretrained
 from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, check_method, run_method
-from ftnotes.utils import atomic_write, check_int, count_params, get_device
+from ftnotes.utils import atomic_write, check_int, count_params, get_device, pinned_threads
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
                "trainable_params", "total_params", "train_seconds", "peak_memory_bytes",
@@ -190,15 +190,21 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     ap.add_argument("--progress", action="store_true", help="progress bars and per-method lines")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: tiny models gain nothing from more, and on a "
+                         "busy machine extra threads wait for each other)")  # fmt: skip
     args = ap.parse_args(argv)
     overrides = {} if args.epochs is None else {"epochs": args.epochs}
     for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
         problem = unwritable(path)
         if problem:  # say so now: the run takes minutes and its results would be lost
             ap.error(f"{flag} {path}: {problem}")
+    if args.threads < 1:
+        ap.error(f"--threads must be an int >= 1, got {args.threads}")
     try:
-        payload = run_bench(args.task, args.labels_per_class, parse_methods(args.methods),
-                            args.seeds, args.progress, **overrides)  # fmt: skip
+        with pinned_threads(args.threads):
+            payload = run_bench(args.task, args.labels_per_class, parse_methods(args.methods),
+                                args.seeds, args.progress, **overrides)  # fmt: skip
     except ValueError as err:
         ap.error(str(err))
     table = to_markdown(payload)

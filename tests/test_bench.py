@@ -81,3 +81,17 @@ def test_unwritable_output_is_refused_before_the_run(tmp_path, capsys, monkeypat
         bench.main(["--json", str(tmp_path / "out.json")])
     assert "no write permission" in capsys.readouterr().err
     assert not ran  # refused before any training
+
+
+def test_threads_are_pinned_during_the_run_and_restored(monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **k: seen.append(torch.get_num_threads())
+                        or {"results": []})  # fmt: skip
+    monkeypatch.setattr(bench, "to_markdown", lambda payload: "")
+    before = torch.get_num_threads()
+    assert bench.main([]) == 0 and seen == [1]  # the default: one thread
+    assert bench.main(["--threads", "2"]) == 0 and seen[-1] == 2
+    assert torch.get_num_threads() == before
+    with pytest.raises(SystemExit):
+        bench.main(["--threads", "0"])
+    assert "--threads must be an int >= 1, got 0" in capsys.readouterr().err
