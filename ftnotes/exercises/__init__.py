@@ -7,7 +7,7 @@ In a notebook::
     check("03_lora_layer", LoRALinear)     # first specific failure, or what was verified
     hint("03_lora_layer")                  # next hint level on each call
     quiz("03_why_b_zero")                  # radio buttons in Jupyter, text elsewhere
-    answer("03_why_b_zero", "b")           # "Right: ..." or "Not quite: ..."
+    answer("03_why_b_zero", "c")           # "Right: ..." or "Not quite: ..."
 
 A check never raises on a wrong answer, so notebooks run top to bottom.
 
