@@ -21,6 +21,7 @@ import pkgutil
 import re
 
 from .core import Result, check, hint, list_exercises, show_solution, stub
+from .predict import compare_prediction, prediction_question
 from .quizzes import answer, list_quizzes, quiz, show_answer
 
 EXERCISE_MODULES = sorted(
@@ -33,9 +34,11 @@ __all__ = [
     "Result",
     "answer",
     "check",
+    "compare_prediction",
     "hint",
     "list_exercises",
     "list_quizzes",
+    "prediction_question",
     "quiz",
     "show_answer",
     "show_solution",
