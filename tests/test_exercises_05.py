@@ -139,3 +139,37 @@ def test_wrong_solution_is_rejected_with_its_message(ex_id, wrong, message):
     result = check(ex_id, wrong)
     assert not result.passed and result.status == "failed"
     assert re.search(message, result.message), result.message
+
+
+def test_training_loop_names_the_missing_or_misplaced_step():
+    import torch.nn.functional as F
+
+    from ftnotes.exercises import check
+
+    def no_zero_grad(model, loader, optimizer, scheduler, epochs):
+        model.train()
+        out = []
+        for _ in range(epochs):
+            for x, y in loader:
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                out.append(loss.item())
+        return out
+
+    def scheduler_per_epoch(model, loader, optimizer, scheduler, epochs):
+        model.train()
+        out = []
+        for _ in range(epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                optimizer.step()
+                out.append(loss.item())
+            scheduler.step()
+        return out
+
+    assert "gradients still in .grad" in check("05_training_loop", no_zero_grad).message
+    assert "not once per epoch" in check("05_training_loop", scheduler_per_epoch).message

@@ -7,7 +7,7 @@ In a notebook::
     check("03_lora_layer", LoRALinear)     # first specific failure, or what was verified
     hint("03_lora_layer")                  # next hint level on each call
     quiz("03_why_b_zero")                  # radio buttons in Jupyter, text elsewhere
-    answer("03_why_b_zero", "b")           # "Right: ..." or "Not quite: ..."
+    answer("03_why_b_zero", "c")           # "Right: ..." or "Not quite: ..."
 
 A check never raises on a wrong answer, so notebooks run top to bottom.
 
@@ -21,6 +21,7 @@ import pkgutil
 import re
 
 from .core import Result, check, hint, list_exercises, show_solution, stub
+from .predict import compare_prediction, prediction_question
 from .quizzes import answer, list_quizzes, quiz, show_answer
 
 EXERCISE_MODULES = sorted(
@@ -33,9 +34,11 @@ __all__ = [
     "Result",
     "answer",
     "check",
+    "compare_prediction",
     "hint",
     "list_exercises",
     "list_quizzes",
+    "prediction_question",
     "quiz",
     "show_answer",
     "show_solution",

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ..utils import check_int
 from .core import exercise
 from .fixtures import as_int, close, names_list, require, tiny_vit, trainable_names
 
@@ -244,3 +245,95 @@ def _check_gradual(fn, ctx):
                 ctx.fail(f"{where}, one block too many: off by one (epoch 0 = head only).")
             ctx.fail(f"{where}, expected {want}.")
         ctx.ok(f"depth={depth}, epochs_per_stage={per}: head alone first, then top-down")
+
+
+# ---------------------------------------------------------------- debug this run
+
+
+def buggy_train_head(head, features, labels, epochs=20, lr=0.1, batch_size=32, seed=0):
+    """The run to debug (notebook 01): its loss stalls far above zero. Do not fix it here."""
+    g = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(head.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(len(labels), generator=g)
+        for i in range(0, len(labels), batch_size):
+            idx = order[i : i + batch_size]
+            optimizer.zero_grad()
+            probs = torch.softmax(head(features[idx]), dim=1)
+            loss = torch.nn.functional.cross_entropy(probs, labels[idx])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
+
+
+def train_head(head, features, labels, epochs=20, lr=0.1, batch_size=32, seed=0):
+    """The fixed run: ``cross_entropy`` takes logits (it applies log-softmax itself)."""
+    check_int("epochs", epochs)
+    g = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(head.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(len(labels), generator=g)
+        for i in range(0, len(labels), batch_size):
+            idx = order[i : i + batch_size]
+            optimizer.zero_grad()
+            # A softmax before cross_entropy squashed the logits into [0, 1]: the loss could not
+            # fall below about 1.46 for 10 classes and its gradients vanished.
+            loss = torch.nn.functional.cross_entropy(head(features[idx]), labels[idx])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
+
+
+def _debug_task():
+    g = torch.Generator().manual_seed(11)
+    centres = 2 * torch.randn(10, 24, generator=g)
+    y = torch.arange(10).repeat(12)
+    X = centres[y] + 0.7 * torch.randn(120, 24, generator=g)
+    with torch.random.fork_rng():
+        torch.manual_seed(12)
+        head = nn.Linear(24, 10)
+    return head, X, y
+
+
+@exercise(
+    "01_debug_run",
+    title="Debug this run: the loss stalls",
+    kind="function",
+    reference=train_head,
+    solution=(train_head,),
+    stub='''
+    def train_head(head, features, labels, epochs=20, lr=0.1, batch_size=32, seed=0):
+        """buggy_train_head, fixed: the same loop, seeds and batches, with the one bug removed.
+        Return the per-batch losses (floats)."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Compare the stalled loss with what a uniform guess over 10 classes scores: "
+        "math.log(10) = 2.30. Which line turns the head's outputs into something else?",
+        "Read the documentation of torch.nn.functional.cross_entropy: what kind of input does it "
+        "expect, logits or probabilities?",
+        "The function applies log-softmax itself; applied to probabilities it squashes twice. "
+        "Feed it the raw outputs of the head and leave everything else as it is.",
+    ],
+)
+def _check_debug_run(fn, ctx):
+    head, X, y = _debug_task()
+    want_head, _, _ = _debug_task()
+    want = train_head(want_head, X, y)
+    got = fn(head, X, y)
+    ctx.expect(isinstance(got, (list, tuple)) and len(got) == len(want),
+               f"return the {len(want)} per-batch losses, as the buggy version does.")  # fmt: skip
+    ctx.expect(all(isinstance(v, float) for v in got), "return the losses as floats (loss.item()).")
+    buggy_head, _, _ = _debug_task()
+    stalled = buggy_train_head(buggy_head, X, y)
+    ctx.expect(got[-1] < 0.5 * stalled[-1], f"your last loss is {got[-1]:.3f}; the buggy run "
+               f"ends at {stalled[-1]:.3f}. The bug is still there.")  # fmt: skip
+    ctx.ok(f"the loss falls: last batch {got[-1]:.3f} (the buggy run stalls at {stalled[-1]:.3f})")
+    same = all(abs(a - b) <= 1e-5 * max(1.0, abs(b)) for a, b in zip(got, want))
+    ctx.expect(same, "the loss falls, but not as in the buggy run with only its bug fixed: keep "
+               "the optimizer, rate, seed and batches as they are and change only the bug.")  # fmt: skip
+    ctx.ok("only the bug changed: same optimizer, rate, seed and batches as the original run")

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils import check_int
 from .core import exercise
 from .fixtures import as_float, as_int, close, images, randn, require, tiny_vit
 
@@ -356,3 +357,134 @@ def _split(fn, labels, frac, seed, ctx):
     ctx.expect(isinstance(res, (tuple, list)) and len(res) == 2,
                "return a pair (train_idx, val_idx).")  # fmt: skip
     return [[as_int(i, "each index", ctx) for i in part] for part in res]
+
+
+# ---------------------------------------------------------------- your own training loop
+# Checked by behaviour, not by reading the code: the optimizer, the scheduler and the model are
+# watched while the student's loop runs, so any correct loop passes and a loop that forgets a
+# step (or takes them in the wrong order) fails with the step named.
+
+
+def train_loop(model, loader, optimizer, scheduler, epochs):
+    """Train ``model`` with cross-entropy for ``epochs`` passes over ``loader``; per-batch losses."""
+    check_int("epochs", epochs)
+    model.train()  # dropout and normalisation layers behave as in training
+    losses = []
+    for _ in range(epochs):
+        for inputs, labels in loader:
+            optimizer.zero_grad()  # gradients add up in .grad: clear last batch's first
+            loss = torch.nn.functional.cross_entropy(model(inputs), labels)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()  # once per batch, after the optimizer step it schedules
+            losses.append(loss.item())  # a float: a kept tensor would keep its graph alive
+    return losses
+
+
+def _loop_task():
+    """A small model and four well-separated blobs (128 points in 8 dimensions), batches of 16."""
+    g = torch.Generator().manual_seed(5)
+    centres = 3 * torch.randn(4, 8, generator=g)
+    y = torch.arange(4).repeat(32)
+    X = centres[y] + 0.5 * torch.randn(128, 8, generator=g)
+    with torch.random.fork_rng():
+        torch.manual_seed(6)
+        model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(),
+                                    torch.nn.Dropout(0.2), torch.nn.Linear(32, 4))  # fmt: skip
+    data = torch.utils.data.TensorDataset(X, y)
+    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True, generator=g)
+    return model, loader, X, y
+
+
+def _spy(obj, name, tag, events):
+    """Replace ``obj.name`` by a wrapper that logs ``tag`` in ``events``, then calls it."""
+    original = getattr(obj, name)
+
+    def spy(*args, **kwargs):
+        events.append(tag)
+        return original(*args, **kwargs)
+
+    setattr(obj, name, spy)
+
+
+def _watch(model, events):
+    """An AdamW and a scheduler on ``model`` that log their calls; backward and forwards too."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.02)
+    _spy(optimizer, "zero_grad", "zero_grad", events)
+    optimizer.register_step_post_hook(lambda *args: events.append("step"))  # torch's own hook
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1 + 0.01 * step))
+    _spy(scheduler, "step", "scheduler", events)
+    model[0].weight.register_hook(lambda grad: events.append("backward"))
+    model.register_forward_pre_hook(lambda module, args: events.append(("forward", module.training)))
+    return optimizer, scheduler
+
+
+def _replay_order(events, ctx):
+    """Walk the logged calls like the gradients would, failing at the first misplaced one."""
+    clean, fresh, due = True, False, False
+    for event in events:
+        if event == "zero_grad":
+            clean = True
+        elif event == "backward":
+            ctx.expect(clean, "loss.backward() found last batch's gradients still in .grad: they "
+                       "add up. Clear them once per batch, before backward.")  # fmt: skip
+            clean, fresh = False, True
+        elif event == "step":
+            ctx.expect(fresh, "optimizer.step() ran without a fresh loss.backward() before it.")
+            fresh, due = False, True
+        elif event == "scheduler":
+            ctx.expect(due, "scheduler.step() ran before optimizer.step() (or twice for one "
+                       "batch): advance it once per batch, after the optimizer's step.")  # fmt: skip
+            due = False
+
+
+@exercise(
+    "05_training_loop",
+    title="Write the training loop yourself",
+    kind="function",
+    reference=train_loop,
+    stub='''
+    def train_loop(model, loader, optimizer, scheduler, epochs):
+        """Train `model` with cross-entropy for `epochs` passes over `loader` (batches of
+        (inputs, labels)). Per batch: clear the old gradients, compute the loss, backpropagate,
+        step the optimizer, then step the scheduler. Return the per-batch losses as floats."""
+        raise NotImplementedError("your code here")
+    ''',
+    hints=[
+        "Two nested loops: over epochs, then over `for inputs, labels in loader:`. Put the model "
+        "in training mode first.",
+        "In each batch, four calls in this order: clear the gradients on the optimizer, the "
+        "loss's backward pass, the optimizer's step, the scheduler's step.",
+        "The loss is torch.nn.functional.cross_entropy of the model's logits and the labels; "
+        "keep its value as a Python float (the tensor's item) in a list you return at the end.",
+    ],
+)
+def _check_training_loop(fn, ctx):
+    model, loader, X, y = _loop_task()
+    events = []
+    optimizer, scheduler = _watch(model, events)
+    model.eval()  # the loop must put the model in training mode itself
+    losses = fn(model, loader, optimizer, scheduler, 3)
+    n = 3 * len(loader)
+    calls = [e for e in events if isinstance(e, str)]
+    ctx.expect(calls.count("step") == n, f"optimizer.step() ran {calls.count('step')} times in "
+               f"3 epochs of {len(loader)} batches; it must run once per batch ({n}).")  # fmt: skip
+    ctx.expect(calls.count("backward") == n, "call loss.backward() once per batch.")
+    _replay_order(calls, ctx)
+    ctx.expect(calls.count("scheduler") == n, "step the scheduler once per batch "
+               f"({n} times), not once per epoch; it ran {calls.count('scheduler')} times.")  # fmt: skip
+    ctx.ok("zero_grad, backward, optimizer step, scheduler step: once per batch, in that order")
+    modes = [training for e, training in (x for x in events if isinstance(x, tuple))]
+    ctx.expect(all(modes), "the model was in eval mode during training: call model.train() first "
+               "(dropout is off in eval mode).")  # fmt: skip
+    ctx.ok("the model trains in training mode")
+    ctx.expect(isinstance(losses, (list, tuple)) and len(losses) == n,
+               f"return the list of the {n} per-batch losses.")  # fmt: skip
+    ctx.expect(all(isinstance(v, float) for v in losses),
+               "return the losses as Python floats (loss.item()), not tensors.")  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        acc = (model(X).argmax(1) == y).float().mean().item()
+    ctx.expect(acc >= 0.9, f"after 3 epochs the model reaches {acc:.0%} training accuracy; a "
+               "correct loop reaches at least 90% here.")  # fmt: skip
+    ctx.ok(f"it learns: {acc:.0%} training accuracy after 3 epochs (at least 90% asked)")

@@ -2,6 +2,10 @@
 
 Format: ``id: (question, [(option, correct, why), ...])``; exactly one option is correct. The
 "why" of a wrong option says what is wrong with it; the right option's says why it is right.
+
+The bank is balanced so that it cannot be gamed (``tests/test_exercises_quizzes.py`` checks it):
+the right answers are spread evenly over the letters, and the wrong options are about as long
+and as plausible as the right one, so neither "always (b)" nor "the longest" passes.
 """
 
 QUIZZES = {
@@ -10,24 +14,25 @@ QUIZZES = {
         "What do you try first?",
         [
             (
-                "Train a CNN from scratch",
-                False,
-                "200 images are too few to learn good features; the pretrained ones are free.",
-            ),
-            (
-                "A linear probe (frozen backbone, new head), then a PEFT method if it falls short",
+                "A linear probe on the frozen backbone, then a PEFT method if it falls short",
                 True,
                 "near domain + little data: the pretrained features already fit, so train "
                 "the few parameters that must change; it is fast and cannot overfit much.",
             ),
             (
-                "Full fine-tuning with a large learning rate",
+                "A small CNN from scratch, since 2,000 images are enough for a CNN on 8x8 inputs",
                 False,
-                "a large rate on all weights destroys the pretrained features (and the source "
-                "task) and overfits 200 images.",
+                "a scratch CNN can get close with enough steps, but it throws away features "
+                "that are free; start with what is cheap and already fits, then compare.",
             ),
             (
-                "Pretrain a bigger backbone first",
+                "Full fine-tuning at the learning rate you would use for training from scratch",
+                False,
+                "a from-scratch rate on all weights wrecks the pretrained features (and the "
+                "source task) before it helps the target; it also overfits small sets.",
+            ),
+            (
+                "Pretrain a larger backbone on the target images first, then fine-tune it",
                 False,
                 "there is no data or compute for that, and no need: the domain is close.",
             ),
@@ -37,24 +42,23 @@ QUIZZES = {
         "When does full fine-tuning earn its cost over a linear probe or LoRA?",
         [
             (
-                "Always: more trainable parameters means higher accuracy",
+                "Almost always, because more trainable parameters mean a higher accuracy",
                 False,
                 "with little data full fine-tuning overfits and forgets; it often loses to PEFT.",
             ),
             (
-                "With plenty of target data and a large domain shift, when features must change "
-                "deep down and you can afford one model copy per task",
-                True,
-                "then the lower layers need new features, the data supports training them all, "
-                "and the compute and storage of a full copy are worth it.",
-            ),
-            (
-                "When the target domain is almost the source domain",
+                "When the target domain is almost the source domain and labels are scarce",
                 False,
                 "then the features already fit: a probe or PEFT gets there for a fraction.",
             ),
             (
-                "When you must keep the source task's accuracy",
+                "With plenty of target data and a large domain shift that needs new deep features",
+                True,
+                "then the lower layers need new features, the data supports training them all, "
+                "and the compute and storage of a full copy per task are worth it.",
+            ),
+            (
+                "When the source task's accuracy must be kept while the target task is learned",
                 False,
                 "full fine-tuning moves every weight: it forgets the source task most.",
             ),
@@ -64,41 +68,47 @@ QUIZZES = {
         "What does layer-wise learning-rate decay (LLRD) assume about the layers?",
         [
             (
-                "Lower layers hold general features that need little change; higher layers are "
-                "task-specific and must move more",
-                True,
-                "so the rate shrinks by `decay` for each step away from the head.",
-            ),
-            (
-                "All layers are equally task-specific",
+                "All layers are about equally task-specific, so they share one learning rate",
                 False,
                 "then one learning rate for all would do; LLRD would have no reason.",
             ),
             (
-                "Lower layers need the largest updates",
+                "Lower layers are the least adapted to the new task, so they need the largest steps",
                 False,
                 "that is LLRD applied bottom-up: the opposite of its assumption.",
             ),
-            ("The head must be frozen", False, "the head is new and gets the base (largest) rate."),
+            (
+                "The new head must stay frozen while the pretrained layers below it adapt",
+                False,
+                "the head is new and gets the base (largest) rate.",
+            ),
+            (
+                "Lower layers hold general features that need little change; higher ones must move",
+                True,
+                "so the rate shrinks by `decay` for each step away from the head.",
+            ),
         ],
     ),  # fmt: skip
     "02_adapter_latency": (
         "After training, why do bottleneck adapters cost inference time while LoRA need not?",
         [
             (
-                "Adapters have more parameters",
+                "Adapters train many more parameters than LoRA at any practical budget",
                 False,
                 "at a similar budget they have about as many; the count is not the reason.",
             ),
             (
-                "The adapter's non-linearity keeps it a separate computation; LoRA's update "
-                "B·A is linear and merges into W",
+                "The adapter's non-linearity keeps it a separate layer; LoRA's B·A merges into W",
                 True,
                 "x + up(act(down(x))) cannot be folded into a weight matrix; W + (α/r)·B·A can.",
             ),
-            ("Adapters run on the CPU only", False, "they run wherever the model runs."),
             (
-                "LoRA skips the frozen layers",
+                "Adapters sit after every sub-layer, so their gradients must be kept at inference",
+                False,
+                "no gradients exist at inference; the cost is the extra layers' forward pass.",
+            ),
+            (
+                "LoRA skips the frozen layers at inference and only runs its low-rank matrices",
                 False,
                 "LoRA still runs every layer; merged, it runs them with one matrix each.",
             ),
@@ -107,17 +117,24 @@ QUIZZES = {
     "03_why_b_zero": (
         "Why is LoRA's B initialised to zero (and A at random)?",
         [
-            ("To save memory", False, "zeros take as much memory as any other values."),
             (
-                "So that B·A = 0: the adapted model starts exactly at the pretrained function, "
-                "and A random still gives B a gradient",
-                True,
-                "training starts from what the backbone knows; if A were zero too, neither "
-                "factor would ever get a gradient.",
+                "Zeros are stored sparsely, so the adapter takes less memory during training",
+                False,
+                "zeros take as much memory as any other values in a dense tensor.",
             ),
-            ("Because B is never trained", False, "B is trained; it only starts at zero."),
             (
-                "To make the update full-rank",
+                "B is never trained: only A learns, and B = 0 keeps the update small and stable",
+                False,
+                "B is trained; it only starts at zero.",
+            ),
+            (
+                "So that B·A = 0 at the start, while A random still gives B a gradient",
+                True,
+                "training starts exactly from the pretrained function; if A were zero too, "
+                "neither factor would ever get a gradient.",
+            ),
+            (
+                "A zero B makes the update full-rank, so it can express any change of W",
                 False,
                 "zero has rank 0; the update's rank is at most r by construction.",
             ),
@@ -127,24 +144,23 @@ QUIZZES = {
         "What can prompt (and prefix) tuning NOT do that LoRA can?",
         [
             (
-                "Be trained with a frozen backbone",
+                "Be merged into the weights: the extra tokens stay and lengthen every input",
+                True,
+                "prompts are extra inputs, not a change of W, so they cannot be folded in "
+                "(they cannot be merged); attention pays for the P extra tokens on every call.",
+            ),
+            (
+                "Be trained with the backbone frozen, since attention weights must adapt too",
                 False,
                 "they train with the backbone frozen, like LoRA.",
             ),
             (
-                "Be merged into the weights: the extra tokens stay at inference and lengthen "
-                "every sequence",
-                True,
-                "prompts are extra inputs, not a change of W, so they cannot be folded in; "
-                "attention pays for the P extra tokens on every call.",
-            ),
-            (
-                "Serve several tasks from one backbone",
+                "Serve several tasks from one backbone, because prompts change every layer",
                 False,
-                "swapping a small prompt per task is one of their strengths.",
+                "swapping a small prompt per task is one of their strengths, even in one batch.",
             ),
             (
-                "Store the task in few parameters",
+                "Store a task in a few thousand parameters instead of a full model copy",
                 False,
                 "P·D (or 2·depth·P·D) is tiny; that is the point.",
             ),
@@ -153,62 +169,80 @@ QUIZZES = {
     "05_no_test_tuning": (
         "Why must you never choose hyperparameters on the test set?",
         [
-            ("It is slower than using validation", False, "the cost is the same."),
             (
-                "The test score would then be a selected maximum, an optimistic estimate of how "
-                "the model does on new data",
+                "Evaluating on the test set is slower than evaluating on the validation split",
+                False,
+                "the cost is the same.",
+            ),
+            (
+                "The test set is too small to give a stable accuracy for each candidate",
+                False,
+                "size is not the issue: any use for choices biases it, small or large.",
+            ),
+            (
+                "Test labels are noisier than training labels, so they mislead the choice",
+                False,
+                "they are the same kind of labels.",
+            ),
+            (
+                "The chosen score is then a selected maximum: it overestimates accuracy on new data",
                 True,
                 "every choice made with the test set leaks it into training; pick on "
                 "validation, report test once.",
             ),
-            (
-                "The test set is too small to train on",
-                False,
-                "size is not the issue: any use for choices biases it.",
-            ),
-            ("Test labels are noisier", False, "they are the same kind of labels."),
         ],
     ),  # fmt: skip
     "05_warmup_protects": (
         "What does learning-rate warmup protect against when fine-tuning?",
         [
             (
-                "Overfitting late in training",
+                "Overfitting late in training, once the training loss is already near zero",
                 False,
                 "warmup acts only in the first steps; late overfitting is the decay's and "
                 "early stopping's job.",
             ),
             (
-                "Large early updates driven by a random new head and Adam's not yet settled "
-                "statistics, which can wreck the pretrained features",
+                "Large early updates from a fresh head and Adam's unsettled statistics",
                 True,
                 "the first gradients are large and noisy; a small rate at first lets the head "
                 "and the optimiser settle before the backbone moves much.",
             ),
             (
-                "Vanishing gradients in deep layers",
+                "Vanishing gradients in the deepest layers of the pretrained network",
                 False,
                 "warmup does not change gradient sizes, only the step taken with them.",
             ),
-            ("Too small a final learning rate", False, "that is the end of the schedule."),
+            (
+                "A final learning rate that is too small for the last epochs to learn anything",
+                False,
+                "that is the end of the schedule, which the decay shapes, not the warmup.",
+            ),
         ],
     ),  # fmt: skip
     "06_many_tasks": (
         "Olympiad: serve 20 small tasks from one backbone on one machine, small storage. "
         "Which strategy?",
         [
-            ("Fully fine-tune 20 copies", False, "20 full copies of the weights: storage x20."),
             (
-                "One shared frozen backbone plus a small LoRA or adapter per task, swapped in",
+                "One frozen backbone plus a small LoRA or adapter per task, swapped in",
                 True,
                 "each task stores only r·(in+out) per adapted layer; the backbone is loaded once.",
             ),
             (
-                "One model fine-tuned on all tasks in turn",
+                "Fully fine-tune 20 copies and compress each one to half precision",
+                False,
+                "20 full copies at half precision are still storage x10, and training x20.",
+            ),
+            (
+                "One model fine-tuned on all 20 tasks in turn, one task after another",
                 False,
                 "sequential fine-tuning forgets the earlier tasks.",
             ),
-            ("Train 20 models from scratch", False, "no data or time for that."),
+            (
+                "Train 20 small models from scratch, each one sized for its own task",
+                False,
+                "no data or time for that, and small tasks are where pretraining helps most.",
+            ),
         ],
     ),  # fmt: skip
     "06_retention_score": (
@@ -216,24 +250,24 @@ QUIZZES = {
         "Which strategy is safest?",
         [
             (
-                "Full fine-tuning with a large learning rate",
+                "Full fine-tuning with a large learning rate, so the target half is maximal",
                 False,
                 "the body drifts and the source head no longer fits it: retention collapses.",
             ),
             (
-                "A parameter-efficient method (frozen body: linear probe, LoRA kept unmerged, "
-                "prompts) that leaves the source path intact",
-                True,
-                "the source head on the unchanged body keeps its accuracy while the target "
-                "gains, so both halves of the score count.",
-            ),
-            (
-                "Train on target only and ignore the source half",
+                "LoRA merged into the weights, since a low-rank change cannot hurt the old task",
                 False,
-                "that gives away up to half the score.",
+                "LoRA and prompts change what the body computes for every input, old ones "
+                "too; only switching them off for source images restores the source path.",
             ),
             (
-                "Retrain the source head on target data",
+                "A frozen body with new head rows, or a body protected by replay and distillation",
+                True,
+                "the source rows on an unchanged (or held-in-place) body keep their accuracy "
+                "while the target gains, so both halves of the score count.",
+            ),
+            (
+                "Retrain the source head on the target data so one head serves both tasks",
                 False,
                 "then the source classes are no longer predicted at all.",
             ),
@@ -244,26 +278,25 @@ QUIZZES = {
         "What do you run first?",
         [
             (
-                "A long full fine-tuning run with a sweep of learning rates",
+                "A long full fine-tuning run with a sweep of six learning rates",
                 False,
                 "the sweep alone blows the budget; start with what gives a baseline in a minute.",
             ),
             (
-                "A linear probe for a baseline, then LoRA with the time left, choosing on "
-                "validation",
-                True,
-                "a probe gives a safe score in seconds; LoRA usually improves on it cheaply; "
-                "validation tells you which to submit.",
-            ),
-            (
-                "Pretrain on the target images first",
+                "Pretraining on the target images, then fine-tuning on the same images",
                 False,
                 "500 images and 10 minutes are far too little for pretraining.",
             ),
             (
-                "Tune on the test set to save time",
+                "A sweep scored on the test set, since that is the number that counts",
                 False,
                 "it gives an optimistic score and is against the rules.",
+            ),
+            (
+                "A linear probe for a baseline, then LoRA with the rest, chosen on validation",
+                True,
+                "a probe gives a safe score in seconds; LoRA usually improves on it cheaply; "
+                "validation tells you which to submit.",
             ),
         ],
     ),  # fmt: skip
@@ -272,18 +305,26 @@ QUIZZES = {
         "10 000 labels and an hour. Which strategy?",
         [
             (
-                "Linear probe only",
+                "A linear probe only, since frozen features never overfit 10 000 labels",
                 False,
                 "with a large domain shift the frozen features do not fit: the probe plateaus.",
             ),
             (
-                "Fine-tune deeper (unfreeze more blocks or fully, with LLRD and warmup)",
+                "Fine-tune deeper (more blocks or all, with LLRD and warmup)",
                 True,
                 "a far domain needs new features down the network, and 10 000 labels can "
                 "support training them; LLRD and warmup keep the useful general layers.",
             ),
-            ("Prompt tuning with 1 token", False, "far too little capacity for a far shift."),
-            ("Keep the source head", False, "it predicts the wrong classes."),
+            (
+                "Prompt tuning with a single token, the cheapest method in the course",
+                False,
+                "far too little capacity for a far shift.",
+            ),
+            (
+                "Keep the source head and map its classes onto the target classes",
+                False,
+                "it predicts the wrong classes, and the features do not fit either.",
+            ),
         ],
     ),  # fmt: skip
     "06_hidden_split": (
@@ -291,19 +332,19 @@ QUIZZES = {
         "the public one. What should your notebook do?",
         [
             (
-                "Hard-code the predictions it made on the public test inputs",
+                "Hard-code the predictions it made on the public test inputs, to save time",
                 False,
                 "the hidden split has other images and other ids: the file is rejected.",
             ),
             (
-                "Train, choose on validation data, and predict whatever test inputs load() serves",
-                True,
-                "then the same notebook scores on the hidden split, within the time limit.",
-            ),
-            (
-                "Tune the learning rate until the public test accuracy is highest",
+                "Tune the learning rate until the public test accuracy is the highest",
                 False,
                 "you have no test labels, and a score tuned on a test set flatters itself.",
+            ),
+            (
+                "Train, choose on validation, and predict the test inputs load() serves",
+                True,
+                "then the same notebook scores on the hidden split, within the time limit.",
             ),
         ],
     ),  # fmt: skip
@@ -312,19 +353,18 @@ QUIZZES = {
         "on new images. What happens to the old classes?",
         [
             (
-                "Nothing: their rows are copied, so their answers are unchanged",
+                "Some old images go to new classes, unless replay or a tuned row scale prevents it",
+                True,
+                "the argmax is over all rows: the new rows compete for every image.",
+            ),
+            (
+                "Nothing: their rows are copied and frozen, so their answers are unchanged",
                 False,
                 "true only when old images are scored on the old rows alone; in one softmax a "
                 "new row can win on an old image.",
             ),
             (
-                "Some old images go to new classes, unless replay or a tuned new-row scale "
-                "keeps the new rows in check",
-                True,
-                "the argmax is over all rows: the new rows compete for every image.",
-            ),
-            (
-                "The old rows change too, because the softmax couples them",
+                "The old rows change too, because the softmax couples every row's gradient",
                 False,
                 "frozen rows get no update; what changes is which row wins.",
             ),
