@@ -42,7 +42,7 @@ def test_config_validation_names_the_field():
         with pytest.raises(ValueError, match=f"AdapterConfig.{field}"):
             AdapterConfig(**kwargs)
     with pytest.raises(ValueError, match="channel_dim"):
-        BottleneckAdapter(8, channel_dim=2)
+        BottleneckAdapter(8, reduction_factor=2, channel_dim=2)
 
 
 def test_adapter_is_identity_at_init_and_residual_formula():
@@ -139,3 +139,41 @@ def test_resnet_adapter_on_layer4_by_name():
     with pytest.raises(ValueError, match="matches no module"):
         add_adapters(model, AdapterConfig(target_modules=("layer9",)))
     assert len(adapter_layers(model)) == 1  # a bad target leaves the existing adapter alone
+
+
+@pytest.mark.parametrize("rf", [float("inf"), float("nan"), 1e-6, 0.5, True, 0])
+def test_reduction_factor_must_be_finite_and_at_least_one(rf):
+    with pytest.raises(ValueError, match="AdapterConfig.reduction_factor must be a finite number >= 1"):
+        AdapterConfig(reduction_factor=rf)
+    with pytest.raises(ValueError, match="reduction_factor must be a finite number >= 1"):
+        BottleneckAdapter(16, reduction_factor=rf)
+
+
+def test_reduction_factor_beyond_the_width_is_refused_before_any_change():
+    model = tiny_vit()  # dim 16
+    before = repr(model)
+    with pytest.raises(ValueError, match=r"reduction_factor=96 leaves no bottleneck.*size 16.*<= 16"):
+        add_adapters(model, AdapterConfig(reduction_factor=96))
+    assert repr(model) == before and not adapter_layers(model)
+    assert add_adapters(model, AdapterConfig(reduction_factor=16)).blocks[0].mlp.adapter.down.out_features == 1
+
+
+def test_a_bad_modules_to_save_or_parallel_target_leaves_the_model_unchanged():
+    model = add_adapters(tiny_vit(), AdapterConfig(reduction_factor=4))
+    before = repr(model), [p.requires_grad for p in model.parameters()]
+    with pytest.raises(ValueError, match="modules_to_save=.*matches no module"):
+        add_adapters(model, AdapterConfig(modules_to_save=("haed",)))
+    with pytest.raises(ValueError, match="placement='parallel' needs in size == out size"):
+        add_adapters(model, AdapterConfig(placement="parallel", target_modules=("fc1", "fc2")))
+    assert (repr(model), [p.requires_grad for p in model.parameters()]) == before
+
+
+def test_adapters_on_a_model_with_lora_are_refused():
+    from ftnotes.peft import add_lora, lora_layers
+
+    model = add_lora(tiny_vit())
+    before = repr(model), [p.requires_grad for p in model.parameters()]
+    with pytest.raises(ValueError, match="already has lora attached.*remove_lora"):
+        add_adapters(model)
+    assert (repr(model), [p.requires_grad for p in model.parameters()]) == before
+    assert lora_layers(model) and not adapter_layers(model)

@@ -170,3 +170,49 @@ def test_resnet_conv_lora_merge_and_counts():
         torch.testing.assert_close(model(x), out, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="groups=1"):
         LoRAConv2d(nn.Conv2d(4, 4, 3, groups=2))
+
+
+def test_lora_alpha_must_be_finite():
+    for alpha in (float("inf"), float("nan"), -1.0, True):
+        with pytest.raises(ValueError, match="LoraConfig.lora_alpha must be a finite number"):
+            LoraConfig(lora_alpha=alpha)
+
+
+def snapshot(model):
+    """What a failed call must leave alone: structure, values, trainable flags, attached config."""
+    return (repr(model), {k: v.clone() for k, v in model.state_dict().items()},
+            {n: p.requires_grad for n, p in model.named_parameters()},
+            getattr(model, "peft_config", None))  # fmt: skip
+
+
+def assert_unchanged(model, before):
+    after = snapshot(model)
+    assert after[0] == before[0] and after[2] == before[2] and after[3] is before[3]
+    assert after[1].keys() == before[1].keys()
+    assert all(torch.equal(after[1][k], before[1][k]) for k in before[1])
+
+
+@pytest.mark.parametrize("with_lora", [False, True], ids=["bare", "lora-attached"])
+def test_a_bad_target_or_modules_to_save_leaves_the_model_unchanged(with_lora):
+    model = tiny_vit()
+    if with_lora:
+        add_lora(model, LoraConfig(r=2))
+    before = snapshot(model)
+    # q_proj is fine, norm1 is a LayerNorm: validated first, so q_proj is not wrapped either
+    with pytest.raises(ValueError, match=r"'blocks.0.norm1', a LayerNorm.*nothing was changed"):
+        add_lora(model, LoraConfig(target_modules=("q_proj", "norm1")))
+    assert_unchanged(model, before)
+    with pytest.raises(ValueError, match="modules_to_save=.*'haed'.*matches no module"):
+        add_lora(model, LoraConfig(modules_to_save=("haed",)))
+    assert_unchanged(model, before)
+
+
+def test_lora_on_a_model_with_adapters_is_refused():
+    from ftnotes.peft import adapter_layers, add_adapters
+
+    model = add_adapters(tiny_vit())
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="already has adapter attached.*remove_adapters"):
+        add_lora(model)
+    assert_unchanged(model, before)
+    assert adapter_layers(model) and not lora_layers(model)

@@ -171,3 +171,38 @@ def test_file_with_the_old_projection_names_is_refused_clearly(tmp_path):
     safetensors.torch.save_file(tensors, str(tmp_path / "old.safetensors"), meta)
     with pytest.raises(ValueError, match=r"old projection names \(query -> q_proj, value -> v_proj"):
         load_adapter(tiny_vit(), tmp_path / "old.safetensors")
+
+
+def _state(model):
+    return repr(model), {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(model, before):
+    now = _state(model)
+    return now[0] == before[0] and all(torch.equal(now[1][k], v) for k, v in before[1].items())
+
+
+@pytest.mark.parametrize("saved, onto", [("lora", "adapter"), ("adapter", "lora")])
+def test_a_file_of_another_method_is_refused_and_the_model_unchanged(saved, onto, tmp_path):
+    attach = {"lora": lambda m: add_lora(m, LoraConfig(r=2)),
+              "adapter": lambda m: add_adapters(m, AdapterConfig(reduction_factor=4))}  # fmt: skip
+    path = save_adapter(perturb(attach[saved](tiny_vit())), tmp_path / "a.safetensors")
+    model = attach[onto](tiny_vit())
+    before = _state(model)
+    with pytest.raises(ValueError, match=f"holds a {saved} adapter.*has {onto} attached"):
+        load_adapter(model, path)
+    assert _same(model, before)
+
+
+def test_a_file_that_does_not_fit_leaves_a_bare_backbone_bare(tmp_path):
+    path = save_adapter(perturb(add_lora(tiny_vit(), LoraConfig(r=2))), tmp_path / "a.safetensors")
+    payload = safetensors.torch.load_file(str(path))
+    with safetensors.safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    payload.pop(next(k for k in payload if k.endswith("lora_B")))  # a damaged file: a key gone
+    safetensors.torch.save_file(payload, str(tmp_path / "b.safetensors"), meta)
+    model = tiny_vit()
+    before = _state(model)
+    with pytest.raises(ValueError, match="missing keys.*the model was not changed"):
+        load_adapter(model, tmp_path / "b.safetensors")
+    assert _same(model, before) and not lora_layers(model)

@@ -15,6 +15,7 @@ from being merged into the weights: it costs extra compute at every inference.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -24,16 +25,33 @@ import torch
 from torch import nn
 
 from ftnotes.models import TinyViT
-from ftnotes.peft.lora import find_modules, name_matches, replace_module
+from ftnotes.peft.lora import (
+    match_unwrapped,
+    modules_unwrapped,
+    name_matches,
+    refuse_other_method,
+    replace_module,
+)
 from ftnotes.utils import check_int
 
 NON_LINEARITIES = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "swish": nn.SiLU}
 PLACEMENTS = ("houlsby", "pfeiffer", "parallel")
 
 
-def _check_reduction(value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"reduction_factor must be a number > 0, got {value!r}")
+def _check_reduction(value, dim: int | None = None) -> None:
+    """reduction_factor: finite, >= 1 (a bottleneck no wider than the layer) and, given the
+    layer's ``dim``, at most ``dim`` (a bottleneck of at least one unit)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 1 <= value < math.inf):  # fmt: skip
+        raise ValueError(
+            f"reduction_factor must be a finite number >= 1 (bottleneck = dim // "
+            f"reduction_factor, no wider than the layer), got {value!r}"
+        )
+    if dim is not None and dim // value < 1:
+        raise ValueError(
+            f"reduction_factor={value!r} leaves no bottleneck for a layer of size {dim} "
+            f"(dim // reduction_factor = 0); allowed: 1 <= reduction_factor <= {dim}"
+        )
 
 
 def _check_non_linearity(value) -> None:
@@ -46,7 +64,8 @@ class BottleneckAdapter(nn.Module):
 
     Shapes: ``channel_dim=-1``: (..., dim) -> (..., dim) (transformer tokens);
     ``channel_dim=1``: (B, dim, H, W) -> (B, dim, H, W) (conv feature maps).
-    Parameters: down (dim x m + m), up (m x dim + dim), m = max(1, dim // reduction_factor).
+    Parameters: down (dim x m + m), up (m x dim + dim), m = dim // reduction_factor
+    (1 <= reduction_factor <= dim, so 1 <= m <= dim).
     """
 
     def __init__(
@@ -59,13 +78,13 @@ class BottleneckAdapter(nn.Module):
     ):
         super().__init__()
         check_int("dim", dim)
-        _check_reduction(reduction_factor)
+        _check_reduction(reduction_factor, dim)
         _check_non_linearity(non_linearity)
         if channel_dim not in (-1, 1):
             raise ValueError(
                 f"channel_dim must be -1 (tokens) or 1 (conv maps), got {channel_dim!r}"
             )
-        hidden = max(1, int(dim // reduction_factor))
+        hidden = int(dim // reduction_factor)
         self.channel_dim, self.residual = channel_dim, residual
         self.down = nn.Linear(dim, hidden)
         self.act = NON_LINEARITIES[non_linearity]()
@@ -138,16 +157,19 @@ class AdapterConfig:
         return asdict(self)
 
 
-def _targets(model: nn.Module, config: AdapterConfig) -> list[str]:
+def _targets(model: nn.Module, config: AdapterConfig) -> dict[str, nn.Module]:
+    """``{name: module}`` to wrap, named as in the model without adapters (see
+    :func:`~ftnotes.peft.lora.modules_unwrapped`)."""
     if config.target_modules is not None:
-        return find_modules(model, config.target_modules, "target_modules")
+        return match_unwrapped(model, config.target_modules, "target_modules", AdapterLayer)
     if not isinstance(model, TinyViT):
         raise ValueError(
             f"target_modules=None only works for TinyViT; for a {type(model).__name__} name the "
             "modules to wrap, e.g. target_modules=('layer4',)"
         )
     subs = ("attn", "mlp") if config.placement in ("houlsby", "parallel") else ("mlp",)
-    return [f"blocks.{i}.{s}" for i in range(len(model.blocks)) for s in subs]
+    modules = modules_unwrapped(model, AdapterLayer)
+    return {n: modules[n] for n in (f"blocks.{i}.{s}" for i in range(len(model.blocks)) for s in subs)}
 
 
 def _feature_dim(module: nn.Module, name: str) -> tuple[int, int]:
@@ -157,6 +179,26 @@ def _feature_dim(module: nn.Module, name: str) -> tuple[int, int]:
             if isinstance(getattr(m, attr, None), int):
                 return getattr(m, attr), channel_dim
     raise ValueError(f"cannot infer the feature size of {name!r} ({type(module).__name__})")
+
+
+def _plan(model: nn.Module, config: AdapterConfig) -> list[tuple[str, int, int]]:
+    """(name, dim, channel_dim) of every module to wrap, all checked; raises before any change.
+
+    On a model that already has adapters, a wrapped sub-layer counts as its base layer.
+    """
+    plan = []
+    for name, module in _targets(model, config).items():
+        dim, channel_dim = _feature_dim(module, name)
+        in_dim = getattr(module, "in_features", getattr(module, "in_channels", dim))
+        if config.placement == "parallel" and in_dim != dim:
+            raise ValueError(
+                f"placement='parallel' needs in size == out size; {name!r} maps {in_dim} -> {dim}"
+            )
+        _check_reduction(config.reduction_factor, dim)
+        plan.append((name, dim, channel_dim))
+    if config.modules_to_save:
+        match_unwrapped(model, tuple(config.modules_to_save), "modules_to_save", AdapterLayer)
+    return plan
 
 
 def adapter_layers(model: nn.Module) -> list[tuple[str, AdapterLayer]]:
@@ -179,21 +221,16 @@ def add_adapters(model: nn.Module, config: AdapterConfig | None = None) -> nn.Mo
     Running it again replaces the adapters (with a warning) instead of stacking them.
     """
     config = config or AdapterConfig()
-    _targets(model, config)  # fail on a bad target before touching existing adapters
+    refuse_other_method(model, "adapter")
+    plan = _plan(model, config)  # every check before the model changes
     if adapter_layers(model):
         warnings.warn(
             "model already has adapters: removing them before adding new ones", stacklevel=2
         )
         remove_adapters(model)
     parallel = config.placement == "parallel"
-    for name in _targets(model, config):
+    for name, dim, channel_dim in plan:
         module = model.get_submodule(name)
-        dim, channel_dim = _feature_dim(module, name)
-        in_dim = getattr(module, "in_features", getattr(module, "in_channels", dim))
-        if parallel and in_dim != dim:
-            raise ValueError(
-                f"placement='parallel' needs in size == out size; {name!r} maps {in_dim} -> {dim}"
-            )
         adapter = BottleneckAdapter(
             dim, config.reduction_factor, config.non_linearity, channel_dim, residual=not parallel
         )

@@ -14,6 +14,7 @@ an adapter file from a stranger cannot run code. Metadata keys: ``format``,
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -222,7 +223,29 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
             f"this adapter was trained on base {theirs[:16]}, this model is {ours[:16]}: "
             "load the backbone it was trained on"
         )
+    _refuse_other_method(model, payload, path)
+    # Attach to a copy first: a file that does not fit raises and leaves ``model`` as it was.
+    _check_fits(_attach(copy.deepcopy(model), payload, config), payload, path)
     model = _attach(model, payload, config)
+    model.load_state_dict(payload["state_dict"], strict=False)
+    return model
+
+
+def _refuse_other_method(model: nn.Module, payload: dict, path) -> None:
+    attached = getattr(getattr(model, "peft_config", None), "peft_type", None)
+    if attached is None and lora_layers(model):
+        attached = "lora"
+    if attached is None and adapter_layers(model):
+        attached = "adapter"
+    if attached is not None and attached != payload["peft_type"]:
+        raise ValueError(
+            f"adapter file {path} holds a {payload['peft_type']} adapter, but this model has "
+            f"{attached} attached: load it onto the bare backbone (load_pretrained()); "
+            "the model was not changed"
+        )
+
+
+def _check_fits(model: nn.Module, payload: dict, path) -> None:
     expected = adapter_state_dict(model)
     saved = payload["state_dict"]
     missing, unexpected = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
@@ -230,7 +253,6 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
     if missing or unexpected or wrong:
         raise ValueError(
             f"adapter file {path} does not fit this model: missing keys {missing[:5]}, "
-            f"unexpected keys {unexpected[:5]}, shape mismatches {wrong[:5]}"
+            f"unexpected keys {unexpected[:5]}, shape mismatches {wrong[:5]} "
+            "(the model was not changed)"
         )
-    model.load_state_dict(saved, strict=False)
-    return model

@@ -51,8 +51,11 @@ class LoraConfig:
 
     def __post_init__(self):
         check_int("LoraConfig.r", self.r)
-        if not isinstance(self.lora_alpha, (int, float)) or not self.lora_alpha > 0:
-            raise ValueError(f"LoraConfig.lora_alpha must be > 0, got {self.lora_alpha!r}")
+        if (isinstance(self.lora_alpha, bool) or not isinstance(self.lora_alpha, (int, float))
+                or not 0 < self.lora_alpha < math.inf):  # fmt: skip
+            raise ValueError(
+                f"LoraConfig.lora_alpha must be a finite number > 0, got {self.lora_alpha!r}"
+            )
         if not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
             raise ValueError(
                 f"LoraConfig.lora_dropout must be in [0, 1), got {self.lora_dropout!r}"
@@ -207,6 +210,37 @@ def find_modules(model: nn.Module, targets: Sequence[str] | str, field: str) -> 
     return names
 
 
+def modules_unwrapped(model: nn.Module, wrapper: type) -> dict[str, nn.Module]:
+    """``{name: module}`` as the model will be once every ``wrapper`` layer is removed.
+
+    A wrapper's name maps to its ``base_layer``, the names below a base layer lose their
+    ``base_layer`` segment, and a wrapper's own parts (its adapter, its dropout) are left out:
+    so matching targets on a model that already has the method plans the same change as on the
+    bare model.
+    """
+    wrappers = [n for n, m in model.named_modules() if n and isinstance(m, wrapper)]
+    out = {}
+    for name, module in model.named_modules():
+        if not name:
+            continue
+        if any(name.startswith(w + ".") and not name.startswith(w + ".base_layer") for w in wrappers):
+            continue  # a part of the wrapper, not of the model it wraps
+        canonical = ".".join(s for s in name.split(".") if s != "base_layer")
+        out.setdefault(canonical, module.base_layer if isinstance(module, wrapper) else module)
+    return out
+
+
+def match_unwrapped(model: nn.Module, targets, field: str, wrapper: type) -> dict[str, nn.Module]:
+    """The entries of :func:`modules_unwrapped` whose names match ``targets`` (ValueError if none)."""
+    modules = modules_unwrapped(model, wrapper)
+    found = {n: m for n, m in modules.items() if name_matches(n, targets)}
+    if not found:
+        names = list(modules)
+        sample = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        raise ValueError(f"{field}={targets!r} matches no module; modules include: {sample}")
+    return found
+
+
 def module_of(key: str) -> str:
     """The module a parameter belongs to, wrapper names dropped: ``head.base_layer.weight`` -> ``head``."""
     return ".".join(s for s in key.split(".")[:-1] if s != "base_layer")
@@ -235,30 +269,74 @@ def mark_only_lora_as_trainable(model: nn.Module, modules_to_save: Sequence[str]
             model.get_submodule(name).requires_grad_(True)
 
 
+def refuse_other_method(model: nn.Module, method: str) -> None:
+    """ValueError if ``model`` already carries a PEFT method other than ``method``.
+
+    Attaching a second method would freeze the first one's tensors without a word (each
+    method's ``mark_only_*_as_trainable`` freezes everything it does not own).
+    """
+    config = getattr(model, "peft_config", None)
+    other = getattr(config, "peft_type", None)
+    if other is None and method != "lora" and lora_layers(model):
+        other = "lora"
+    if other is None and method != "adapter":
+        from ftnotes.peft.adapters import adapter_layers  # adapters imports this module
+
+        other = "adapter" if adapter_layers(model) else None
+    if other is not None and other != method:
+        undo = {"lora": "remove_lora(model) (merge=True keeps what it learned)",
+                "adapter": "remove_adapters(model)"}.get(other, "start from load_pretrained()")  # fmt: skip
+        raise ValueError(
+            f"model already has {other} attached; cannot add {method} on top (it would freeze "
+            f"the {other} tensors): call {undo} first, or start from a fresh backbone"
+        )
+
+
+def _lora_targets(model: nn.Module, config: LoraConfig) -> list[tuple[str, type]]:
+    """(name, LoRA layer class) for every module to wrap; raises before anything changes.
+
+    On a model that already has LoRA, a wrapped layer counts as its base layer, so the plan is
+    the one that applies after the old LoRA is removed.
+    """
+    plan = []
+    for name, module in match_unwrapped(model, config.target_modules, "target_modules",
+                                        LoRALayer).items():  # fmt: skip
+        if isinstance(module, nn.Linear):
+            plan.append((name, LoRALinear))
+        elif isinstance(module, nn.Conv2d):
+            if module.groups != 1 or module.padding_mode != "zeros":
+                raise ValueError(
+                    f"target_modules matched {name!r}, a Conv2d with groups={module.groups}, "
+                    f"padding_mode={module.padding_mode!r}; LoRA supports groups=1, 'zeros'"
+                )
+            plan.append((name, LoRAConv2d))
+        else:
+            raise ValueError(
+                f"target_modules matched {name!r}, a {type(module).__name__}; LoRA supports "
+                "nn.Linear and nn.Conv2d (nothing was changed)"
+            )
+    if config.modules_to_save:
+        match_unwrapped(model, tuple(config.modules_to_save), "modules_to_save", LoRALayer)
+    return plan
+
+
 def add_lora(model: nn.Module, config: LoraConfig | None = None) -> nn.Module:
     """Wrap every module matched by ``config.target_modules`` with LoRA, in place; returns model.
 
-    Running it again replaces the LoRA layers (with a warning) instead of stacking LoRA on LoRA.
+    Everything is checked before the model changes: a bad target or ``modules_to_save`` name
+    raises and leaves the model as it was. Running it again replaces the LoRA layers (with a
+    warning) instead of stacking LoRA on LoRA; a model with another method attached is refused.
     """
     config = config or LoraConfig()
-    find_modules(model, config.target_modules, "target_modules")  # fail before unwrapping
+    refuse_other_method(model, "lora")
+    plan = _lora_targets(model, config)
     if lora_layers(model):
         warnings.warn(
             "model already has LoRA layers: removing them before adding new ones", stacklevel=2
         )
         remove_lora(model, merge=False)
-    names = find_modules(model, config.target_modules, "target_modules")
-    for name in names:
+    for name, layer_cls in plan:
         module = model.get_submodule(name)
-        if isinstance(module, nn.Linear):
-            layer_cls = LoRALinear
-        elif isinstance(module, nn.Conv2d):
-            layer_cls = LoRAConv2d
-        else:
-            raise ValueError(
-                f"target_modules matched {name!r}, a {type(module).__name__}; LoRA supports "
-                "nn.Linear and nn.Conv2d"
-            )
         replace_module(
             model, name, layer_cls(module, config.r, config.lora_alpha, config.lora_dropout)
         )
