@@ -28,6 +28,7 @@ from ftnotes.peft.adapters import AdapterConfig, adapter_layers, add_adapters
 from ftnotes.peft.lora import (
     LoraConfig,
     add_lora,
+    attached_method,
     lora_layers,
     module_of,
     name_matches,
@@ -232,11 +233,7 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
 
 
 def _refuse_other_method(model: nn.Module, payload: dict, path) -> None:
-    attached = getattr(getattr(model, "peft_config", None), "peft_type", None)
-    if attached is None and lora_layers(model):
-        attached = "lora"
-    if attached is None and adapter_layers(model):
-        attached = "adapter"
+    attached = attached_method(model)
     if attached is not None and attached != payload["peft_type"]:
         raise ValueError(
             f"adapter file {path} holds a {payload['peft_type']} adapter, but this model has "

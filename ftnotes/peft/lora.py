@@ -174,14 +174,19 @@ class LoRAConv2d(LoRALayer):
     def __init__(self, base: nn.Conv2d, r: int = 4, lora_alpha: float = 8.0, lora_dropout=0.0):
         if not isinstance(base, nn.Conv2d):
             raise ValueError(f"base must be an nn.Conv2d, got {type(base).__name__}")
-        if base.groups != 1 or base.padding_mode != "zeros":
-            raise ValueError(
-                "LoRAConv2d supports groups=1 and padding_mode='zeros', got "
-                f"groups={base.groups}, padding_mode={base.padding_mode!r}"
-            )
+        self.check_supported(base)
         kh, kw = base.kernel_size
         fan_in = base.in_channels * kh * kw
         super().__init__(base, fan_in, base.out_channels, r, lora_alpha, lora_dropout)
+
+    @staticmethod
+    def check_supported(base: nn.Conv2d, name: str = "base") -> None:
+        """ValueError unless ``base`` has groups=1 and zero padding (what the two-conv path needs)."""
+        if base.groups != 1 or base.padding_mode != "zeros":
+            raise ValueError(
+                f"LoRAConv2d supports groups=1 and padding_mode='zeros', got {name} with "
+                f"groups={base.groups}, padding_mode={base.padding_mode!r}"
+            )
 
     def _lora_path(self, x: torch.Tensor) -> torch.Tensor:
         b = self.base_layer
@@ -204,10 +209,13 @@ def find_modules(model: nn.Module, targets: Sequence[str] | str, field: str) -> 
     """Qualified names of the modules matching ``targets``; ValueError listing real names if none."""
     names = [n for n, _ in model.named_modules() if n and name_matches(n, targets)]
     if not names:
-        existing = [n for n, _ in model.named_modules() if n]
-        sample = ", ".join(existing[:12]) + (", ..." if len(existing) > 12 else "")
-        raise ValueError(f"{field}={targets!r} matches no module; modules include: {sample}")
+        _no_match(field, targets, [n for n, _ in model.named_modules() if n])
     return names
+
+
+def _no_match(field: str, targets, existing: list[str]) -> None:
+    sample = ", ".join(existing[:12]) + (", ..." if len(existing) > 12 else "")
+    raise ValueError(f"{field}={targets!r} matches no module; modules include: {sample}")
 
 
 def modules_unwrapped(model: nn.Module, wrapper: type) -> dict[str, nn.Module]:
@@ -235,9 +243,7 @@ def match_unwrapped(model: nn.Module, targets, field: str, wrapper: type) -> dic
     modules = modules_unwrapped(model, wrapper)
     found = {n: m for n, m in modules.items() if name_matches(n, targets)}
     if not found:
-        names = list(modules)
-        sample = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        raise ValueError(f"{field}={targets!r} matches no module; modules include: {sample}")
+        _no_match(field, targets, list(modules))
     return found
 
 
@@ -269,20 +275,26 @@ def mark_only_lora_as_trainable(model: nn.Module, modules_to_save: Sequence[str]
             model.get_submodule(name).requires_grad_(True)
 
 
+def attached_method(model: nn.Module) -> str | None:
+    """The ``peft_type`` of the method ``model`` carries ("lora", "adapter", ...), else None:
+    its ``peft_config``, or failing that the layers it has."""
+    attached = getattr(getattr(model, "peft_config", None), "peft_type", None)
+    if attached is None and lora_layers(model):
+        attached = "lora"
+    if attached is None:
+        from ftnotes.peft.adapters import adapter_layers  # adapters imports this module
+
+        attached = "adapter" if adapter_layers(model) else None
+    return attached
+
+
 def refuse_other_method(model: nn.Module, method: str) -> None:
     """ValueError if ``model`` already carries a PEFT method other than ``method``.
 
     Attaching a second method would freeze the first one's tensors without a word (each
     method's ``mark_only_*_as_trainable`` freezes everything it does not own).
     """
-    config = getattr(model, "peft_config", None)
-    other = getattr(config, "peft_type", None)
-    if other is None and method != "lora" and lora_layers(model):
-        other = "lora"
-    if other is None and method != "adapter":
-        from ftnotes.peft.adapters import adapter_layers  # adapters imports this module
-
-        other = "adapter" if adapter_layers(model) else None
+    other = attached_method(model)
     if other is not None and other != method:
         undo = {"lora": "remove_lora(model) (merge=True keeps what it learned)",
                 "adapter": "remove_adapters(model)"}.get(other, "start from load_pretrained()")  # fmt: skip
@@ -304,11 +316,7 @@ def _lora_targets(model: nn.Module, config: LoraConfig) -> list[tuple[str, type]
         if isinstance(module, nn.Linear):
             plan.append((name, LoRALinear))
         elif isinstance(module, nn.Conv2d):
-            if module.groups != 1 or module.padding_mode != "zeros":
-                raise ValueError(
-                    f"target_modules matched {name!r}, a Conv2d with groups={module.groups}, "
-                    f"padding_mode={module.padding_mode!r}; LoRA supports groups=1, 'zeros'"
-                )
+            LoRAConv2d.check_supported(module, f"target_modules match {name!r}")
             plan.append((name, LoRAConv2d))
         else:
             raise ValueError(
