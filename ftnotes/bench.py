@@ -31,7 +31,8 @@ from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, check_method, run_method
 from ftnotes.utils import atomic_write, check_int, count_params, get_device, pinned_threads
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
-               "trainable_params", "total_params", "train_seconds", "peak_memory_bytes",
+               "trainable_params", "total_params", "train_seconds", "step_ms",
+               "optimizer_state_bytes", "peak_memory_bytes",
                "checkpoint_bytes", "latency_ms")  # fmt: skip
 
 
@@ -78,6 +79,8 @@ def _summarise(method: str, runs: list) -> dict:
         "trainable_params": recs[0].trainable_params,
         "total_params": recs[0].total_params,
         "train_seconds": statistics.fmean(r.train_seconds for r in recs),
+        "step_ms": statistics.fmean(r.step_ms for r in recs),
+        "optimizer_state_bytes": recs[0].optimizer_state_bytes,
         "peak_memory_bytes": max(r.peak_memory_bytes for r in recs),
         "checkpoint_bytes": recs[0].checkpoint_bytes,
         "latency_ms": statistics.fmean(r.latency_ms for r in recs),
@@ -151,15 +154,16 @@ def to_markdown(payload: dict) -> str:
         f"bench time {payload['total_seconds']:.0f} s.",
         "",
         "| method | test acc % | source acc % | trainable | trainable w/o head | % trainable "
-        "| train s | peak mem MB | checkpoint KB | latency ms (bs 1) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| train s | step ms | optim state KB | peak mem MB | checkpoint KB | latency ms (bs 1) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in payload["results"]:
         acc = _pct(r["target_test_acc"]) + (f" ± {_pct(r['target_test_acc_std'])}" if std else "")
         lines.append(
             f"| {r['method']} | {acc} | {_pct(r['source_test_acc'])} | {r['trainable_params']:,} "
             f"| {r['trainable_params_without_head']:,} | {_pct(r['trainable_fraction'])} "
-            f"| {r['train_seconds']:.1f} | {r['peak_memory_bytes'] / 1e6:.2f} "
+            f"| {r['train_seconds']:.1f} | {r['step_ms']:.2f} "
+            f"| {r['optimizer_state_bytes'] / 1e3:.1f} | {r['peak_memory_bytes'] / 1e6:.2f} "
             f"| {r['checkpoint_bytes'] / 1e3:.1f} | {r['latency_ms']:.3f} |"
         )
     return "\n".join(lines) + "\n"

@@ -25,7 +25,8 @@ class RunRecord:
 
     ``checkpoint_bytes``: what one would save for this task: the full state dict when every
     parameter trained, else only the trainable parameters (PEFT, probes). ``source_acc`` is
-    ``None`` where no source head was given.
+    ``None`` where no source head was given. ``step_ms``: median time of one training step
+    (forward, backward, optimizer update; ``History.step_ms``).
     """
 
     name: str
@@ -40,6 +41,7 @@ class RunRecord:
     checkpoint_bytes: int
     full_checkpoint_bytes: int
     extra: dict = field(default_factory=dict)
+    step_ms: float = 0.0
 
 
 class Ledger:
@@ -54,6 +56,7 @@ class Ledger:
         ("optimizer_state_bytes", "optim state KB", "{:.1f}"),
         ("peak_memory_bytes", "peak mem MB", "{:.2f}"),
         ("train_seconds", "train s", "{:.1f}"),
+        ("step_ms", "step ms", "{:.2f}"),
         ("latency_ms", "latency ms", "{:.2f}"),
         ("checkpoint_bytes", "checkpoint KB", "{:.1f}"),
     )
@@ -97,6 +100,39 @@ class Ledger:
 
     def _repr_markdown_(self) -> str:  # Jupyter shows the table when the ledger ends a cell
         return self.to_markdown()
+
+
+def cost_shares(records, reference: str = "full_ft", show: bool = True) -> dict[str, dict]:
+    """What each run costs as a fraction of the ``reference`` run's (by name; full fine-tuning):
+    trainable parameters, optimizer state (measured bytes) and the time of one training step
+    (``RunRecord.step_ms``). Prints a table unless ``show=False``; returns
+    ``{name: {"trainable": ..., "optimizer state": ..., "step time": ...}}``.
+
+    The first two fall together (AdamW keeps 8 bytes per trained parameter); the step time
+    need not: the forward pass is the whole network's either way (prompts even lengthen it) and
+    the backward still passes through every frozen layer to reach the trained ones.
+    """
+    records = records.records if isinstance(records, Ledger) else list(records)
+    by_name = {r.name: r for r in records}
+    if reference not in by_name:
+        raise ValueError(f"reference must name one of the runs {sorted(by_name)}, got {reference!r}")
+    ref = by_name[reference]
+    shares = {
+        r.name: {
+            "trainable": r.trainable_params / ref.trainable_params,
+            "optimizer state": r.optimizer_state_bytes / ref.optimizer_state_bytes,
+            "step time": r.step_ms / ref.step_ms if ref.step_ms else float("nan"),
+        }
+        for r in records
+    }
+    if show:
+        print(f"{'run':24s} {'trainable':>10s} {'optim state':>12s} {'step ms':>8s} "
+              f"{'step time':>10s}   (shares: of {reference}'s)")  # fmt: skip
+        for r in records:
+            s = shares[r.name]
+            print(f"{r.name:24s} {s['trainable']:10.1%} {s['optimizer state']:12.1%} "
+                  f"{r.step_ms:8.2f} {s['step time']:10.0%}")  # fmt: skip
+    return shares
 
 
 @torch.no_grad()
@@ -166,6 +202,7 @@ def record_run(name: str, model, history, task, *, source_head=None, source_test
         optimizer_state_bytes=history.optimizer_state_bytes,
         peak_memory_bytes=history.peak_memory_bytes,
         train_seconds=history.train_seconds,
+        step_ms=history.step_ms,
         latency_ms=measure_latency(model, X_test[:latency_batch], forward=forward),
         checkpoint_bytes=ckpt,
         full_checkpoint_bytes=full_bytes,

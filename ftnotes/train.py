@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -44,6 +45,8 @@ class History:
     ``peak_memory_bytes``: CUDA ``max_memory_allocated`` on a GPU; on CPU an *estimate*, see
     ``memory_note``. ``train_seconds``: wall time of the whole loop including validation.
     ``phase_starts``: first epoch of each phase for multi-phase recipes (LP-FT).
+    ``step_seconds``: wall time of each optimizer step (forward, backward, update), see
+    :attr:`step_ms`.
     """
 
     loss: list = field(default_factory=list)
@@ -61,16 +64,25 @@ class History:
     optimizer_state_bytes: int = 0
     memory_note: str = ""
     phase_starts: dict = field(default_factory=dict)
+    step_seconds: list = field(default_factory=list)
 
     @property
     def epochs_run(self) -> int:
         return len(self.train_loss)
 
+    @property
+    def step_ms(self) -> float:
+        """Median time of one training step in ms; the first step (which also measures the
+        saved activations and pays one-time costs) is left out when there are others. The
+        median resists the spikes other processes cause; 0.0 before any step."""
+        times = self.step_seconds[1:] or self.step_seconds
+        return 1e3 * statistics.median(times) if times else 0.0
+
     def extend(self, other: History, phase: str) -> History:
         """Append a later phase's history (LP-FT's fine-tuning after its probe), in place."""
         offset = self.epochs_run
         self.phase_starts[phase] = offset
-        for name in ("loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc"):
+        for name in ("loss", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "step_seconds"):
             getattr(self, name).extend(getattr(other, name))
         if other.best_epoch is not None:
             self.best_epoch = offset + other.best_epoch
@@ -256,6 +268,7 @@ class _Loop:
 
     def train_step(self, xb, yb) -> tuple[float, int]:
         """One optimizer step on a batch; returns (loss, number correct)."""
+        start = time.perf_counter()
         if self.step == 0:  # measure one batch's saved activations, then train without hooks
             with torch.autograd.graph.saved_tensors_hooks(self.meter.pack, lambda t: t):
                 out = self.forward(self.model, xb)
@@ -278,7 +291,9 @@ class _Loop:
         self.scheduler.step()
         self.history.loss.append(value)
         self.step += 1
-        return value, (out.argmax(1) == yb).sum().item()
+        correct = (out.argmax(1) == yb).sum().item()  # .item() waits for a GPU's queued work
+        self.history.step_seconds.append(time.perf_counter() - start)
+        return value, correct
 
     def train_epoch(self, X, y, perm, batch_size) -> None:
         self.labels = y

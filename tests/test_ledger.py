@@ -10,6 +10,7 @@ from ftnotes.evaluate import accuracy, source_retention
 from ftnotes.ledger import (
     Ledger,
     RunRecord,
+    cost_shares,
     measure_latency,
     record_run,
     state_dict_bytes,
@@ -64,6 +65,7 @@ def test_record_run_fills_measured_values(strategy):
     assert r.checkpoint_bytes == saved_size(want)
     assert r.optimizer_state_bytes == h.optimizer_state_bytes > 0
     assert r.train_seconds == h.train_seconds > 0 and r.latency_ms > 0
+    assert r.step_ms == h.step_ms > 0
     assert r.extra["latency_batch"] == 32 and r.extra["epochs"] == 1
 
 
@@ -76,7 +78,7 @@ def test_ledger_table_and_dicts():
     md = ledger.to_markdown()
     lines = md.splitlines()
     assert len(lines) == 3 and "full FT" in lines[2] and "| - |" in lines[2]
-    assert lines[0].count("|") == lines[2].count("|")
+    assert lines[0].count("|") == lines[2].count("|") and "step ms" in lines[0]
     assert ledger.to_dicts()[0]["extra"]["note"] == "x"
     with pytest.raises(ValueError, match="record"):
         ledger.add({"name": "x"})
@@ -98,3 +100,14 @@ def test_measure_latency():
 def test_run_record_fields():
     r = RunRecord("a", 0.5, None, 1, 2, 3, 4, 5.0, 6.0, 7, 8)
     assert r.extra == {} and Ledger([r]).records == [r]
+
+
+def test_cost_shares_against_the_reference_run(capsys):
+    full = RunRecord("full_ft", 0.9, None, 100, 100, 808, 0, 1.0, 1.0, 0, 0, step_ms=8.0)
+    lora = RunRecord("lora", 0.9, None, 5, 105, 48, 0, 1.0, 1.0, 0, 0, step_ms=6.0)
+    shares = cost_shares(Ledger([full, lora]))
+    assert shares["lora"] == {"trainable": 0.05, "optimizer state": 48 / 808, "step time": 0.75}
+    assert shares["full_ft"]["step time"] == 1.0 and "lora" in capsys.readouterr().out
+    assert cost_shares([lora], reference="lora", show=False)["lora"]["trainable"] == 1.0
+    with pytest.raises(ValueError, match="reference must name one of the runs"):
+        cost_shares([lora], show=False)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from ftnotes.costs import adamw_state_bytes
 from ftnotes.models import TinyViT
 from ftnotes.strategies import freeze
 from ftnotes.train import History, fit
@@ -65,6 +66,21 @@ def test_optimizer_state_counts_only_trainable():
     n_head = sum(p.numel() for p in model.head.parameters())
     # AdamW keeps exp_avg and exp_avg_sq (float32) plus a scalar step per tensor
     assert h.optimizer_state_bytes == 2 * 4 * n_head + 2 * 4
+    assert h.optimizer_state_bytes == adamw_state_bytes(model)
+    full = tiny_model()
+    assert fit(full, (X, y), epochs=1, batch_size=32, progress=False).optimizer_state_bytes == (
+        adamw_state_bytes(full))
+
+
+def test_step_times_one_per_step_and_carried_by_extend():
+    X, y = tiny_data()
+    h = fit(tiny_model(), (X, y), epochs=2, batch_size=16, progress=False)
+    assert len(h.step_seconds) == len(h.loss) == 12 and min(h.step_seconds) > 0
+    rest = sorted(h.step_seconds[1:])
+    assert 1e3 * rest[0] <= h.step_ms <= 1e3 * rest[-1]  # the median of all but the first
+    assert History().step_ms == 0.0
+    h2 = fit(tiny_model(), (X, y), epochs=1, batch_size=16, progress=False)
+    assert len(h.extend(h2, "second").step_seconds) == 18
 
 
 def test_early_stopping_restores_best_epoch():
