@@ -126,11 +126,12 @@ def cost_shares(records, reference: str = "full_ft", show: bool = True) -> dict[
         for r in records
     }
     if show:
-        print(f"{'run':24s} {'trainable':>10s} {'optim state':>12s} {'step ms':>8s} "
+        w = max(len("run"), *(len(r.name) for r in records))
+        print(f"{'run':{w}s} {'trainable':>10s} {'optim state':>12s} {'step ms':>8s} "
               f"{'step time':>10s}   (shares: of {reference}'s)")  # fmt: skip
         for r in records:
             s = shares[r.name]
-            print(f"{r.name:24s} {s['trainable']:10.1%} {s['optimizer state']:12.1%} "
+            print(f"{r.name:{w}s} {s['trainable']:10.1%} {s['optimizer state']:12.1%} "
                   f"{r.step_ms:8.2f} {s['step time']:10.0%}")  # fmt: skip
     return shares
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from .evaluate import as_tensors, check_labels, loss_and_accuracy
@@ -147,6 +148,23 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
         for t in state.values()
         if torch.is_tensor(t)
     )
+
+
+def adamw_bytes(trained: int, tensors: int) -> int:
+    """AdamW's state for ``trained`` parameters in ``tensors`` tensors (float32): ``exp_avg``
+    and ``exp_avg_sq``, 2 x 4 bytes per parameter, and one float32 ``step`` (4 bytes) per tensor."""
+    return 2 * 4 * trained + 4 * tensors
+
+
+def adamw_state_bytes(model: nn.Module) -> int:
+    """The bytes ``torch.optim.AdamW`` will keep for ``model``'s trainable parameters
+    (:func:`adamw_bytes`); ``History.optimizer_state_bytes`` is what it did keep.
+
+    The compute of a step shrinks far less than this: the forward is unchanged (prompts make
+    it longer) and the backward still runs through every frozen layer, so notebooks 02-05
+    show step time next to it."""
+    trained = [p for p in model.parameters() if p.requires_grad]
+    return adamw_bytes(sum(p.numel() for p in trained), len(trained))
 
 
 class _SavedTensorMeter:

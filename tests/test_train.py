@@ -7,10 +7,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from ftnotes.costs import adamw_state_bytes
 from ftnotes.models import TinyViT
 from ftnotes.strategies import freeze
-from ftnotes.train import History, fit
+from ftnotes.train import History, adamw_state_bytes, fit
 
 
 def tiny_model(num_classes=3, seed=0):

@@ -13,7 +13,6 @@ from .estimate import (
            PRECISIONS,
            Estimate,
            Setup,
-           adamw_state_bytes,
            estimate,
            meta_model,
            step_seconds,
@@ -23,5 +22,5 @@ from .measure import build, measure, measure_step, random_batch, time_step
 from .models import MODELS, config
 
 __all__ = ["DEVICES", "GB", "METHODS", "MODELS", "OPTIMIZERS", "PRECISIONS", "Device", "Estimate",
-           "Setup", "adamw_state_bytes", "build", "config", "estimate", "measure", "measure_step", "meta_model",
+           "Setup", "build", "config", "estimate", "measure", "measure_step", "meta_model",
            "random_batch", "step_seconds", "steps_in", "time_step"]  # fmt: skip

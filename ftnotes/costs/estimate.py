@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..train import adamw_bytes
 from .families import FAMILIES
 from .tape import Tape
 
@@ -138,7 +139,7 @@ def estimate(model, setup: Setup) -> Estimate:
         model = meta_model(model)
     cfg = model.config
     stored, trained, tensors, _ = _counts(model, setup)
-    state = {"adamw": _adamw(trained, tensors), "sgd": 0, "sgd-momentum": 4 * trained}
+    state = {"adamw": adamw_bytes(trained, tensors), "sgd": 0, "sgd-momentum": 4 * trained}
     family = FAMILIES.get(cfg.model_type)
     est = Estimate(4 * stored, 4 * trained, state[setup.optimizer], None, stored, trained, 0)
     if family is None:
@@ -160,21 +161,6 @@ def estimate(model, setup: Setup) -> Estimate:
     est.activations, est.tokens = sum(tape.saved.values()), tape.tokens
     est.flops, est.recompute_peak = dict(tape.flops), tape.recompute_peak
     return est
-
-
-def _adamw(trained: int, tensors: int) -> int:
-    # float32 exp_avg and exp_avg_sq per trained parameter, one float32 `step` per tensor
-    return 2 * 4 * trained + 4 * tensors
-
-
-def adamw_state_bytes(model: nn.Module) -> int:
-    """The bytes ``torch.optim.AdamW`` will keep for ``model``'s trainable parameters:
-    8 per trained parameter (``exp_avg``, ``exp_avg_sq``) + 4 per trained tensor (``step``).
-    The compute of a step shrinks far less than this: the forward is unchanged (prompts make
-    it longer) and the backward still runs through every frozen layer, so notebooks 02-05
-    show step time next to it."""
-    trained = [p for p in model.parameters() if p.requires_grad]
-    return _adamw(sum(p.numel() for p in trained), len(trained))
 
 
 def _sequence(cfg, setup: Setup) -> int:
