@@ -116,7 +116,8 @@ def run_bench(task="digits", labels_per_class=None, methods=METHODS, seeds=1, pr
         runs = []
         for seed in range(seeds):
             t = load_task(task, labels_per_class=labels_per_class, seed=seed)
-            runs.append(run_method(method, t, seed=seed, base=base, progress=progress, **overrides))
+            runs.append(run_method(method, t, seed=seed, base=base, progress=progress,
+                                   merge_latency=True, **overrides))
         results.append(_summarise(method, runs))
         if progress:
             print(f"{method}: test acc {results[-1]['target_test_acc']:.4f}", file=sys.stderr)

@@ -159,7 +159,7 @@ def compare_latency(models: dict, x: torch.Tensor, repeats: int = 300, warmup: i
     return {n: 1e3 * statistics.median(t) for n, t in times.items()}
 
 
-def _peft_checks(method, model, bare, task) -> dict:
+def _peft_checks(method, model, bare, task, merge_latency=False) -> dict:
     """Measured facts about a trained PEFT model: adapter file size, on/off, merge, latency."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,6 +182,8 @@ def _peft_checks(method, model, bare, task) -> dict:
             unmerged = model(X)
             merged = peft.merge_lora(copy.deepcopy(model))
             out["merge_max_abs_diff"] = (merged(X) - unmerged).abs().max().item()
+            if not merge_latency:
+                return out
             unloaded = peft.remove_lora(copy.deepcopy(merged), merge=True)
             lat = compare_latency({"bare": bare, "unmerged": model, "merged": merged,
                                    "merged_unloaded": unloaded}, X[:1])  # fmt: skip
@@ -191,7 +193,7 @@ def _peft_checks(method, model, bare, task) -> dict:
 
 
 def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, progress=False,
-               **overrides):  # fmt: skip
+               merge_latency=False, **overrides):  # fmt: skip
     """Train ``method`` on ``task`` with its default recipe (plus ``overrides``); measure it.
 
     ``base``: the pretrained TinyViT (default :func:`load_pretrained`); it is copied, never
@@ -200,6 +202,9 @@ def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, prog
     the pretrained body, parameters, time, memory, checkpoint bytes = what one would save,
     latency at batch size 1); ``record.extra`` adds the validation accuracy, the recipe and,
     for PEFT methods, the checks of :func:`_peft_checks`. ``ledger``: the record is added.
+    ``merge_latency``: LoRA only, also time bare / unmerged / merged / unloaded models
+    interleaved (:func:`compare_latency`, about 1 s); the bench asks for it, notebooks time
+    what they show themselves.
     """
     recipe = get_recipe(method, **overrides)
     base = load_pretrained() if base is None else base
@@ -219,7 +224,7 @@ def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, prog
             history = _train_strategy(method, model, task, recipe, seed, progress)
     extra = {"val_acc": accuracy(model, task.val), "recipe": recipe, "seed": seed}
     if method in PEFT_METHODS:
-        extra.update(_peft_checks(method, model, bare, task))
+        extra.update(_peft_checks(method, model, bare, task, merge_latency))
     record = record_run(method, model, history, task, source_head=source_head,
                         source_test=test_src, latency_batch=1, extra=extra)  # fmt: skip
     if method in PEFT_METHODS:  # what one would ship: the adapter file (adapter + head + config)

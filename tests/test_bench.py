@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ftnotes import bench, recipes
+from ftnotes.data import load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.recipes import METHODS, get_recipe
 
@@ -95,3 +96,13 @@ def test_threads_are_pinned_during_the_run_and_restored(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--threads", "0"])
     assert "--threads must be an int >= 1, got 0" in capsys.readouterr().err
+
+
+def test_lora_merge_latency_only_when_asked(small_source):
+    task = load_task("digits", labels_per_class=2)
+    _, plain = recipes.run_method("lora", task, epochs=1)
+    _, timed = recipes.run_method("lora", task, epochs=1, merge_latency=True)
+    for rec in (plain, timed):  # merging is always checked, it is cheap
+        assert rec.extra["merge_max_abs_diff"] < 1e-4 and rec.extra["disabled_equals_base"]
+    assert "merged_latency_ratio" not in plain.extra
+    assert timed.extra["merged_latency_ratio"] > 0 and timed.extra["latency_ms_bare"] > 0
