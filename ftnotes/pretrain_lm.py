@@ -36,7 +36,7 @@ from ftnotes.utils import atomic_write, set_seed
 HELD_OUT_PER_SKILL = 200
 
 
-def pretrain(seed=0, steps=5000, batch_size=64, lr=3e-3, log=print):
+def pretrain(seed=0, steps=6000, batch_size=64, lr=3e-3, log=print):
     """``(model, tokenizer, held_out)``: the tiny LM trained on ``steps`` batches of the source
     stream (held-out prompts excluded). Same seed -> same weights on one machine."""
     set_seed(seed)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.pretrain_lm",
                                  description=__doc__.split("\n")[0])  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     default_out = REPO_DATA_DIR if IN_CLONE else USER_WEIGHTS_DIR

@@ -7,13 +7,18 @@ several phrasings so the model learns the skill rather than one template:
 * ``copy``: repeat a string of 3-6 lowercase letters;
 * ``reverse``: the same string backwards;
 * ``add``: the sum of two digits (0-18);
-* ``count``: how many times a letter occurs in a string over ``abcd``.
+* ``count``: how many times a letter occurs in a string over ``abcd``;
+* ``copy_reverse``: two skills in one answer, ``"copy ab and reverse cde"`` -> ``"abedc"``
+  (two different strings: the reverse part starts in the middle of the answer).
 
 The **target skill** of notebook 08 is ``mirror``: ``"mirror kqe"`` -> ``"kqeeqk"``, the string
 followed by its reverse. No source phrasing contains the word ``mirror`` and no source answer
-is a string followed by its own reverse (:func:`assert_no_target`, tested), so the target is new
-to the model; but both halves of the answer are skills it has (copy, then reverse), which is why
-a few hundred examples should be enough after pretraining and far too few from scratch.
+is a string of the prompt followed by its own reverse (``copy_reverse`` never draws the same
+string twice; :func:`make_example` redraws anything :func:`is_target_like` flags, and
+:func:`assert_no_target` checks the stream; tested), so the target is new to the model: a new
+instruction word, one string used twice. But every part of the answer is a skill it has (copy,
+reverse, both in one answer), which is why a few hundred examples should be enough after
+pretraining and far too few from scratch.
 
 Everything is drawn from a ``random.Random(seed)``: the same seed gives the same examples.
 """
@@ -35,6 +40,7 @@ PHRASINGS = {
     "reverse": ("reverse {s}", "{s} backwards", "flip {s}"),
     "add": ("{a}+{b}", "add {a} and {b}", "sum of {a} and {b}"),
     "count": ("count {c} in {s}", "how many {c} in {s}"),
+    "copy_reverse": ("copy {s} and reverse {t}", "repeat {s} then flip {t}"),
 }
 SOURCE_SKILLS = tuple(PHRASINGS)
 TARGET_SKILL = "mirror"
@@ -56,7 +62,15 @@ def _word(rng: random.Random, lo=MIN_LEN, hi=MAX_LEN, letters=LETTERS) -> str:
 
 
 def make_example(skill: str, rng: random.Random) -> Example:
-    """One random example of ``skill`` (a source skill or ``"mirror"``)."""
+    """One random example of ``skill`` (a source skill or ``"mirror"``); a source example is
+    never target-like (:func:`is_target_like`): such draws are redrawn."""
+    while True:
+        ex = _make(skill, rng)
+        if skill == TARGET_SKILL or not is_target_like(ex):
+            return ex
+
+
+def _make(skill: str, rng: random.Random) -> Example:
     if skill == TARGET_SKILL:
         s = _word(rng)
         return Example(skill, TARGET_PHRASING.format(s=s), s + s[::-1])
@@ -66,6 +80,11 @@ def make_example(skill: str, rng: random.Random) -> Example:
     if skill in ("copy", "reverse"):
         s = _word(rng)
         return Example(skill, phrasing.format(s=s), s if skill == "copy" else s[::-1])
+    if skill == "copy_reverse":
+        a, b = _word(rng), _word(rng)
+        while b == a:
+            b = _word(rng)
+        return Example(skill, phrasing.format(s=a, t=b), a + b[::-1])
     if skill == "add":
         a, b = rng.randint(0, 9), rng.randint(0, 9)
         return Example(skill, phrasing.format(a=a, b=b), str(a + b))
@@ -152,5 +171,5 @@ def alphabet() -> list[str]:
     for phrasings in PHRASINGS.values():
         for p in phrasings:
             chars |= set(p.replace("{s}", "").replace("{a}", "").replace("{b}", "")
-                         .replace("{c}", ""))  # fmt: skip
+                         .replace("{c}", "").replace("{t}", ""))  # fmt: skip
     return sorted(chars)
