@@ -22,7 +22,7 @@ from ftnotes.lm import corpus, load_pretrained_lm
 from ftnotes.lm.methods import METHODS, STEPS, run
 from ftnotes.lm.sft import evaluate_skills
 
-N_TRAIN, N_TEST, N_SOURCE = 300, 100, 40
+N_TRAIN, N_TEST, N_SOURCE = 300, 100, 20
 
 
 def bench(methods=METHODS, seeds=3, n_train=N_TRAIN, steps=STEPS, log=print) -> dict:

@@ -27,11 +27,11 @@ from ftnotes.lm.model import new_model
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
 
 METHODS = ("scratch", "full", "lora", "prompt", "prefix", "prefix_mlp")
-# One learning rate per method, chosen on the notebook's budget (120 steps, 300 examples):
+# One learning rate per method, chosen on the notebook's budget (100 steps, 300 examples):
 # the adapters and the scratch model start far from a solution and need larger steps.
-LR = {"scratch": 3e-3, "full": 1e-3, "lora": 5e-3, "prompt": 3e-2, "prefix": 1e-2,
+LR = {"scratch": 3e-3, "full": 2e-3, "lora": 2e-2, "prompt": 3e-2, "prefix": 1e-2,
       "prefix_mlp": 3e-3}  # fmt: skip
-STEPS = 120
+STEPS = 100
 BATCH_SIZE = 32
 LORA_R = 8
 N_VIRTUAL = 8
