@@ -211,3 +211,24 @@ def test_prompt_tuning_typed_out_equals_peft(tok, tiny):
     theirs = model(**batch)
     torch.testing.assert_close(ours.logits, theirs.logits)
     torch.testing.assert_close(ours.loss, theirs.loss)
+
+
+@pytest.mark.parametrize("config", [
+    peft.PromptTuningConfig(num_virtual_tokens=3, task_type="CAUSAL_LM"),
+    peft.PrefixTuningConfig(num_virtual_tokens=3, task_type="CAUSAL_LM", encoder_hidden_size=32),
+], ids=["prompt", "prefix"])  # fmt: skip
+def test_generation_of_prompt_learning_follows_the_forward_pass(tok, config):
+    # peft 0.21 + transformers 5.24: generate() drops a prefix; we decode by forward passes
+    model = methods.wrap(lm.new_model(0, num_hidden_layers=1, hidden_size=32), config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.normal_()
+    prompts = ["copy ab", "reverse abcde"]
+    got = sft.generate_answers(model, tok, prompts, max_new_tokens=1)
+    for prompt, answer in zip(prompts, got):
+        ids = tok(sft.prompt_text(prompt), add_special_tokens=False, return_tensors="pt")
+        with torch.no_grad():
+            first = model(**ids).logits[0, -1].argmax().item()
+        want = "" if first == tok.eos_token_id else tok.decode([first], skip_special_tokens=True)
+        assert answer == want

@@ -126,22 +126,70 @@ def encode_prompts(tokenizer, prompts, max_new_tokens: int = 0, model=None) -> d
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 
+def is_prompt_learning(model) -> bool:
+    """True for a peft model carrying prompt or prefix tuning (see :func:`generate_answers`)."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
+@torch.no_grad()
+def _greedy_no_cache(model, input_ids, max_new_tokens: int, eos_id: int) -> torch.Tensor:
+    """Greedy decoding by full forward passes, ``(B, T)`` -> ``(B, max_new_tokens)`` new ids.
+
+    For rows of equal length (no padding): every step re-runs the model on the whole sequence,
+    exactly the forward pass training used. Slow for big models, a few ms here.
+    """
+    ids, done = input_ids, torch.zeros(len(input_ids), dtype=torch.bool)
+    for _ in range(max_new_tokens):
+        nxt = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[:, -1].argmax(-1)
+        nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
+        ids = torch.cat([ids, nxt[:, None]], 1)
+        done |= nxt == eos_id
+        if done.all():
+            break
+    new = ids[:, input_ids.shape[1] :]
+    pad = max_new_tokens - new.shape[1]
+    return torch.cat([new, new.new_full((len(new), pad), eos_id)], 1) if pad else new
+
+
 @torch.no_grad()
 def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 14,
                      batch_size: int = 512) -> list[str]:  # fmt: skip
-    """Greedy answers (text up to the first ``<|end|>``) for a list of user prompts."""
+    """Greedy answers (text up to the first ``<|end|>``) for a list of user prompts.
+
+    Uses ``model.generate`` with left padding, except for prompt and prefix tuning. With peft
+    0.21 and transformers 5.24, ``generate`` on a prefix-tuned model drops the prefix (peft
+    passes it as ``past_key_values``, which transformers now ignores when it has made its own
+    ``cache``: measured, the first generated token then agrees with the base model, not with the
+    prefix model's own forward pass). And with left padding, peft puts the virtual tokens before
+    the pads, so a padded row sees them from another distance than in training (RoPE is
+    relative; the virtual tokens were right next to the prompt). So these models are decoded by
+    plain forward passes, one group of equally long prompts at a time, with no padding.
+    """
     check_int("max_new_tokens", max_new_tokens)
     model.eval()
+    eos = tokenizer.eos_token_id
+    rows: list[list[int]] = []
+    if is_prompt_learning(model):
+        enc = encode_prompts(tokenizer, prompts, max_new_tokens, model)
+        lengths = enc["attention_mask"].sum(1)
+        rows = [None] * len(prompts)
+        for n in lengths.unique().tolist():
+            idx = (lengths == n).nonzero().flatten()
+            ids = enc["input_ids"][idx][:, -n:]  # left padded: the last n are the prompt
+            for i, r in zip(idx.tolist(), _greedy_no_cache(model, ids, max_new_tokens, eos).tolist()):
+                rows[i] = r
+    else:
+        for start in range(0, len(prompts), batch_size):
+            enc = encode_prompts(tokenizer, prompts[start : start + batch_size], max_new_tokens,
+                                 model)  # fmt: skip
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=eos)  # fmt: skip
+            rows += gen[:, enc["input_ids"].shape[1] :].tolist()
     out = []
-    for start in range(0, len(prompts), batch_size):
-        enc = encode_prompts(tokenizer, prompts[start : start + batch_size], max_new_tokens, model)
-        gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id)  # fmt: skip
-        new = gen[:, enc["input_ids"].shape[1] :]
-        for row in new.tolist():
-            end = row.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in row else len(row)
-            out.append(tokenizer.decode(row[:end], skip_special_tokens=True))
+    for row in rows:
+        end = row.index(eos) if eos in row else len(row)
+        out.append(tokenizer.decode(row[:end], skip_special_tokens=True))
     return out
 
 
