@@ -232,3 +232,16 @@ def test_generation_of_prompt_learning_follows_the_forward_pass(tok, config):
             first = model(**ids).logits[0, -1].argmax().item()
         want = "" if first == tok.eos_token_id else tok.decode([first], skip_special_tokens=True)
         assert answer == want
+
+
+@pytest.mark.slow
+def test_pretraining_is_deterministic_from_the_seed(tmp_path):
+    from ftnotes import pretrain_lm
+
+    for name in ("a", "b"):
+        assert pretrain_lm.main(["--steps", "20", "--out", str(tmp_path / name)]) == 0
+    files = [json.loads((tmp_path / n / lm.MANIFEST_NAME).read_text())["files"] for n in "ab"]
+    assert files[0] == files[1]
+    manifest = json.loads((tmp_path / "a" / lm.MANIFEST_NAME).read_text())
+    assert manifest["command"] == "python -m ftnotes.pretrain_lm --steps 20 --out " + str(tmp_path / "a")
+    lm.verify_lm(tmp_path / "a" / lm.LM_DIR_NAME)
