@@ -78,8 +78,10 @@ def encode_examples(tokenizer, examples, mask_prompt: bool = True, model=None) -
         check_text(tokenizer, ex.prompt, f"examples[{i}].prompt")
         check_text(tokenizer, ex.answer, f"examples[{i}].answer")
     # one batched call per side: the Rust tokenizer encodes 100k short strings in a second
-    ps = tokenizer([prompt_text(e.prompt) for e in examples], add_special_tokens=False)
-    as_ = tokenizer([e.answer + END for e in examples], add_special_tokens=False)
+    # verbose=False: too-long rows get our error below, not transformers' log line first
+    ps = tokenizer([prompt_text(e.prompt) for e in examples], add_special_tokens=False,
+                   verbose=False)  # fmt: skip
+    as_ = tokenizer([e.answer + END for e in examples], add_special_tokens=False, verbose=False)
     rows = list(zip(ps["input_ids"], as_["input_ids"]))
     for i, (p, a) in enumerate(rows):
         if len(p) + len(a) > context:
@@ -114,7 +116,7 @@ def encode_prompts(tokenizer, prompts, max_new_tokens: int = 0, model=None) -> d
         check_text(tokenizer, p, f"prompts[{i}]")
     texts = [prompt_text(p) for p in prompts]
     enc = tokenizer(texts, add_special_tokens=False, padding=True, padding_side="left",
-                    return_tensors="pt")  # fmt: skip
+                    return_tensors="pt", verbose=False)  # fmt: skip
     longest = int(enc["attention_mask"].sum(1).max()) if len(texts) else 0
     if longest + max_new_tokens > context:
         i = int(enc["attention_mask"].sum(1).argmax())
