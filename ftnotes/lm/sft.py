@@ -1,0 +1,271 @@
+"""Supervised fine-tuning of the tiny LM: encoding with checks, the answer-only loss, a training
+loop for any model (plain or peft-wrapped), greedy generation and exact match.
+
+A training example is one chat turn, tokenised as ``prompt_ids + answer_ids``::
+
+    <|user|> m i r r o r   a b c <|end|> <|assistant|> a b c c b a <|end|>
+    '----------------- prompt: labels -100 ----------------------'  '-- answer: labels = ids --'
+
+``labels`` equal ``input_ids`` on the answer (with its closing ``<|end|>``, so the model learns
+to stop) and ``-100`` on the prompt and on padding: transformers' causal-LM loss shifts the
+labels by one and ignores ``-100``, so only the answer tokens are predicted and scored. The
+prompt is input, not something to learn: it is random letters the model could only memorise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import warnings
+
+import torch
+
+from ftnotes.lm.model import ASSISTANT, END, SPECIAL_TOKENS, USER
+from ftnotes.utils import check_int
+
+IGNORE = -100  # the label transformers' cross-entropy skips
+_SPECIAL_LIKE = re.compile(r"<\|?[^<>|\s]*\|?>")
+
+# Raised inside the libraries, not by our calls: prompt tuning's generate passes position ids
+# that peft drops on purpose (it prepends virtual tokens), and peft 0.21's prefix tuning passes
+# the prefix as `past_key_values`, which transformers 5.24 renamed `cache`.
+warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient")
+warnings.filterwarnings("ignore", message=".*past_key_values.*(deprecated|cache)", category=FutureWarning)
+
+
+def prompt_text(prompt: str) -> str:
+    """The chat template for one user turn with the generation prompt, as a string (what
+    ``tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+    add_generation_prompt=True)`` returns, without rendering Jinja for every example)."""
+    return f"{USER}{prompt}{END}{ASSISTANT}"
+
+
+def check_text(tokenizer, text, name: str = "prompt") -> None:
+    """ValueError naming ``name``, the offending part of ``text`` and what is allowed, if the
+    tokenizer cannot encode ``text`` without ``<unk>`` (an unknown character or special token)."""
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be a str, got {type(text).__name__}: {text!r:.60}")
+    vocab = tokenizer.get_vocab()
+    for match in _SPECIAL_LIKE.finditer(text):
+        if match.group() not in vocab:
+            raise ValueError(
+                f"{name}={text!r} contains {match.group()!r}, which is not a special token of "
+                f"this tokenizer; allowed special tokens are {list(SPECIAL_TOKENS)}"
+            )
+    chars = sorted(t for t in vocab if len(t) == 1)
+    bad = sorted({c for c in _SPECIAL_LIKE.sub("", text) if c not in vocab})
+    if bad:
+        raise ValueError(f"{name}={text!r} contains {bad}, which are not in the vocabulary; "
+                         f"allowed characters are {''.join(chars)!r}")  # fmt: skip
+
+
+def _context(tokenizer, model=None) -> int:
+    if model is not None:
+        return int(getattr(model.config, "max_position_embeddings", tokenizer.model_max_length))
+    return int(tokenizer.model_max_length)
+
+
+def encode_examples(tokenizer, examples, mask_prompt: bool = True, model=None) -> dict:
+    """Right-padded training batch for ``examples`` (objects with ``.prompt`` and ``.answer``).
+
+    Returns ``input_ids``, ``attention_mask`` and ``labels``, each ``(N, T)`` int64, with ``T``
+    the longest example. ``labels`` is ``-100`` on padding and, if ``mask_prompt``, on the prompt.
+    """
+    context = _context(tokenizer, model)
+    examples = list(examples)
+    for i, ex in enumerate(examples):
+        check_text(tokenizer, ex.prompt, f"examples[{i}].prompt")
+        check_text(tokenizer, ex.answer, f"examples[{i}].answer")
+    # one batched call per side: the Rust tokenizer encodes 100k short strings in a second
+    # verbose=False: too-long rows get our error below, not transformers' log line first
+    ps = tokenizer([prompt_text(e.prompt) for e in examples], add_special_tokens=False,
+                   verbose=False)  # fmt: skip
+    as_ = tokenizer([e.answer + END for e in examples], add_special_tokens=False, verbose=False)
+    rows = list(zip(ps["input_ids"], as_["input_ids"]))
+    for i, (p, a) in enumerate(rows):
+        if len(p) + len(a) > context:
+            raise ValueError(f"examples[{i}] is {len(p) + len(a)} tokens long; the model's "
+                             f"context (max_position_embeddings) is {context}")  # fmt: skip
+    if not rows:
+        raise ValueError("examples must not be empty")
+    T = max(len(p) + len(a) for p, a in rows)
+    ids = torch.full((len(rows), T), tokenizer.pad_token_id, dtype=torch.long)
+    labels = torch.full((len(rows), T), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), T), dtype=torch.long)
+    for i, (p, a) in enumerate(rows):
+        n = len(p) + len(a)
+        ids[i, :n] = torch.tensor(p + a)
+        mask[i, :n] = 1
+        labels[i, :n] = ids[i, :n]
+        if mask_prompt:
+            labels[i, : len(p)] = IGNORE
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def encode_prompts(tokenizer, prompts, max_new_tokens: int = 0, model=None) -> dict:
+    """Left-padded generation batch: ``input_ids`` and ``attention_mask``, ``(N, T)`` int64.
+
+    Raises ValueError if a prompt has a character or special token the tokenizer does not know,
+    or if prompt plus ``max_new_tokens`` exceeds the model's context.
+    """
+    context = _context(tokenizer, model)
+    if isinstance(prompts, str):
+        raise ValueError("prompts must be a list of str, got one str (wrap it in a list)")
+    for i, p in enumerate(prompts):
+        check_text(tokenizer, p, f"prompts[{i}]")
+    texts = [prompt_text(p) for p in prompts]
+    enc = tokenizer(texts, add_special_tokens=False, padding=True, padding_side="left",
+                    return_tensors="pt", verbose=False)  # fmt: skip
+    longest = int(enc["attention_mask"].sum(1).max()) if len(texts) else 0
+    if longest + max_new_tokens > context:
+        i = int(enc["attention_mask"].sum(1).argmax())
+        raise ValueError(
+            f"prompts[{i}] is {longest} tokens and max_new_tokens={max_new_tokens}: together "
+            f"{longest + max_new_tokens}, more than the model's context (max_position_embeddings) "
+            f"of {context} tokens"
+        )
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
+def is_prompt_learning(model) -> bool:
+    """True for a peft model carrying prompt or prefix tuning (see :func:`generate_answers`)."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
+@torch.no_grad()
+def _greedy_no_cache(model, input_ids, max_new_tokens: int, eos_id: int) -> torch.Tensor:
+    """Greedy decoding by full forward passes, ``(B, T)`` -> ``(B, max_new_tokens)`` new ids.
+
+    For rows of equal length (no padding): every step re-runs the model on the whole sequence,
+    exactly the forward pass training used. Slow for big models, a few ms here.
+    """
+    ids, done = input_ids, torch.zeros(len(input_ids), dtype=torch.bool)
+    for _ in range(max_new_tokens):
+        nxt = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[:, -1].argmax(-1)
+        nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
+        ids = torch.cat([ids, nxt[:, None]], 1)
+        done |= nxt == eos_id
+        if done.all():
+            break
+    new = ids[:, input_ids.shape[1] :]
+    pad = max_new_tokens - new.shape[1]
+    return torch.cat([new, new.new_full((len(new), pad), eos_id)], 1) if pad else new
+
+
+@torch.no_grad()
+def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 14,
+                     batch_size: int = 512) -> list[str]:  # fmt: skip
+    """Greedy answers (text up to the first ``<|end|>``) for a list of user prompts.
+
+    Uses ``model.generate`` with left padding, except for prompt and prefix tuning. With peft
+    0.21 and transformers 5.24, ``generate`` on a prefix-tuned model drops the prefix (peft
+    passes it as ``past_key_values``, which transformers now ignores when it has made its own
+    ``cache``: measured, the first generated token then agrees with the base model, not with the
+    prefix model's own forward pass). And with left padding, peft puts the virtual tokens before
+    the pads, so a padded row sees them from another distance than in training (RoPE is
+    relative; the virtual tokens were right next to the prompt). So these models are decoded by
+    plain forward passes, one group of equally long prompts at a time, with no padding.
+    """
+    check_int("max_new_tokens", max_new_tokens)
+    model.eval()
+    eos = tokenizer.eos_token_id
+    rows: list[list[int]] = []
+    if is_prompt_learning(model):
+        enc = encode_prompts(tokenizer, prompts, max_new_tokens, model)
+        lengths = enc["attention_mask"].sum(1)
+        rows = [None] * len(prompts)
+        for n in lengths.unique().tolist():
+            idx = (lengths == n).nonzero().flatten()
+            ids = enc["input_ids"][idx][:, -n:]  # left padded: the last n are the prompt
+            for i, r in zip(idx.tolist(), _greedy_no_cache(model, ids, max_new_tokens, eos).tolist()):
+                rows[i] = r
+    else:
+        for start in range(0, len(prompts), batch_size):
+            enc = encode_prompts(tokenizer, prompts[start : start + batch_size], max_new_tokens,
+                                 model)  # fmt: skip
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=eos)  # fmt: skip
+            rows += gen[:, enc["input_ids"].shape[1] :].tolist()
+    out = []
+    for row in rows:
+        end = row.index(eos) if eos in row else len(row)
+        out.append(tokenizer.decode(row[:end], skip_special_tokens=True))
+    return out
+
+
+def exact_match(predictions, answers) -> float:
+    """Share of predictions equal to their answer after stripping surrounding whitespace."""
+    if len(predictions) != len(answers) or not answers:
+        raise ValueError(f"predictions and answers must be non-empty and of equal length, got "
+                         f"{len(predictions)} and {len(answers)}")  # fmt: skip
+    return sum(p.strip() == a.strip() for p, a in zip(predictions, answers)) / len(answers)
+
+
+def evaluate(model, tokenizer, examples, max_new_tokens: int = 14) -> float:
+    """Exact match of greedy answers on ``examples``."""
+    preds = generate_answers(model, tokenizer, [e.prompt for e in examples], max_new_tokens)
+    return exact_match(preds, [e.answer for e in examples])
+
+
+def evaluate_skills(model, tokenizer, sets: dict, max_new_tokens: int = 14) -> dict[str, float]:
+    """``{skill: exact match}`` for ``{skill: examples}``, all skills in one generation batch."""
+    flat = [(s, e) for s, exs in sets.items() for e in exs]
+    preds = generate_answers(model, tokenizer, [e.prompt for _, e in flat], max_new_tokens)
+    out = {}
+    for skill in sets:
+        pairs = [(p, e.answer) for p, (s, e) in zip(preds, flat) if s == skill]
+        out[skill] = exact_match(*zip(*pairs))
+    return out
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """The learning-rate factor of ``ftnotes.pretrain`` (linear warmup, cosine to 0)."""
+    from ftnotes.pretrain import warmup_cosine as factor
+
+    return factor(step, total, warmup)
+
+
+def train_sft(model, tokenizer, examples, steps: int = 150, lr: float = 1e-3,
+              batch_size: int = 32, seed: int = 0, mask_prompt: bool = True,
+              weight_decay: float = 0.0, warmup: int = 10, log_every: int = 0) -> dict:  # fmt: skip
+    """AdamW on the parameters that require gradients (all of a plain model; the adapter of a
+    peft model), linear warmup then cosine, ``steps`` batches drawn in shuffled epochs.
+
+    Returns ``{"loss": [per-step loss], "seconds": wall time, "steps": steps}``.
+    """
+    check_int("steps", steps)
+    check_int("batch_size", batch_size)
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    batch = encode_examples(tokenizer, examples, mask_prompt=mask_prompt, model=model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model has no parameter with requires_grad=True: nothing would train")
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: warmup_cosine(s, steps, min(warmup, steps))
+    )
+    gen = torch.Generator().manual_seed(seed)
+    n = batch["input_ids"].shape[0]
+    order, pos, losses = torch.randperm(n, generator=gen), 0, []
+    model.train()
+    t0 = time.perf_counter()
+    for step in range(steps):
+        if pos + batch_size > n and pos > 0:  # a new shuffled epoch
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos : pos + batch_size]
+        pos += batch_size
+        width = int(batch["attention_mask"][idx].sum(1).max())  # trim padding columns
+        inputs = {k: v[idx, :width] for k, v in batch.items()}
+        loss = model(**inputs).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if log_every and (step + 1) % log_every == 0:
+            print(f"step {step + 1}/{steps}: loss {sum(losses[-log_every:]) / log_every:.3f}")
+    model.eval()
+    return {"loss": losses, "seconds": time.perf_counter() - t0, "steps": steps}

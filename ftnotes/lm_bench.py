@@ -1,0 +1,97 @@
+"""Every fine-tuning method of notebook 08 over several seeds: ``python -m ftnotes.lm_bench [--seeds 3]``.
+
+Same budget as the notebook (``--n-train`` target examples, ``--steps`` batches of
+``ftnotes.lm.methods.BATCH_SIZE``), one fresh run per method and seed; the seed changes the
+training examples drawn, the batch order and the adapters' (or the scratch model's) start. The
+test set and the source-skill sets are fixed. Prints a table of means and spreads (min-max) of
+target exact match, mean source exact match after training (forgetting), trainable parameters,
+adapter bytes and seconds; ``--json PATH`` keeps every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from ftnotes.lm import corpus, load_pretrained_lm
+from ftnotes.lm.methods import METHODS, STEPS, run
+from ftnotes.lm.sft import evaluate_skills
+
+N_TRAIN, N_TEST, N_SOURCE = 300, 100, 20
+
+
+def bench(methods=METHODS, seeds=3, n_train=N_TRAIN, steps=STEPS, log=print) -> dict:
+    base, tok = load_pretrained_lm()
+    held = corpus.held_out(N_SOURCE)
+    source_before = evaluate_skills(base, tok, held)
+    runs = []
+    for seed in range(seeds):
+        train, test = corpus.target_split(n_train, N_TEST, seed=seed)
+        for method in methods:
+            _, rec = run(method, base, tok, train, test, held, steps=steps, seed=seed)
+            runs.append({"seed": seed, **rec.as_dict()})
+            log(f"seed {seed} {method:10s} target {rec.target_em:.3f} source "
+                f"{statistics.mean(rec.source_em.values()):.3f} ({rec.seconds:.1f} s)")  # fmt: skip
+    return {"source_before": source_before, "runs": runs, "seeds": seeds, "n_train": n_train,
+            "steps": steps}  # fmt: skip
+
+
+def summary(result: dict) -> list[dict]:
+    rows = []
+    before = statistics.mean(result["source_before"].values())
+    methods = dict.fromkeys(r["method"] for r in result["runs"])
+    for m in methods:
+        rs = [r for r in result["runs"] if r["method"] == m]
+        tgt = [r["target_em"] for r in rs]
+        src = [statistics.mean(r["source_em"].values()) for r in rs]
+        rows.append({"method": m, "target_mean": statistics.mean(tgt), "target_min": min(tgt),
+                     "target_max": max(tgt), "source_mean": statistics.mean(src),
+                     "source_drop": before - statistics.mean(src),
+                     "trainable": rs[0]["trainable"], "bytes": rs[0]["bytes"],
+                     "seconds": statistics.mean(r["seconds"] for r in rs)})  # fmt: skip
+    return rows
+
+
+def markdown(rows, result) -> str:
+    before = statistics.mean(result["source_before"].values())
+    lines = [f"{result['seeds']} seeds, {result['n_train']} target examples, {result['steps']} "
+             f"steps; mean source exact match before fine-tuning {before:.3f}", "",
+             "| method | target EM mean (min-max) | source EM after | drop | trainable | bytes "
+             "| s |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['target_mean']:.3f} ({r['target_min']:.2f}-"
+                     f"{r['target_max']:.2f}) | {r['source_mean']:.3f} | {r['source_drop']:+.3f} "
+                     f"| {r['trainable']:,} | {r['bytes']:,} | {r['seconds']:.1f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ftnotes.lm_bench",
+                                 description=__doc__.split("\n")[0])  # fmt: skip
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--n-train", type=int, default=N_TRAIN)
+    ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    methods = tuple(m for m in args.methods.split(",") if m)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        ap.error(f"--methods: unknown {unknown}; allowed {list(METHODS)}")
+    torch.set_num_threads(args.threads)
+    result = bench(methods, args.seeds, args.n_train, args.steps)
+    rows = summary(result)
+    print(markdown(rows, result))
+    if args.json:
+        args.json.write_text(json.dumps({**result, "summary": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
