@@ -57,6 +57,7 @@ RECIPES: dict[str, dict] = {
     "adapter": {**_FIT, "epochs": 40, "lr": 3e-3, "reduction_factor": 6,
                 "non_linearity": "relu", "placement": "houlsby"},
     "lora": {**_FIT, "epochs": 40, "lr": 3e-3, "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+             "use_rslora": False,
              "target_modules": ("q_proj", "v_proj")},
     "prompt": {**_FIT, "epochs": 40, "lr": 1e-2, "num_virtual_tokens": 8, "deep": True,
                "init": "random"},

@@ -216,3 +216,41 @@ def test_lora_on_a_model_with_adapters_is_refused():
         add_lora(model)
     assert_unchanged(model, before)
     assert adapter_layers(model) and not lora_layers(model)
+
+
+@pytest.mark.parametrize("r", [1, 4, 16])
+def test_rslora_scaling_equals_peft(r):
+    """use_rslora: lora_alpha / sqrt(r) (Kalajdzievski 2023), the same number and the same output
+    as peft's LoraConfig(use_rslora=True) with the same A and B."""
+    import peft as hf_peft
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(12, 10))
+    ours = add_lora(copy.deepcopy(net), LoraConfig(r=r, lora_alpha=8, use_rslora=True,
+                                                   target_modules=("0",), modules_to_save=()))
+    layer = ours[0]
+    assert layer.scaling == pytest.approx(8 / r**0.5) and "use_rslora=True" in repr(layer)
+    assert LoRALinear(nn.Linear(12, 10), r=r, lora_alpha=8).scaling == pytest.approx(8 / r)
+    theirs = hf_peft.get_peft_model(copy.deepcopy(net), hf_peft.LoraConfig(
+        r=r, lora_alpha=8, use_rslora=True, target_modules=["0"]))  # fmt: skip
+    twin = theirs.base_model.model[0]
+    assert twin.scaling["default"] == pytest.approx(layer.scaling)
+    with torch.no_grad():
+        layer.lora_B.normal_()
+        twin.lora_A["default"].weight.copy_(layer.lora_A)
+        twin.lora_B["default"].weight.copy_(layer.lora_B)
+    x = torch.randn(5, 12)
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_rslora_is_validated_and_kept_in_the_adapter_file(tmp_path):
+    with pytest.raises(ValueError, match="LoraConfig.use_rslora must be True or False, got 'yes'"):
+        LoraConfig(use_rslora="yes")
+    from ftnotes.peft import load_adapter, save_adapter
+
+    model = add_lora(tiny_vit(), LoraConfig(r=4, use_rslora=True))
+    train_steps(model)
+    path = save_adapter(model, tmp_path / "a.safetensors")
+    again = load_adapter(tiny_vit(), path)
+    assert again.peft_config.use_rslora and lora_layers(again)[0][1].scaling == 4.0
+    torch.testing.assert_close(again(X), model(X))

@@ -40,6 +40,9 @@ class LoraConfig:
     it or ends with ``"." + name`` (``"q_proj"`` matches ``blocks.0.attn.q_proj``), or one string
     used as a regular expression that must match the whole qualified name.
     ``modules_to_save``: modules kept fully trainable (the new task head).
+    ``use_rslora``: rank-stabilised scaling ``lora_alpha / sqrt(r)`` instead of
+    ``lora_alpha / r`` (Kalajdzievski 2023, arXiv:2312.03732: with ``1/r`` the update shrinks as
+    the rank grows, so large ranks learn slower at the same rate; peft's ``use_rslora``).
     """
 
     peft_type: ClassVar[str] = "lora"
@@ -48,9 +51,12 @@ class LoraConfig:
     lora_dropout: float = 0.0
     target_modules: Sequence[str] | str = ("q_proj", "v_proj")
     modules_to_save: Sequence[str] = ("head",)
+    use_rslora: bool = False
 
     def __post_init__(self):
         check_int("LoraConfig.r", self.r)
+        if not isinstance(self.use_rslora, bool):
+            raise ValueError(f"LoraConfig.use_rslora must be True or False, got {self.use_rslora!r}")
         if (isinstance(self.lora_alpha, bool) or not isinstance(self.lora_alpha, (int, float))
                 or not 0 < self.lora_alpha < math.inf):  # fmt: skip
             raise ValueError(
@@ -78,12 +84,14 @@ class LoRALayer(nn.Module):
     (out, fan_in) matrix B A in the base weight's shape.
     """
 
-    def __init__(self, base: nn.Module, fan_in: int, fan_out: int, r, lora_alpha, lora_dropout):
+    def __init__(self, base: nn.Module, fan_in: int, fan_out: int, r, lora_alpha, lora_dropout,
+                 use_rslora=False):  # fmt: skip
         super().__init__()
-        LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout)  # validates the numbers
+        LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                   use_rslora=use_rslora)  # validates the numbers  # fmt: skip
         self.base_layer = base.requires_grad_(False)
-        self.r, self.lora_alpha = r, lora_alpha
-        self.scaling = lora_alpha / r
+        self.r, self.lora_alpha, self.use_rslora = r, lora_alpha, use_rslora
+        self.scaling = lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
         w = base.weight
         self.lora_A = nn.Parameter(torch.empty(r, fan_in, dtype=w.dtype, device=w.device))
         self.lora_B = nn.Parameter(torch.empty(fan_out, r, dtype=w.dtype, device=w.device))
@@ -151,16 +159,19 @@ class LoRALinear(LoRALayer):
     ``lora_A``: (r, in), ``lora_B``: (out, r); the base layer is frozen here.
     """
 
-    def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float = 8.0, lora_dropout=0.0):
+    def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float = 8.0, lora_dropout=0.0,
+                 use_rslora=False):  # fmt: skip
         if not isinstance(base, nn.Linear):
             raise ValueError(f"base must be an nn.Linear, got {type(base).__name__}")
-        super().__init__(base, base.in_features, base.out_features, r, lora_alpha, lora_dropout)
+        super().__init__(base, base.in_features, base.out_features, r, lora_alpha, lora_dropout,
+                         use_rslora)  # fmt: skip
 
     def _lora_path(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(F.linear(x, self.lora_A), self.lora_B)  # B (A x)
 
     def extra_repr(self) -> str:
-        return f"r={self.r}, lora_alpha={self.lora_alpha}, merged={self.merged}"
+        rs = ", use_rslora=True" if self.use_rslora else ""
+        return f"r={self.r}, lora_alpha={self.lora_alpha}{rs}, merged={self.merged}"
 
 
 class LoRAConv2d(LoRALayer):
@@ -171,13 +182,14 @@ class LoRAConv2d(LoRALayer):
     conv, which equals convolving with the delta kernel but costs r channels instead of out.
     """
 
-    def __init__(self, base: nn.Conv2d, r: int = 4, lora_alpha: float = 8.0, lora_dropout=0.0):
+    def __init__(self, base: nn.Conv2d, r: int = 4, lora_alpha: float = 8.0, lora_dropout=0.0,
+                 use_rslora=False):  # fmt: skip
         if not isinstance(base, nn.Conv2d):
             raise ValueError(f"base must be an nn.Conv2d, got {type(base).__name__}")
         self.check_supported(base)
         kh, kw = base.kernel_size
         fan_in = base.in_channels * kh * kw
-        super().__init__(base, fan_in, base.out_channels, r, lora_alpha, lora_dropout)
+        super().__init__(base, fan_in, base.out_channels, r, lora_alpha, lora_dropout, use_rslora)
 
     @staticmethod
     def check_supported(base: nn.Conv2d, name: str = "base") -> None:
@@ -346,7 +358,8 @@ def add_lora(model: nn.Module, config: LoraConfig | None = None) -> nn.Module:
     for name, layer_cls in plan:
         module = model.get_submodule(name)
         replace_module(
-            model, name, layer_cls(module, config.r, config.lora_alpha, config.lora_dropout)
+            model, name, layer_cls(module, config.r, config.lora_alpha, config.lora_dropout,
+                                   config.use_rslora)  # fmt: skip
         )
     mark_only_lora_as_trainable(model, config.modules_to_save)
     model.peft_config = config
