@@ -73,8 +73,20 @@ def load_manifest(path=None) -> dict:
     return data
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def check_files(folder: Path, recorded: dict, fail) -> None:
+    """Every file named in ``recorded`` (``{name: sha256}``) exists in ``folder`` with that
+    sha256; otherwise raises ``fail(message)`` (the caller's error, which names how to
+    regenerate its folder)."""
+    for name, sha in recorded.items():
+        file = Path(folder) / name
+        if not file.is_file():
+            raise fail(f"{file} is missing")
+        if sha256_file(file) != sha:
+            raise fail(f"{file} is corrupt or was changed: its sha256 differs from the manifest's")
 
 
 def load_pretrained(path=None, device=None) -> TinyViT:
@@ -87,7 +99,7 @@ def load_pretrained(path=None, device=None) -> TinyViT:
     if not path.is_file():
         raise _fail(f"pretrained weights {path} are missing")
     manifest = load_manifest(path)
-    if _sha256(path) != manifest.get("sha256"):
+    if sha256_file(path) != manifest.get("sha256"):
         raise _fail(f"{path} is corrupt or was changed: its sha256 differs from the manifest's")
     try:
         cfg = ViTConfig(**manifest["config"])

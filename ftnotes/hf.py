@@ -53,9 +53,16 @@ from transformers import ViTConfig as HFViTConfig  # noqa: E402
 from transformers import ViTForImageClassification  # noqa: E402
 from transformers.trainer_callback import PrinterCallback, ProgressCallback  # noqa: E402
 
-from ftnotes.checkpoints import WeightsError, load_manifest, load_pretrained, weights_path  # noqa: E402
+from ftnotes.checkpoints import (  # noqa: E402
+    WeightsError,
+    check_files,
+    load_manifest,
+    load_pretrained,
+    sha256_file,
+    weights_path,
+)
 from ftnotes.models import TinyViT, ViTConfig  # noqa: E402
-from ftnotes.utils import atomic_write  # noqa: E402
+from ftnotes.utils import atomic_write, replace_dir  # noqa: E402
 
 HF_DIR_NAME = "tinyvit-glyphs-hf"
 HF_FILES = ("config.json", "model.safetensors")
@@ -182,10 +189,6 @@ def hf_path(path=None) -> Path:
     return Path(path)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _fail(msg: str) -> WeightsError:
     return WeightsError(
         f"{msg}. Re-export the folder from the .pt weights with `{EXPORT_COMMAND}` (seconds; "
@@ -210,16 +213,11 @@ def export_hf(weights=None, out=None) -> Path:
         names = sorted(p.name for p in tmp.iterdir())
         if names != sorted(HF_FILES):
             raise RuntimeError(f"save_pretrained wrote {names}, expected {sorted(HF_FILES)}")
-        files = {n: _sha256(tmp / n) for n in HF_FILES}
+        files = {n: sha256_file(tmp / n) for n in HF_FILES}
         for name in HF_FILES:  # mkdtemp and safetensors make private files; weights are shared
             os.chmod(tmp / name, 0o644)
         os.chmod(tmp, 0o755)
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     manifest["hf"] = {"folder": out.name, "files": files, "command": EXPORT_COMMAND}
@@ -238,12 +236,7 @@ def verify_hf(path=None, weights=None) -> Path:
     recorded = load_manifest(weights).get("hf", {}).get("files")
     if not recorded:
         raise _fail(f"the manifest of {weights_path(weights)} records no Hugging Face folder")
-    for name, sha in recorded.items():
-        file = folder / name
-        if not file.is_file():
-            raise _fail(f"{file} is missing")
-        if _sha256(file) != sha:
-            raise _fail(f"{file} is corrupt or was changed: its sha256 differs from the manifest's")
+    check_files(folder, recorded, _fail)
     return folder
 
 

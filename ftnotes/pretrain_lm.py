@@ -31,7 +31,7 @@ from ftnotes.checkpoints import IN_CLONE, REPO_DATA_DIR, USER_WEIGHTS_DIR
 from ftnotes.lm import corpus
 from ftnotes.lm.model import LM_DIR_NAME, MANIFEST_NAME, build_tokenizer, new_model, save_lm
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
-from ftnotes.utils import atomic_write, set_seed
+from ftnotes.utils import atomic_write, replace_dir, set_seed
 
 HELD_OUT_PER_SKILL = 200
 
@@ -87,12 +87,7 @@ def write(model, tokenizer, manifest: dict, out_dir: Path) -> Path:
     try:
         files = save_lm(model, tokenizer, tmp)
         tmp.chmod(0o755)
-        old = final.with_name(f".{final.name}.old")
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     manifest = {**manifest, "folder": LM_DIR_NAME, "files": files}

@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -100,6 +101,21 @@ def check_int(name: str, value, minimum: int = 1) -> None:
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters in ``model`` (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def replace_dir(new, final) -> Path:
+    """Move the finished folder ``new`` to ``final`` (same parent folder), replacing what is
+    there. The previous folder is renamed aside (to ``.<name>.old``) and deleted only once
+    ``new`` is in place: writers build ``new`` completely first, so a failed write never
+    touches the previous folder."""
+    new, final = Path(new), Path(final)
+    old = final.with_name(f".{final.name}.old")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def atomic_write(path, data: bytes | str) -> Path:

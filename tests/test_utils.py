@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from ftnotes.models import TinyViT
-from ftnotes.utils import atomic_write, check_int, count_params, model_device, save_weights
+from ftnotes.utils import (
+    atomic_write,
+    check_int,
+    count_params,
+    model_device,
+    replace_dir,
+    save_weights,
+)
 
 
 def test_atomic_write_replaces_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
@@ -101,3 +108,18 @@ def test_pinned_threads_restores_the_count():
     with pytest.raises(ValueError, match="n must be an int >= 1"):
         with pinned_threads(0):
             pass
+
+
+def test_replace_dir_swaps_in_the_new_folder_and_drops_the_old(tmp_path):
+    final, new = tmp_path / "model", tmp_path / ".model.tmp"
+    final.mkdir()
+    (final / "a.txt").write_text("old")
+    new.mkdir()
+    (new / "b.txt").write_text("new")
+    assert replace_dir(new, final) == final
+    assert sorted(p.name for p in final.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no .model.old left behind
+    again = tmp_path / ".again"
+    again.mkdir()
+    replace_dir(again, tmp_path / "fresh")  # nothing there before: just a rename
+    assert (tmp_path / "fresh").is_dir() and not again.exists()

@@ -25,8 +25,14 @@ import os
 from pathlib import Path
 
 from ftnotes import hf  # noqa: F401  (first: switches the Hugging Face libraries offline)
-from ftnotes.checkpoints import DATA_DIR, IN_CLONE, USER_WEIGHTS_DIR, WeightsError
-from ftnotes.hf import _sha256
+from ftnotes.checkpoints import (
+    DATA_DIR,
+    IN_CLONE,
+    USER_WEIGHTS_DIR,
+    WeightsError,
+    check_files,
+    sha256_file,
+)
 from ftnotes.lm.corpus import alphabet
 
 LM_DIR_NAME = "tiny-lm"
@@ -145,12 +151,7 @@ def verify_lm(path=None) -> Path:
     folder = lm_path(path)
     if not folder.is_dir():
         raise _fail(f"the language model folder {folder} is missing")
-    for name, sha in load_lm_manifest(folder)["files"].items():
-        file = folder / name
-        if not file.is_file():
-            raise _fail(f"{file} is missing")
-        if _sha256(file) != sha:
-            raise _fail(f"{file} is corrupt or was changed: its sha256 differs from the manifest's")
+    check_files(folder, load_lm_manifest(folder)["files"], _fail)
     return folder
 
 
@@ -183,4 +184,4 @@ def save_lm(model, tokenizer, out: Path) -> dict[str, str]:
         raise RuntimeError(f"save_pretrained wrote {names}, expected {sorted(LM_FILES)}")
     for name in names:  # safetensors writes private files; shipped files are shared
         os.chmod(out / name, 0o644)
-    return {n: _sha256(out / n) for n in LM_FILES}
+    return {n: sha256_file(out / n) for n in LM_FILES}
