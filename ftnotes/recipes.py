@@ -29,6 +29,7 @@ from ftnotes.data import GLYPH_CLASSES, load_task
 from ftnotes.evaluate import accuracy
 from ftnotes.ledger import record_run
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
+from ftnotes.peft.config import config_fields
 from ftnotes.strategies import finetune, replace_head
 from ftnotes.train import fit
 from ftnotes.utils import model_device, set_seed
@@ -37,6 +38,15 @@ FIT_KEYS = ("epochs", "lr", "weight_decay", "batch_size", "schedule", "warmup",
             "clip_grad_norm", "patience", "monitor")  # fmt: skip
 _FIT = dict(weight_decay=0.01, batch_size=32, schedule="warmup_cosine", warmup=0.1,
             clip_grad_norm=1.0, patience=None, monitor="val_loss")  # fmt: skip
+
+
+
+def _defaults(config_cls) -> dict:
+    """A method's hyperparameters as its config class declares them (the head is the task's)."""
+    values = config_cls().to_dict()
+    values.pop("modules_to_save", None)
+    return {k: v for k, v in values.items() if v is not None}
+
 
 # Tuning record (digits, full training split, seed 0, shipped backbone; validation accuracy %,
 # 359 images, so one image = 0.28 points). Kept so that the choices can be checked and redone:
@@ -54,19 +64,16 @@ RECIPES: dict[str, dict] = {
     "full_ft": {**_FIT, "epochs": 30, "lr": 1e-3},
     "llrd": {**_FIT, "epochs": 30, "lr": 1e-3, "layer_decay": 0.85, "head_lr": 3e-3},
     "lp_ft": {**_FIT, "epochs": 25, "lr": 3e-4, "lp_epochs": 10, "head_lr": 1e-2},
-    "adapter": {**_FIT, "epochs": 40, "lr": 3e-3, "reduction_factor": 6,
-                "non_linearity": "relu", "placement": "houlsby"},
-    "lora": {**_FIT, "epochs": 40, "lr": 3e-3, "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
-             "use_rslora": False,
-             "target_modules": ("q_proj", "v_proj")},
-    "prompt": {**_FIT, "epochs": 40, "lr": 1e-2, "num_virtual_tokens": 8, "deep": True,
-               "init": "random"},
-    "prefix": {**_FIT, "epochs": 40, "lr": 1e-2, "num_virtual_tokens": 8,
-               "prefix_projection": False, "encoder_hidden_size": 64},
+    # PEFT methods: the training keys here, the method's own hyperparameters from its config
+    # class's defaults (one source: ``AdapterConfig()`` is the recipe's adapter).
+    "adapter": {**_FIT, "epochs": 40, "lr": 3e-3, **_defaults(peft.AdapterConfig)},
+    "lora": {**_FIT, "epochs": 40, "lr": 3e-3, **_defaults(peft.LoraConfig)},
+    "prompt": {**_FIT, "epochs": 40, "lr": 1e-2, **_defaults(peft.PromptTuningConfig)},
+    "prefix": {**_FIT, "epochs": 40, "lr": 1e-2, **_defaults(peft.PrefixTuningConfig)},
 }  # fmt: skip
 METHODS = tuple(RECIPES)
 NO_SOURCE_HEAD = ("scratch", "scratch_cnn")  # trained from random init: no source head to keep
-PEFT_METHODS = ("adapter", "lora", "prompt", "prefix")
+PEFT_METHODS = tuple(m for m in RECIPES if m in peft.CONFIGS)  # the rest are strategies
 
 
 def check_method(method) -> None:
@@ -127,16 +134,10 @@ def _train_strategy(method, model, task, recipe, seed, progress):
 
 def _attach_peft(method, model, recipe, task):
     """Attach the PEFT method of ``recipe`` to a TinyViT that already has its task head."""
-    fields = lambda cls: {k: recipe[k] for k in cls.__dataclass_fields__ if k in recipe}  # noqa: E731
-    if method == "lora":
-        return peft.add_lora(model, peft.LoraConfig(**fields(peft.LoraConfig)))
-    if method == "adapter":
-        return peft.add_adapters(model, peft.AdapterConfig(**fields(peft.AdapterConfig)))
-    if method == "prompt":
-        init_data = task.train.tensors[0][:512] if recipe["init"] == "data" else None
-        cfg = peft.PromptTuningConfig(**fields(peft.PromptTuningConfig))
-        return peft.PromptTunedViT(model, cfg, init_data=init_data)
-    return peft.PrefixTunedViT(model, peft.PrefixTuningConfig(**fields(peft.PrefixTuningConfig)))
+    cls = peft.CONFIGS[method]
+    config = cls(**config_fields(cls, recipe))
+    init_data = task.train.tensors[0][:512] if recipe.get("init") == "data" else None
+    return config.attach(model, init_data=init_data)
 
 
 def compare_latency(models: dict, x: torch.Tensor, repeats: int = 300, warmup: int = 30) -> dict:
@@ -160,36 +161,34 @@ def compare_latency(models: dict, x: torch.Tensor, repeats: int = 300, warmup: i
     return {n: 1e3 * statistics.median(t) for n, t in times.items()}
 
 
-def _peft_checks(method, model, bare, task, merge_latency=False) -> dict:
+def _peft_checks(model, bare, task, merge_latency=False) -> dict:
     """Measured facts about a trained PEFT model: adapter file size, on/off, merge, latency."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         out["adapter_file_bytes"] = os.path.getsize(
             peft.save_adapter(model, f"{tmp}/a.safetensors")
         )
-    if method not in ("lora", "adapter"):
-        return out
     device = model_device(model)  # fit moved the model; bare is still where it was copied
     X, bare = task.test.tensors[0].to(device), bare.to(device)
     with torch.no_grad():
-        switch = peft.set_lora_enabled if method == "lora" else peft.set_adapters_enabled
-        switch(model, False)
+        peft.set_enabled(model, False)
         # Features, not logits: the task head trained, the body must be the pretrained one.
         out["disabled_equals_base"] = torch.equal(
             model.forward_features(X), bare.forward_features(X)
         )
-        switch(model, True)
-        if method == "lora":
-            unmerged = model(X)
-            merged = peft.merge_lora(copy.deepcopy(model))
-            out["merge_max_abs_diff"] = (merged(X) - unmerged).abs().max().item()
-            if not merge_latency:
-                return out
-            unloaded = peft.remove_lora(copy.deepcopy(merged), merge=True)
-            lat = compare_latency({"bare": bare, "unmerged": model, "merged": merged,
-                                   "merged_unloaded": unloaded}, X[:1])  # fmt: skip
-            out.update({f"latency_ms_{k}": v for k, v in lat.items()})
-            out["merged_latency_ratio"] = lat["merged_unloaded"] / lat["bare"]
+        peft.set_enabled(model, True)
+        if not model.peft_config.mergeable:
+            return out
+        unmerged = model(X)
+        merged = peft.merge(copy.deepcopy(model))
+        out["merge_max_abs_diff"] = (merged(X) - unmerged).abs().max().item()
+        if not merge_latency:
+            return out
+        unloaded = peft.remove(copy.deepcopy(merged), merge=True)
+        lat = compare_latency({"bare": bare, "unmerged": model, "merged": merged,
+                               "merged_unloaded": unloaded}, X[:1])  # fmt: skip
+        out.update({f"latency_ms_{k}": v for k, v in lat.items()})
+        out["merged_latency_ratio"] = lat["merged_unloaded"] / lat["bare"]
     return out
 
 
@@ -203,7 +202,7 @@ def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, prog
     the pretrained body, parameters, time, memory, checkpoint bytes = what one would save,
     latency at batch size 1); ``record.extra`` adds the validation accuracy, the recipe and,
     for PEFT methods, the checks of :func:`_peft_checks`. ``ledger``: the record is added.
-    ``merge_latency``: LoRA only, also time bare / unmerged / merged / unloaded models
+    ``merge_latency``: mergeable methods only, also time bare / unmerged / merged / unloaded models
     interleaved (:func:`compare_latency`, about 1 s); the bench asks for it, notebooks time
     what they show themselves.
     """
@@ -225,7 +224,7 @@ def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, prog
             history = _train_strategy(method, model, task, recipe, seed, progress)
     extra = {"val_acc": accuracy(model, task.val), "recipe": recipe, "seed": seed}
     if method in PEFT_METHODS:
-        extra.update(_peft_checks(method, model, bare, task, merge_latency))
+        extra.update(_peft_checks(model, bare, task, merge_latency))
     record = record_run(method, model, history, task, source_head=source_head,
                         source_test=test_src, latency_batch=1, extra=extra)  # fmt: skip
     if method in PEFT_METHODS:  # what one would ship: the adapter file (adapter + head + config)

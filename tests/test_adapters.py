@@ -107,7 +107,7 @@ def test_only_adapters_and_head_change_after_training_steps():
 def test_add_twice_does_not_stack_and_remove_restores():
     base = tiny_vit()
     model = add_adapters(copy.deepcopy(base), AdapterConfig(reduction_factor=4))
-    with pytest.warns(UserWarning, match="already has adapters"):
+    with pytest.warns(UserWarning, match="already has adapter layers"):
         add_adapters(model, AdapterConfig(reduction_factor=2, placement="pfeiffer"))
     assert len(adapter_layers(model)) == 2
     assert not any(isinstance(m.base_layer, AdapterLayer) for _, m in adapter_layers(model))

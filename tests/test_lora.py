@@ -109,7 +109,7 @@ def test_trainable_count_matches_formula_and_only_lora_and_head_train():
 def test_add_twice_does_not_stack_and_remove_restores_plain_layers():
     base = tiny_vit()
     model = add_lora(copy.deepcopy(base))
-    with pytest.warns(UserWarning, match="already has LoRA"):
+    with pytest.warns(UserWarning, match="already has lora layers"):
         add_lora(model, LoraConfig(r=2))
     assert len(lora_layers(model)) == 4
     assert not any(isinstance(m.base_layer, LoRALinear) for _, m in lora_layers(model))

@@ -8,8 +8,14 @@
 * :mod:`~ftnotes.peft.tasks`: many tasks on one backbone.
 * :mod:`~ftnotes.peft.io`: adapter files tied to their backbone by a fingerprint.
 
-LoRA and adapters attach in place to any torch model by module name; prompt and prefix tuning
-wrap a :class:`ftnotes.models.TinyViT`. Only LoRA can be merged away after training.
+What they share lives in two modules: :mod:`~ftnotes.peft.config` (the :class:`PeftConfig`
+base; a method's config subclass declares its name, its tensors and whether it merges, and is
+registered in :data:`CONFIGS` by being defined) and :mod:`~ftnotes.peft.tuners` (matching
+module names, replacing modules, and one on/off, merge and remove protocol for every method:
+:func:`set_enabled`, :func:`merge`, :func:`unmerge`, :func:`remove`).
+
+Layer methods attach in place to any torch model by module name; prompt and prefix tuning
+wrap a :class:`ftnotes.models.TinyViT`.
 """
 
 from ftnotes.peft.adapters import (
@@ -22,6 +28,7 @@ from ftnotes.peft.adapters import (
     remove_adapters,
     set_adapters_enabled,
 )
+from ftnotes.peft.config import CONFIGS, PeftConfig
 from ftnotes.peft.io import (
     adapter_state_dict,
     fingerprint,
@@ -51,6 +58,16 @@ from ftnotes.peft.prompt import (
     init_prompts_from_data,
 )
 from ftnotes.peft.tasks import TaskBank
+from ftnotes.peft.tuners import (
+    PeftWrapper,
+    TunerLayer,
+    attached_method,
+    merge,
+    remove,
+    set_enabled,
+    tuner_layers,
+    unmerge,
+)
 
 __all__ = [
     "AdapterConfig", "AdapterLayer", "BottleneckAdapter", "adapter_layers", "add_adapters",
@@ -62,4 +79,6 @@ __all__ = [
     "PrefixTunedViT", "PrefixTuningConfig",
     "MultiTaskPromptViT", "PromptTunedViT", "PromptTuningConfig", "init_prompts_from_data",
     "TaskBank",
+    "CONFIGS", "PeftConfig", "PeftWrapper", "TunerLayer", "attached_method", "merge", "remove",
+    "set_enabled", "tuner_layers", "unmerge",
 ]  # fmt: skip

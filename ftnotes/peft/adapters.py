@@ -16,22 +16,17 @@ from being merged into the weights: it costs extra compute at every inference.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ftnotes.models import TinyViT
-from ftnotes.peft.lora import (
-    match_unwrapped,
-    modules_unwrapped,
-    name_matches,
-    refuse_other_method,
-    replace_module,
-)
+from ftnotes.peft import tuners
+from ftnotes.peft.config import PeftConfig
+from ftnotes.peft.tuners import TunerLayer, match_unwrapped, modules_unwrapped
 from ftnotes.utils import check_int
 
 NON_LINEARITIES = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "swish": nn.SiLU}
@@ -106,15 +101,19 @@ class BottleneckAdapter(nn.Module):
         return h + branch if self.residual else branch
 
 
-class AdapterLayer(nn.Module):
+class AdapterLayer(TunerLayer):
     """A sub-layer with an adapter: serial ``adapter(base_layer(x, ...))`` or parallel
     ``base_layer(x, ...) + adapter(x)``. Extra args (e.g. the attention ``prefix``) pass through.
     """
 
+    peft_type = "adapter"
+
     def __init__(self, base_layer: nn.Module, adapter: BottleneckAdapter, parallel: bool = False):
-        super().__init__()
-        self.base_layer, self.adapter, self.parallel = base_layer, adapter, parallel
-        self.disabled = False
+        super().__init__(base_layer)
+        self.adapter, self.parallel = adapter, parallel
+
+    def reset_parameters(self) -> None:
+        self.adapter.reset_adapter_parameters()
 
     def forward(self, x, *args, **kwargs):
         out = self.base_layer(x, *args, **kwargs)
@@ -124,22 +123,24 @@ class AdapterLayer(nn.Module):
 
 
 @dataclass
-class AdapterConfig:
+class AdapterConfig(PeftConfig):
     """Where adapters go and how big they are (adapter-hub field names).
 
     ``placement``: "houlsby" (after every block's attn and mlp), "pfeiffer" (after mlp only),
     "parallel" (beside attn and mlp). For a model that is not a TinyViT, ``target_modules``
     names the modules to wrap (peft matching rules, see ``LoraConfig``); serial unless parallel.
+    The defaults are the recipe's (``ftnotes.recipes``, tuned on validation): reduction factor 6.
     """
 
     peft_type: ClassVar[str] = "adapter"
-    reduction_factor: float = 16
+    tensor_names: ClassVar[tuple[str, ...]] = ("adapter",)
+    reduction_factor: float = 6
     non_linearity: str = "relu"
     placement: str = "houlsby"
     target_modules: Sequence[str] | str | None = None
     modules_to_save: Sequence[str] = ("head",)
 
-    def __post_init__(self):
+    def validate(self):
         try:
             _check_reduction(self.reduction_factor)
             _check_non_linearity(self.non_linearity)
@@ -149,12 +150,9 @@ class AdapterConfig:
             raise ValueError(
                 f"AdapterConfig.placement must be one of {PLACEMENTS}, got {self.placement!r}"
             )
-        if self.target_modules is not None and not isinstance(self.target_modules, str):
-            self.target_modules = tuple(self.target_modules)
-        self.modules_to_save = tuple(self.modules_to_save)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def attach(self, model, **kwargs):
+        return add_adapters(model, self)
 
 
 def _targets(model: nn.Module, config: AdapterConfig) -> dict[str, nn.Module]:
@@ -181,38 +179,41 @@ def _feature_dim(module: nn.Module, name: str) -> tuple[int, int]:
     raise ValueError(f"cannot infer the feature size of {name!r} ({type(module).__name__})")
 
 
-def _plan(model: nn.Module, config: AdapterConfig) -> list[tuple[str, int, int]]:
-    """(name, dim, channel_dim) of every module to wrap, all checked; raises before any change.
+def _plan(model: nn.Module, config: AdapterConfig) -> list:
+    """``[(name, build)]`` for every module to wrap, all checked; raises before any change.
 
     On a model that already has adapters, a wrapped sub-layer counts as its base layer.
     """
+    parallel = config.placement == "parallel"
     plan = []
     for name, module in _targets(model, config).items():
         dim, channel_dim = _feature_dim(module, name)
         in_dim = getattr(module, "in_features", getattr(module, "in_channels", dim))
-        if config.placement == "parallel" and in_dim != dim:
+        if parallel and in_dim != dim:
             raise ValueError(
                 f"placement='parallel' needs in size == out size; {name!r} maps {in_dim} -> {dim}"
             )
         _check_reduction(config.reduction_factor, dim)
-        plan.append((name, dim, channel_dim))
-    if config.modules_to_save:
-        match_unwrapped(model, tuple(config.modules_to_save), "modules_to_save", AdapterLayer)
+
+        def build(module, dim=dim, channel_dim=channel_dim):
+            adapter = BottleneckAdapter(dim, config.reduction_factor, config.non_linearity,
+                                        channel_dim, residual=not parallel)  # fmt: skip
+            ref = next(module.parameters(), None)
+            if ref is not None:
+                adapter.to(device=ref.device, dtype=ref.dtype)
+            return AdapterLayer(module, adapter, parallel)
+
+        plan.append((name, build))
     return plan
 
 
 def adapter_layers(model: nn.Module) -> list[tuple[str, AdapterLayer]]:
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, AdapterLayer)]
+    return tuners.tuner_layers(model, AdapterLayer)
 
 
 def mark_only_adapters_as_trainable(model: nn.Module, modules_to_save: Sequence[str] = ()) -> None:
     """Freeze everything but the adapters and the modules named in ``modules_to_save``."""
-    model.requires_grad_(False)
-    for _, layer in adapter_layers(model):
-        layer.adapter.requires_grad_(True)
-    for name, module in model.named_modules():
-        if name and modules_to_save and name_matches(name, tuple(modules_to_save)):
-            module.requires_grad_(True)
+    tuners.mark_only_trainable(model, AdapterConfig.owns, modules_to_save)
 
 
 def add_adapters(model: nn.Module, config: AdapterConfig | None = None) -> nn.Module:
@@ -221,39 +222,14 @@ def add_adapters(model: nn.Module, config: AdapterConfig | None = None) -> nn.Mo
     Running it again replaces the adapters (with a warning) instead of stacking them.
     """
     config = config or AdapterConfig()
-    refuse_other_method(model, "adapter")
-    plan = _plan(model, config)  # every check before the model changes
-    if adapter_layers(model):
-        warnings.warn(
-            "model already has adapters: removing them before adding new ones", stacklevel=2
-        )
-        remove_adapters(model)
-    parallel = config.placement == "parallel"
-    for name, dim, channel_dim in plan:
-        module = model.get_submodule(name)
-        adapter = BottleneckAdapter(
-            dim, config.reduction_factor, config.non_linearity, channel_dim, residual=not parallel
-        )
-        ref = next(module.parameters(), None)
-        if ref is not None:
-            adapter.to(device=ref.device, dtype=ref.dtype)
-        replace_module(model, name, AdapterLayer(module, adapter, parallel))
-    mark_only_adapters_as_trainable(model, config.modules_to_save)
-    model.peft_config = config
-    return model
+    return tuners.attach_layers(model, config, _plan(model, config))
 
 
 def remove_adapters(model: nn.Module) -> nn.Module:
     """Unwrap every adapter, leaving the original sub-layers (adapters cannot be merged)."""
-    for name, layer in adapter_layers(model):
-        replace_module(model, name, layer.base_layer)
-    if isinstance(getattr(model, "peft_config", None), AdapterConfig):
-        del model.peft_config
-    return model
+    return tuners.remove(model, False, AdapterLayer)
 
 
 def set_adapters_enabled(model: nn.Module, flag: bool) -> nn.Module:
     """Switch every adapter on or off (off: the base model's outputs, bit for bit)."""
-    for _, layer in adapter_layers(model):
-        layer.disabled = not flag
-    return model
+    return tuners.set_enabled(model, flag, AdapterLayer)

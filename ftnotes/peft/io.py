@@ -24,33 +24,18 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from ftnotes.peft.adapters import AdapterConfig, adapter_layers, add_adapters
-from ftnotes.peft.lora import (
-    LoraConfig,
-    add_lora,
+from ftnotes.peft.config import CONFIGS, PeftConfig, is_adapter_param
+from ftnotes.peft.tuners import (
+    WRAPPERS,
     attached_method,
-    lora_layers,
     module_of,
     name_matches,
     replace_module,
+    tuner_layers,
 )
-from ftnotes.peft.prefix import PrefixTunedViT, PrefixTuningConfig
-from ftnotes.peft.prompt import MultiTaskPromptViT, PromptTunedViT, PromptTuningConfig
 from ftnotes.utils import atomic_write
 
 FORMAT = "ftnotes-adapter/1"
-CONFIGS = {
-    c.peft_type: c for c in (LoraConfig, AdapterConfig, PromptTuningConfig, PrefixTuningConfig)
-}
-WRAPPERS = {c.__name__: c for c in (PromptTunedViT, MultiTaskPromptViT, PrefixTunedViT)}
-
-
-def is_adapter_param(name: str) -> bool:
-    """True for tensors a PEFT method adds (``lora_A``, ``adapter.*``, prompts, prefixes)."""
-    return any(
-        s.startswith(("lora_", "prefix_")) or s in ("adapter", "prompt_embeddings")
-        for s in name.split(".")
-    )
 
 
 def _in_adapter_file(name: str, heads: tuple) -> bool:
@@ -75,9 +60,9 @@ def fingerprint(model: nn.Module, exclude=("head",)) -> str:
     (``base_layer``) are dropped, so a backbone has the same fingerprint before and after a
     PEFT method is attached. Buffers (e.g. BatchNorm statistics) are not included.
     """
-    if any(layer.merged for _, layer in lora_layers(model)):
+    if any(layer.merged for _, layer in tuner_layers(model)):
         raise ValueError(
-            "model has merged LoRA layers: call unmerge_lora(model) before fingerprinting"
+            "model has merged PEFT layers: call peft.unmerge(model) before fingerprinting"
         )
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     rows = []
@@ -113,7 +98,7 @@ def save_adapter(model: nn.Module, path, extra: dict | None = None) -> Path:
     ``extra``: a JSON-serialisable dict stored alongside (e.g. the validation accuracy).
     """
     config = getattr(model, "peft_config", None)
-    if type(config) not in CONFIGS.values():
+    if not isinstance(config, PeftConfig):
         raise ValueError(
             "model has no PEFT method attached (no model.peft_config); nothing to save"
         )
@@ -156,22 +141,16 @@ def read_adapter(path) -> dict:
     return {**payload, "state_dict": tensors}
 
 
-def _attach(model: nn.Module, payload: dict, config) -> nn.Module:
+def _attach(model: nn.Module, payload: dict, config: PeftConfig) -> nn.Module:
     """Give ``model`` the structure the file expects (if it lacks it) and resize its head(s)."""
     wrapper = payload["wrapper"]
     if wrapper is not None:
         cls = WRAPPERS[wrapper]
         if isinstance(model, cls):
             return model
-        if isinstance(config, PromptTuningConfig) and config.init == "data":
-            config = PromptTuningConfig(config.num_virtual_tokens, config.deep, "random")
-        if cls is MultiTaskPromptViT:
-            return cls(model, config, num_classes=payload["num_classes"])
-        return cls(model, config, num_classes=payload["state_dict"]["head.weight"].shape[0])
-    if config.peft_type == "lora" and not lora_layers(model):
-        add_lora(model, config)
-    elif config.peft_type == "adapter" and not adapter_layers(model):
-        add_adapters(model, config)
+        return cls.for_loading(model, config, payload["state_dict"], payload["num_classes"])
+    if not tuner_layers(model):
+        config.attach(model)
     for key, value in payload["state_dict"].items():
         module_name, _, leaf = key.rpartition(".")
         module = model.get_submodule(module_name) if module_name else model
@@ -216,7 +195,12 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
     """
     payload = read_adapter(path)
     _refuse_old_names(path, payload)
-    config = CONFIGS[payload["peft_type"]](**payload["config"])
+    if payload["peft_type"] not in CONFIGS:
+        raise ValueError(
+            f"adapter file {path} holds a {payload['peft_type']!r} adapter; this ftnotes knows "
+            f"{sorted(CONFIGS)}"
+        )
+    config = PeftConfig.from_dict(payload["peft_type"], payload["config"])
     theirs = payload["fingerprint"]
     ours = fingerprint(model, _head_names(model, config))
     if ours != theirs:

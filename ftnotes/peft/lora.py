@@ -19,21 +19,22 @@ ran (microsoft/LoRA #34, #61).
 from __future__ import annotations
 
 import math
-import re
-import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ftnotes.peft import tuners
+from ftnotes.peft.config import PeftConfig
+from ftnotes.peft.tuners import TunerLayer, match_unwrapped, module_of, name_matches
 from ftnotes.utils import check_int
 
 
 @dataclass
-class LoraConfig:
+class LoraConfig(PeftConfig):
     """Which layers get LoRA and how big it is (peft's ``LoraConfig`` field names).
 
     ``target_modules``: a sequence of names, each matching a module whose qualified name equals
@@ -46,6 +47,8 @@ class LoraConfig:
     """
 
     peft_type: ClassVar[str] = "lora"
+    tensor_names: ClassVar[tuple[str, ...]] = ("lora_A", "lora_B")
+    mergeable: ClassVar[bool] = True
     r: int = 4
     lora_alpha: float = 8.0
     lora_dropout: float = 0.0
@@ -53,58 +56,59 @@ class LoraConfig:
     modules_to_save: Sequence[str] = ("head",)
     use_rslora: bool = False
 
-    def __post_init__(self):
-        check_int("LoraConfig.r", self.r)
+    def validate(self):
+        name = type(self).__name__
+        check_int(f"{name}.r", self.r)
         if not isinstance(self.use_rslora, bool):
-            raise ValueError(f"LoraConfig.use_rslora must be True or False, got {self.use_rslora!r}")
+            raise ValueError(f"{name}.use_rslora must be True or False, got {self.use_rslora!r}")
         if (isinstance(self.lora_alpha, bool) or not isinstance(self.lora_alpha, (int, float))
                 or not 0 < self.lora_alpha < math.inf):  # fmt: skip
-            raise ValueError(
-                f"LoraConfig.lora_alpha must be a finite number > 0, got {self.lora_alpha!r}"
-            )
+            raise ValueError(f"{name}.lora_alpha must be a finite number > 0, got {self.lora_alpha!r}")
         if not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
-            raise ValueError(
-                f"LoraConfig.lora_dropout must be in [0, 1), got {self.lora_dropout!r}"
-            )
-        if not isinstance(self.target_modules, str):
-            self.target_modules = tuple(self.target_modules)
+            raise ValueError(f"{name}.lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
         if not self.target_modules:
-            raise ValueError("LoraConfig.target_modules must name at least one module, got ()")
-        self.modules_to_save = tuple(self.modules_to_save)
+            raise ValueError(f"{name}.target_modules must name at least one module, got ()")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def scaling(self) -> float:
+        """What ``B A x`` is multiplied by: ``lora_alpha / r`` (or ``/ sqrt(r)`` with rsLoRA)."""
+        return self.lora_alpha / (math.sqrt(self.r) if self.use_rslora else self.r)
+
+    def attach(self, model, **kwargs):
+        return add_lora(model, self)
 
 
-class LoRALayer(nn.Module):
-    """What LoRA layers share: ``base_layer`` (frozen here), ``lora_A``, ``lora_B``, merge and
-    the on/off flag.
+class LoRALayer(TunerLayer):
+    """What LoRA layers share: ``base_layer`` (frozen), ``lora_A``, ``lora_B``, ``scaling``,
+    merge and the on/off switch of :class:`~ftnotes.peft.tuners.TunerLayer`.
 
     Subclasses define ``_lora_path(x)`` (the B A x term); :meth:`get_delta_weight` views the
     (out, fan_in) matrix B A in the base weight's shape.
     """
 
+    peft_type = "lora"
+    mergeable = True
+
     def __init__(self, base: nn.Module, fan_in: int, fan_out: int, r, lora_alpha, lora_dropout,
                  use_rslora=False):  # fmt: skip
-        super().__init__()
-        LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                   use_rslora=use_rslora)  # validates the numbers  # fmt: skip
-        self.base_layer = base.requires_grad_(False)
+        super().__init__(base)
+        config = LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                            use_rslora=use_rslora)  # validates the numbers  # fmt: skip
         self.r, self.lora_alpha, self.use_rslora = r, lora_alpha, use_rslora
-        self.scaling = lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
+        self.scaling = config.scaling
         w = base.weight
         self.lora_A = nn.Parameter(torch.empty(r, fan_in, dtype=w.dtype, device=w.device))
         self.lora_B = nn.Parameter(torch.empty(fan_out, r, dtype=w.dtype, device=w.device))
         # Dropout acts on the LoRA input only: the frozen path must stay the pretrained function.
         self.lora_dropout = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
-        self.merged = False
-        self.disabled = False
-        self.reset_lora_parameters()
+        self.reset_parameters()
 
-    def reset_lora_parameters(self) -> None:
+    def reset_parameters(self) -> None:
         """A like nn.Linear's default (Kaiming-uniform, a=sqrt(5)); B = 0 so B A = 0 at start."""
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         nn.init.zeros_(self.lora_B)
+
+    reset_lora_parameters = reset_parameters  # loralib's name
 
     def get_delta_weight(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Delta W = B @ A * scaling in the base weight's shape (computed in ``dtype`` if given)."""
@@ -120,31 +124,13 @@ class LoRALayer(nn.Module):
         delta = self.get_delta_weight(torch.float64)
         w.copy_((w.double() + sign * delta).to(w.dtype))
 
-    def merge(self) -> None:
-        """W <- W + B A * scaling. Merging twice would add the delta twice, so it is a no-op."""
-        if self.merged:
-            warnings.warn("LoRA layer already merged; merge() ignored", stacklevel=2)
-            return
+    def _merge(self) -> None:
+        """W <- W + B A * scaling."""
         self._add_delta(+1)
-        self.merged = True
 
-    def unmerge(self) -> None:
+    def _unmerge(self) -> None:
         """W <- W - B A * scaling (restores W up to float rounding, ~1e-7)."""
-        if not self.merged:
-            warnings.warn("LoRA layer is not merged; unmerge() ignored", stacklevel=2)
-            return
         self._add_delta(-1)
-        self.merged = False
-
-    def disable_adapters(self) -> None:
-        """Run the base layer alone: outputs are bit-for-bit those of the base layer."""
-        if self.merged:
-            # The delta is inside W now; subtracting it back is exact only to ~1e-7.
-            raise RuntimeError("cannot disable a merged LoRA layer: call unmerge() first")
-        self.disabled = True
-
-    def enable(self) -> None:
-        self.disabled = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base_layer(x)
@@ -207,136 +193,31 @@ class LoRAConv2d(LoRALayer):
         return F.conv2d(h, self.lora_B[:, :, None, None])  # (B, out, H', W')
 
 
-# ---- attaching by name (also used by ftnotes.peft.adapters) ----------------------------------
+# ---- attaching by name -----------------------------------------------------------------------
 
 
-def name_matches(name: str, targets: Sequence[str] | str) -> bool:
-    """peft's rule: a string is a full regex; a list matches names equal or ending in ``.t``."""
-    if isinstance(targets, str):
-        return re.fullmatch(targets, name) is not None
-    return any(name == t or name.endswith("." + t) for t in targets)
-
-
-def find_modules(model: nn.Module, targets: Sequence[str] | str, field: str) -> list[str]:
-    """Qualified names of the modules matching ``targets``; ValueError listing real names if none."""
-    names = [n for n, _ in model.named_modules() if n and name_matches(n, targets)]
-    if not names:
-        _no_match(field, targets, [n for n, _ in model.named_modules() if n])
-    return names
-
-
-def _no_match(field: str, targets, existing: list[str]) -> None:
-    sample = ", ".join(existing[:12]) + (", ..." if len(existing) > 12 else "")
-    raise ValueError(f"{field}={targets!r} matches no module; modules include: {sample}")
-
-
-def modules_unwrapped(model: nn.Module, wrapper: type) -> dict[str, nn.Module]:
-    """``{name: module}`` as the model will be once every ``wrapper`` layer is removed.
-
-    A wrapper's name maps to its ``base_layer``, the names below a base layer lose their
-    ``base_layer`` segment, and a wrapper's own parts (its adapter, its dropout) are left out:
-    so matching targets on a model that already has the method plans the same change as on the
-    bare model.
-    """
-    wrappers = [n for n, m in model.named_modules() if n and isinstance(m, wrapper)]
-    out = {}
-    for name, module in model.named_modules():
-        if not name:
-            continue
-        if any(name.startswith(w + ".") and not name.startswith(w + ".base_layer") for w in wrappers):
-            continue  # a part of the wrapper, not of the model it wraps
-        canonical = ".".join(s for s in name.split(".") if s != "base_layer")
-        out.setdefault(canonical, module.base_layer if isinstance(module, wrapper) else module)
-    return out
-
-
-def match_unwrapped(model: nn.Module, targets, field: str, wrapper: type) -> dict[str, nn.Module]:
-    """The entries of :func:`modules_unwrapped` whose names match ``targets`` (ValueError if none)."""
-    modules = modules_unwrapped(model, wrapper)
-    found = {n: m for n, m in modules.items() if name_matches(n, targets)}
-    if not found:
-        _no_match(field, targets, list(modules))
-    return found
-
-
-def module_of(key: str) -> str:
-    """The module a parameter belongs to, wrapper names dropped: ``head.base_layer.weight`` -> ``head``."""
-    return ".".join(s for s in key.split(".")[:-1] if s != "base_layer")
-
-
-def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
-    """Put ``new`` at the qualified ``name`` inside ``model``."""
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
-
-
-def lora_layers(model: nn.Module) -> list[tuple[str, LoRALayer]]:
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, LoRALayer)]
-
-
-def mark_only_lora_as_trainable(model: nn.Module, modules_to_save: Sequence[str] = ()) -> None:
-    """Freeze everything but ``lora_A``/``lora_B`` and the modules named in ``modules_to_save``."""
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for _, layer in lora_layers(model):
-        layer.lora_A.requires_grad_(True)
-        layer.lora_B.requires_grad_(True)
-    if modules_to_save:
-        for name in find_modules(model, tuple(modules_to_save), "modules_to_save"):
-            model.get_submodule(name).requires_grad_(True)
-
-
-def attached_method(model: nn.Module) -> str | None:
-    """The ``peft_type`` of the method ``model`` carries ("lora", "adapter", ...), else None:
-    its ``peft_config``, or failing that the layers it has."""
-    attached = getattr(getattr(model, "peft_config", None), "peft_type", None)
-    if attached is None and lora_layers(model):
-        attached = "lora"
-    if attached is None:
-        from ftnotes.peft.adapters import adapter_layers  # adapters imports this module
-
-        attached = "adapter" if adapter_layers(model) else None
-    return attached
-
-
-def refuse_other_method(model: nn.Module, method: str) -> None:
-    """ValueError if ``model`` already carries a PEFT method other than ``method``.
-
-    Attaching a second method would freeze the first one's tensors without a word (each
-    method's ``mark_only_*_as_trainable`` freezes everything it does not own).
-    """
-    other = attached_method(model)
-    if other is not None and other != method:
-        undo = {"lora": "remove_lora(model) (merge=True keeps what it learned)",
-                "adapter": "remove_adapters(model)"}.get(other, "start from load_pretrained()")  # fmt: skip
-        raise ValueError(
-            f"model already has {other} attached; cannot add {method} on top (it would freeze "
-            f"the {other} tensors): call {undo} first, or start from a fresh backbone"
-        )
-
-
-def _lora_targets(model: nn.Module, config: LoraConfig) -> list[tuple[str, type]]:
-    """(name, LoRA layer class) for every module to wrap; raises before anything changes.
+def lora_plan(model: nn.Module, config: LoraConfig, linear=LoRALinear, conv=LoRAConv2d) -> list:
+    """``[(name, build)]`` for every module to wrap; raises before anything changes.
 
     On a model that already has LoRA, a wrapped layer counts as its base layer, so the plan is
-    the one that applies after the old LoRA is removed.
+    the one that applies after the old LoRA is removed. ``linear`` / ``conv``: the layer classes
+    (DoRA passes its own).
     """
+    kw = dict(r=config.r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+              use_rslora=config.use_rslora)  # fmt: skip
     plan = []
-    for name, module in match_unwrapped(model, config.target_modules, "target_modules",
-                                        LoRALayer).items():  # fmt: skip
+    for name, module in match_unwrapped(model, config.target_modules, "target_modules").items():
         if isinstance(module, nn.Linear):
-            plan.append((name, LoRALinear))
-        elif isinstance(module, nn.Conv2d):
+            plan.append((name, lambda m: linear(m, **kw)))
+        elif isinstance(module, nn.Conv2d) and conv is not None:
             LoRAConv2d.check_supported(module, f"target_modules match {name!r}")
-            plan.append((name, LoRAConv2d))
+            plan.append((name, lambda m: conv(m, **kw)))
         else:
+            allowed = "nn.Linear and nn.Conv2d" if conv is not None else "nn.Linear"
             raise ValueError(
-                f"target_modules matched {name!r}, a {type(module).__name__}; LoRA supports "
-                "nn.Linear and nn.Conv2d (nothing was changed)"
+                f"target_modules matched {name!r}, a {type(module).__name__}; "
+                f"{config.peft_type} supports {allowed} (nothing was changed)"
             )
-    if config.modules_to_save:
-        match_unwrapped(model, tuple(config.modules_to_save), "modules_to_save", LoRALayer)
     return plan
 
 
@@ -348,50 +229,37 @@ def add_lora(model: nn.Module, config: LoraConfig | None = None) -> nn.Module:
     warning) instead of stacking LoRA on LoRA; a model with another method attached is refused.
     """
     config = config or LoraConfig()
-    refuse_other_method(model, "lora")
-    plan = _lora_targets(model, config)
-    if lora_layers(model):
-        warnings.warn(
-            "model already has LoRA layers: removing them before adding new ones", stacklevel=2
-        )
-        remove_lora(model, merge=False)
-    for name, layer_cls in plan:
-        module = model.get_submodule(name)
-        replace_module(
-            model, name, layer_cls(module, config.r, config.lora_alpha, config.lora_dropout,
-                                   config.use_rslora)  # fmt: skip
-        )
-    mark_only_lora_as_trainable(model, config.modules_to_save)
-    model.peft_config = config
-    return model
+    return tuners.attach_layers(model, config, lora_plan(model, config))
+
+
+def lora_layers(model: nn.Module) -> list[tuple[str, LoRALayer]]:
+    return tuners.tuner_layers(model, LoRALayer)
+
+
+def mark_only_lora_as_trainable(model: nn.Module, modules_to_save: Sequence[str] = ()) -> None:
+    """Freeze everything but ``lora_A``/``lora_B`` and the modules named in ``modules_to_save``."""
+    tuners.mark_only_trainable(model, LoraConfig.owns, modules_to_save)
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
-    for _, layer in lora_layers(model):
-        if not layer.merged:
-            layer.merge()
-    return model
+    return tuners.merge(model, LoRALayer)
 
 
 def unmerge_lora(model: nn.Module) -> nn.Module:
-    for _, layer in lora_layers(model):
-        if layer.merged:
-            layer.unmerge()
-    return model
+    return tuners.unmerge(model, LoRALayer)
 
 
 def set_lora_enabled(model: nn.Module, flag: bool) -> nn.Module:
     """Switch every LoRA layer on (True) or off (False: the base model, bit for bit)."""
-    for _, layer in lora_layers(model):
-        layer.enable() if flag else layer.disable_adapters()
-    return model
+    return tuners.set_enabled(model, flag, LoRALayer)
 
 
 def lora_state_dict(model: nn.Module, modules_to_save: Sequence[str] = ()) -> dict:
     """Only the ``lora_A``/``lora_B`` tensors (plus ``modules_to_save``): what a LoRA file holds."""
+    owns = getattr(getattr(model, "peft_config", None), "owns", LoraConfig.owns)  # DoRA: + magnitude
     keep = {}
     for key, value in model.state_dict().items():
-        if key.split(".")[-1].startswith("lora_") or (
+        if owns(key) or (
             modules_to_save and name_matches(module_of(key), tuple(modules_to_save))
         ):
             keep[key] = value.detach().clone()
@@ -400,12 +268,4 @@ def lora_state_dict(model: nn.Module, modules_to_save: Sequence[str] = ()) -> di
 
 def remove_lora(model: nn.Module, merge: bool = False) -> nn.Module:
     """Unwrap every LoRA layer back to its plain base layer, folding the delta in if ``merge``."""
-    for name, layer in lora_layers(model):
-        if merge and not layer.merged:
-            layer.merge()
-        elif not merge and layer.merged:
-            layer.unmerge()
-        replace_module(model, name, layer.base_layer)
-    if hasattr(model, "peft_config") and isinstance(model.peft_config, LoraConfig):
-        del model.peft_config
-    return model
+    return tuners.remove(model, merge, LoRALayer)

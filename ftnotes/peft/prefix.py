@@ -13,28 +13,31 @@ P extra keys/values in every block.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ftnotes.models import TinyViT
+from ftnotes.peft.config import PeftConfig
 from ftnotes.peft.prompt import check_vit, new_head
+from ftnotes.peft.tuners import PeftWrapper
 from ftnotes.utils import check_int
 
 
 @dataclass
-class PrefixTuningConfig:
+class PrefixTuningConfig(PeftConfig):
     """``num_virtual_tokens`` P prefix keys/values per block; ``prefix_projection``: learn them
     through an MLP of width ``encoder_hidden_size`` (Li & Liang 2021, Sec. 4.3)."""
 
     peft_type: ClassVar[str] = "prefix"
+    tensor_names: ClassVar[tuple[str, ...]] = ("prefix_*",)
     num_virtual_tokens: int = 8
     prefix_projection: bool = False
     encoder_hidden_size: int = 64
 
-    def __post_init__(self):
+    def validate(self):
         for name in ("num_virtual_tokens", "encoder_hidden_size"):
             check_int(f"PrefixTuningConfig.{name}", getattr(self, name))
         if not isinstance(self.prefix_projection, bool):
@@ -42,20 +45,18 @@ class PrefixTuningConfig:
                 f"PrefixTuningConfig.prefix_projection must be True or False, got {self.prefix_projection!r}"
             )
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def attach(self, model, num_classes=None, **kwargs):
+        return PrefixTunedViT(model, self, num_classes=num_classes)
 
 
-class PrefixTunedViT(nn.Module):
+class PrefixTunedViT(PeftWrapper):
     """A frozen TinyViT with learned per-block key/value prefixes and a trainable head.
 
     Without projection: ``prefix_embeddings`` (depth, 2, P, D) are the prefixes themselves
     (index 0 keys, 1 values). With projection: ``prefix_tokens`` (P, D) -> ``prefix_mlp``
     (Linear D->H, Tanh, Linear H->depth*2*D) -> the same (depth, 2, P, D).
-    forward: x (B, 1, 8, 8) -> logits (B, num_classes).
+    forward: x (B, 1, 8, 8) -> logits (B, num_classes). Disabled: the features without prefixes.
     """
-
-    is_peft_wrapper = True
 
     def __init__(self, base: TinyViT, config: PrefixTuningConfig | None = None, num_classes=None):
         super().__init__()
@@ -76,6 +77,10 @@ class PrefixTunedViT(nn.Module):
             self.prefix_embeddings = nn.Parameter(prefix)
         self.head = new_head(base, num_classes)
 
+    @classmethod
+    def for_loading(cls, base, config, state_dict, num_classes):
+        return cls(base, config, num_classes=state_dict["head.weight"].shape[0])
+
     def get_prefixes(self) -> torch.Tensor:
         """All prefixes as one tensor (depth, 2, P, D)."""
         if self.peft_config.prefix_projection:
@@ -86,6 +91,8 @@ class PrefixTunedViT(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, ...) -> class features (B, D) with the prefixes in every block."""
+        if self.disabled:
+            return self.base.forward_features(x)
         B = x.shape[0]
         prefixes = self.get_prefixes()
         per_block = [

@@ -19,9 +19,8 @@ import copy
 import torch
 from torch import nn
 
-from ftnotes.peft.adapters import AdapterConfig, BottleneckAdapter, adapter_layers, add_adapters
-from ftnotes.peft.io import is_adapter_param
-from ftnotes.peft.lora import LoraConfig, LoRALayer, add_lora, lora_layers, replace_module
+from ftnotes.peft.config import PeftConfig
+from ftnotes.peft.tuners import PeftWrapper, replace_module, tuner_layers
 from ftnotes.utils import check_int
 
 
@@ -33,21 +32,20 @@ class TaskBank:
     ``head_name``: the attribute path of the head module each task gets its own copy of.
     """
 
-    def __init__(
-        self, model: nn.Module, config: LoraConfig | AdapterConfig, head_name: str = "head"
-    ):
-        if not isinstance(config, (LoraConfig, AdapterConfig)):
+    def __init__(self, model: nn.Module, config: PeftConfig, head_name: str = "head"):
+        if not isinstance(config, PeftConfig) or not hasattr(config, "target_modules"):
             raise ValueError(
-                f"config must be a LoraConfig or AdapterConfig, got {type(config).__name__}"
+                "config must be the config of a layer method (LoraConfig, AdapterConfig, "
+                f"IA3Config, ...), got {type(config).__name__}"
             )
+        if isinstance(model, PeftWrapper):
+            raise ValueError("TaskBank swaps layer methods; for prompts use MultiTaskPromptViT")
         try:
             head = model.get_submodule(head_name)
         except AttributeError:
             raise ValueError(f"head_name={head_name!r} is not a module of this model") from None
-        if isinstance(config, LoraConfig) and not lora_layers(model):
-            add_lora(model, config)
-        elif isinstance(config, AdapterConfig) and not adapter_layers(model):
-            add_adapters(model, config)
+        if not tuner_layers(model):
+            config.attach(model)
         self.model, self.config, self.head_name = model, config, head_name
         self._initial_head = copy.deepcopy(head)
         self._weights: dict[str, dict[str, torch.Tensor]] = {}
@@ -59,17 +57,16 @@ class TaskBank:
         return list(self._heads)
 
     def _adapter_params(self) -> dict[str, nn.Parameter]:
-        return {n: p for n, p in self.model.named_parameters() if is_adapter_param(n)}
+        return {n: p for n, p in self.model.named_parameters() if self.config.owns(n)}
 
     def _reset_adapters(self) -> None:
         """Fresh adapter weights for a new task (uses torch's global generator: seed first)."""
-        for m in self.model.modules():
-            if isinstance(m, LoRALayer):
-                if m.merged:
-                    raise ValueError("unmerge the LoRA layers before adding or switching tasks")
-                m.reset_lora_parameters()
-            elif isinstance(m, BottleneckAdapter):
-                m.reset_adapter_parameters()
+        for _, layer in tuner_layers(self.model):
+            if layer.merged:
+                raise ValueError(
+                    f"unmerge the {layer.peft_type} layers before adding or switching tasks"
+                )
+            layer.reset_parameters()
 
     def _stash_active(self) -> None:
         if self.active is not None:
