@@ -20,6 +20,7 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -31,7 +32,7 @@ from ftnotes.ledger import record_run
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
 from ftnotes.peft.config import config_fields
 from ftnotes.strategies import finetune, replace_head
-from ftnotes.train import fit
+from ftnotes.train import History, fit
 from ftnotes.utils import model_device, set_seed
 
 FIT_KEYS = ("epochs", "lr", "weight_decay", "batch_size", "schedule", "warmup",
@@ -68,6 +69,7 @@ RECIPES: dict[str, dict] = {
     # class's defaults (one source: ``AdapterConfig()`` is the recipe's adapter).
     "adapter": {**_FIT, "epochs": 40, "lr": 3e-3, **_defaults(peft.AdapterConfig)},
     "lora": {**_FIT, "epochs": 40, "lr": 3e-3, **_defaults(peft.LoraConfig)},
+    "dora": {**_FIT, "epochs": 40, "lr": 3e-3, **_defaults(peft.DoraConfig)},
     "prompt": {**_FIT, "epochs": 40, "lr": 1e-2, **_defaults(peft.PromptTuningConfig)},
     "prefix": {**_FIT, "epochs": 40, "lr": 1e-2, **_defaults(peft.PrefixTuningConfig)},
 }  # fmt: skip
@@ -108,15 +110,6 @@ def _source_rows(task) -> list[int] | None:
 
 def _fit_kwargs(recipe, seed, progress) -> dict:
     return {k: recipe[k] for k in FIT_KEYS} | {"seed": seed, "progress": progress}
-
-
-def _train_scratch(method, base, task, recipe, seed, progress):
-    set_seed(seed)
-    if method == "scratch_cnn":
-        model = SmallCNN(task.num_classes)
-    else:
-        model = TinyViT(ViTConfig(**{**base.cfg.to_dict(), "num_classes": task.num_classes}))
-    return model, fit(model, task.train, task.val, **_fit_kwargs(recipe, seed, progress))
 
 
 def _train_strategy(method, model, task, recipe, seed, progress):
@@ -192,43 +185,141 @@ def _peft_checks(model, bare, task, merge_latency=False) -> dict:
     return out
 
 
-def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, progress=False,
-               merge_latency=False, **overrides):  # fmt: skip
-    """Train ``method`` on ``task`` with its default recipe (plus ``overrides``); measure it.
+@dataclass
+class Run:
+    """One run of a method on a task as it goes through :func:`build_run`, :func:`train_run`
+    and :func:`measure_run` (what :func:`run_method` does in one call).
+
+    ``model``: what trains (a PEFT method attached, or a fresh scratch model); ``bare``: for
+    PEFT methods, the pretrained body with the untrained task head (the on/off check compares
+    against it); ``source_head``: the pretrained head, for source retention; ``history``: what
+    :func:`~ftnotes.train.fit` returned, once trained.
+    """
+
+    method: str
+    task: object
+    recipe: dict
+    seed: int
+    model: torch.nn.Module
+    bare: torch.nn.Module | None = None
+    source_head: torch.nn.Module | None = None
+    history: History | None = None
+
+
+def build_run(method: str, task, *, seed: int = 0, base=None, **overrides) -> Run:
+    """The model ``method`` trains on ``task``, with its recipe (plus ``overrides``), seeded.
 
     ``base``: the pretrained TinyViT (default :func:`load_pretrained`); it is copied, never
-    changed. Returns ``(model, record)``: the trained model and a
-    :class:`~ftnotes.ledger.RunRecord` (test accuracy, source retention for methods that keep
-    the pretrained body, parameters, time, memory, checkpoint bytes = what one would save,
-    latency at batch size 1); ``record.extra`` adds the validation accuracy, the recipe and,
-    for PEFT methods, the checks of :func:`_peft_checks`. ``ledger``: the record is added.
-    ``merge_latency``: mergeable methods only, also time bare / unmerged / merged / unloaded models
-    interleaved (:func:`compare_latency`, about 1 s); the bench asks for it, notebooks time
-    what they show themselves.
+    changed. Scratch methods get a fresh model of the same shape; the others a copy of ``base``
+    with a task head (rows of the source head where the classes match) and, for PEFT methods,
+    the method attached.
     """
     recipe = get_recipe(method, **overrides)
     base = load_pretrained() if base is None else base
-    source_head = test_src = None
+    set_seed(seed)
     if method in NO_SOURCE_HEAD:
-        model, history = _train_scratch(method, base, task, recipe, seed, progress)
-    else:
-        model = copy.deepcopy(base).requires_grad_(True)
-        set_seed(seed)
-        source_head = replace_head(model, task.num_classes, _source_rows(task))
-        test_src = source_test_set()
-        if method in PEFT_METHODS:
-            bare = copy.deepcopy(model).eval()  # pretrained body + the untrained task head
-            model = _attach_peft(method, model, recipe, task)
-            history = fit(model, task.train, task.val, **_fit_kwargs(recipe, seed, progress))
+        if method == "scratch_cnn":
+            model = SmallCNN(task.num_classes)
         else:
-            history = _train_strategy(method, model, task, recipe, seed, progress)
-    extra = {"val_acc": accuracy(model, task.val), "recipe": recipe, "seed": seed}
+            model = TinyViT(ViTConfig(**{**base.cfg.to_dict(), "num_classes": task.num_classes}))
+        return Run(method, task, recipe, seed, model)
+    model = copy.deepcopy(base).requires_grad_(True)
+    source_head = replace_head(model, task.num_classes, _source_rows(task))
+    bare = None
     if method in PEFT_METHODS:
-        extra.update(_peft_checks(model, bare, task, merge_latency))
-    record = record_run(method, model, history, task, source_head=source_head,
-                        source_test=test_src, latency_batch=1, extra=extra)  # fmt: skip
-    if method in PEFT_METHODS:  # what one would ship: the adapter file (adapter + head + config)
+        bare = copy.deepcopy(model).eval()  # pretrained body + the untrained task head
+        model = _attach_peft(method, model, recipe, task)
+    return Run(method, task, recipe, seed, model, bare, source_head)
+
+
+def train_run(run: Run, progress: bool = False) -> Run:
+    """Train ``run.model`` with its recipe (one :func:`~ftnotes.train.fit`, or the strategy's
+    phases for LP-FT and LLRD); sets ``run.history``; returns ``run``."""
+    if run.history is not None:
+        raise ValueError("this run has trained already: build a new one with build_run()")
+    if run.method in NO_SOURCE_HEAD or run.method in PEFT_METHODS:
+        kw = _fit_kwargs(run.recipe, run.seed, progress)
+        run.history = fit(run.model, run.task.train, run.task.val, **kw)
+    else:
+        run.history = _train_strategy(run.method, run.model, run.task, run.recipe, run.seed,
+                                      progress)  # fmt: skip
+    return run
+
+
+def measure_run(run: Run, *, name: str | None = None, ledger=None, merge_latency=False):
+    """``(model, record)`` of a trained run: a :class:`~ftnotes.ledger.RunRecord` (test
+    accuracy, source retention for methods that keep the pretrained body, parameters, time,
+    memory, checkpoint bytes = what one would save, latency at batch size 1) named ``name``
+    (default: the method); ``record.extra`` adds the validation accuracy, the recipe and, for
+    PEFT methods, the checks of :func:`_peft_checks`. ``ledger``: the record is added.
+    """
+    if run.history is None:
+        raise ValueError("this run has not trained yet: call train_run(run) first")
+    model, task = run.model, run.task
+    extra = {"val_acc": accuracy(model, task.val), "recipe": run.recipe, "seed": run.seed}
+    if run.bare is not None:
+        extra.update(_peft_checks(model, run.bare, task, merge_latency))
+    source_test = None if run.source_head is None else source_test_set()
+    record = record_run(name or run.method, model, run.history, task,
+                        source_head=run.source_head, source_test=source_test, latency_batch=1,
+                        extra=extra)  # fmt: skip
+    if run.bare is not None:  # what one would ship: the adapter file (adapter + head + config)
         record.checkpoint_bytes = extra["adapter_file_bytes"]
     if ledger is not None:
         ledger.add(record)
     return model, record
+
+
+def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, progress=False,
+               merge_latency=False, name=None, **overrides):  # fmt: skip
+    """Train ``method`` on ``task`` with its default recipe (plus ``overrides``); measure it:
+    :func:`build_run`, :func:`train_run`, :func:`measure_run` in one call.
+
+    Returns ``(model, record)``. ``merge_latency``: mergeable methods only, also time bare /
+    unmerged / merged / unloaded models interleaved (:func:`compare_latency`, about 1 s); the
+    bench asks for it, notebooks time what they show themselves.
+    """
+    run = build_run(method, task, seed=seed, base=base, **overrides)
+    train_run(run, progress)
+    return measure_run(run, name=name, ledger=ledger, merge_latency=merge_latency)
+
+
+class RunCache:
+    """Each configuration trains once per kernel: ``runs(method, **overrides)`` is
+    ``run_method(method, task, seed=seed, base=base, **fixed, **overrides)``, remembered.
+
+    What notebooks use, so that a cell run twice, or a figure that needs a run an earlier cell
+    made, does not train again. ``fixed``: overrides for every run (e.g. ``epochs=EPOCHS``).
+    ``runs(method, task=other_task, name=..., **overrides)``: another task, a record name.
+    """
+
+    def __init__(self, task, *, base=None, seed: int = 0, **fixed):
+        self.task, self.base, self.seed, self.fixed = task, base, seed, fixed
+        self._runs: dict = {}
+
+    def _key(self, method, task, overrides) -> tuple:
+        settings = {**self.fixed, **overrides}
+        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                              for k, v in settings.items()))  # fmt: skip
+        return (method, task.name, id(task), self.seed, frozen)
+
+    def __call__(self, method: str, *, task=None, name=None, **overrides):
+        task = self.task if task is None else task
+        key = self._key(method, task, overrides)
+        if key not in self._runs:
+            if self.base is None:
+                self.base = load_pretrained()
+            self._runs[key] = (overrides, run_method(method, task, seed=self.seed, base=self.base,
+                                                     name=name, **self.fixed, **overrides))  # fmt: skip
+        return self._runs[key][1]
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def items(self, method: str | None = None) -> list:
+        """``(method, overrides, model, record)`` of every run so far (of ``method`` if given)."""
+        return [(k[0], o, m, r) for k, (o, (m, r)) in self._runs.items()
+                if method is None or k[0] == method]  # fmt: skip
+
+    def records(self, method: str | None = None) -> list:
+        return [r for *_, r in self.items(method)]

@@ -7,15 +7,7 @@ import torch
 
 from ftnotes import bench, recipes
 from ftnotes.data import load_task
-from ftnotes.glyphs import render_glyphs
 from ftnotes.recipes import METHODS, get_recipe
-
-
-@pytest.fixture
-def small_source(monkeypatch):
-    """200 glyph test images instead of the 4,000 of the real split: this is a schema test."""
-    x, y = render_glyphs(200, seed=3)
-    monkeypatch.setattr(recipes, "source_test_set", lambda: (x, y))
 
 
 def test_smoke_run_writes_the_documented_schema(tmp_path, capsys, small_source):

@@ -1,6 +1,7 @@
 """Parameter-efficient fine-tuning, written from scratch, one module per method.
 
 * :mod:`~ftnotes.peft.lora`: LoRA (Hu et al. 2021), mergeable into the weights.
+* :mod:`~ftnotes.peft.dora`: DoRA (Liu et al. 2024), LoRA plus a learned magnitude per output.
 * :mod:`~ftnotes.peft.adapters`: bottleneck adapters (Houlsby et al. 2019; Pfeiffer et al. 2021;
   parallel, He et al. 2022).
 * :mod:`~ftnotes.peft.prompt`: prompt tuning / VPT (Lester et al. 2021; Jia et al. 2022).
@@ -29,6 +30,7 @@ from ftnotes.peft.adapters import (
     set_adapters_enabled,
 )
 from ftnotes.peft.config import CONFIGS, PeftConfig
+from ftnotes.peft.dora import DoraConfig, DoRALinear, add_dora, dora_layers
 from ftnotes.peft.io import (
     adapter_state_dict,
     fingerprint,
@@ -78,7 +80,7 @@ __all__ = [
     "set_lora_enabled", "unmerge_lora",
     "PrefixTunedViT", "PrefixTuningConfig",
     "MultiTaskPromptViT", "PromptTunedViT", "PromptTuningConfig", "init_prompts_from_data",
-    "TaskBank",
+    "TaskBank", "DoraConfig", "DoRALinear", "add_dora", "dora_layers",
     "CONFIGS", "PeftConfig", "PeftWrapper", "TunerLayer", "attached_method", "merge", "remove",
     "set_enabled", "tuner_layers", "unmerge",
 ]  # fmt: skip
