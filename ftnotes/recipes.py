@@ -112,17 +112,13 @@ def _fit_kwargs(recipe, seed, progress) -> dict:
     return {k: recipe[k] for k in FIT_KEYS} | {"seed": seed, "progress": progress}
 
 
-def _train_strategy(method, model, task, recipe, seed, progress):
-    kw = _fit_kwargs(recipe, seed, progress)
-    if method == "linear_probe":
-        return finetune(model, task, "linear_probe", **kw)
-    if method == "full_ft":
-        return finetune(model, task, "full_ft", **kw)
-    if method == "llrd":
-        extra = {"layer_decay": recipe["layer_decay"], "head_lr": recipe["head_lr"]}
-        return finetune(model, task, "full_ft", **extra, **kw)
-    return finetune(model, task, "lp_ft", lp_epochs=recipe["lp_epochs"],
-                    head_lr=recipe["head_lr"], **kw)  # fmt: skip
+#: the strategy methods: method -> (``strategies.finetune`` strategy, its recipe keys)
+STRATEGY_METHODS = {
+    "linear_probe": ("linear_probe", ()),
+    "full_ft": ("full_ft", ()),
+    "llrd": ("full_ft", ("layer_decay", "head_lr")),
+    "lp_ft": ("lp_ft", ("lp_epochs", "head_lr")),
+}
 
 
 def _attach_peft(method, model, recipe, task):
@@ -237,12 +233,13 @@ def train_run(run: Run, progress: bool = False) -> Run:
     phases for LP-FT and LLRD); sets ``run.history``; returns ``run``."""
     if run.history is not None:
         raise ValueError("this run has trained already: build a new one with build_run()")
-    if run.method in NO_SOURCE_HEAD or run.method in PEFT_METHODS:
-        kw = _fit_kwargs(run.recipe, run.seed, progress)
+    kw = _fit_kwargs(run.recipe, run.seed, progress)
+    if run.method in STRATEGY_METHODS:
+        strategy, keys = STRATEGY_METHODS[run.method]
+        kw.update({k: run.recipe[k] for k in keys})
+        run.history = finetune(run.model, run.task, strategy, **kw)
+    else:  # scratch and PEFT: the model is ready, one fit
         run.history = fit(run.model, run.task.train, run.task.val, **kw)
-    else:
-        run.history = _train_strategy(run.method, run.model, run.task, run.recipe, run.seed,
-                                      progress)  # fmt: skip
     return run
 
 

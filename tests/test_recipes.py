@@ -53,3 +53,15 @@ def test_run_cache_trains_each_setting_once(task, small_source, monkeypatch):
     with pytest.raises(ValueError, match="unknown hyperparameter"):
         runs("lora", reduction_factor=4)
     assert isinstance(first[0], torch.nn.Module)
+
+
+def test_every_method_is_scratch_a_strategy_or_a_registered_peft_method():
+    kinds = [set(recipes.NO_SOURCE_HEAD), set(recipes.STRATEGY_METHODS), set(recipes.PEFT_METHODS)]
+    assert set().union(*kinds) == set(recipes.METHODS)
+    assert sum(len(k) for k in kinds) == len(recipes.METHODS)  # each in exactly one
+    for method in recipes.PEFT_METHODS:  # the method's own numbers are its config's defaults
+        config = peft.CONFIGS[method]()
+        recipe = recipes.get_recipe(method)
+        for key, value in config.to_dict().items():
+            if key != "modules_to_save" and value is not None:
+                assert recipe[key] == value, (method, key)
