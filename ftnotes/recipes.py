@@ -54,6 +54,8 @@ def _defaults(config_cls) -> dict:
 #   full_ft lr 5e-4 98.6, 1e-3 98.9, 2e-3 96.7 | llrd decay 0.7 98.1, 0.85 98.3 (lr 2e-3: 97.5)
 #   lp_ft 99.2 | linear_probe lr 1e-2 93.0, 3e-2 93.6 | scratch 97.8 | scratch_cnn 99.2
 #   lora (r=4, q+v) lr 3e-3 98.9, 1e-2 98.9
+#   dora (r=4, q+v) lr 1e-3 97.8, 3e-3 98.6, 1e-2 98.9 (one image; retention 0.61 vs 0.54 at
+#   3e-3 vs 1e-2, so LoRA's 3e-3 stays)
 #   adapter rf 8: 97.2 (lr 1e-3 97.5, 1e-2 96.9, parallel 98.1); rf 6: 98.6 (60 epochs 97.5)
 #   prompt deep 97.2 (lr 3e-3 96.1, 3e-2 96.7, data init 95.8), shallow 95.5
 #   prefix lr 1e-2 96.7 (3e-3 95.0, 3e-2 95.3); with prefix_projection lr 3e-3 97.2 but
