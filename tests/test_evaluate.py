@@ -1,4 +1,4 @@
-"""Scoring: predictions, accuracy, confusion matrix, source retention, the IOAI score."""
+"""Scoring: predictions, accuracy, confusion matrix, source retention, the IOAI score, latency."""
 
 import copy
 
@@ -12,6 +12,7 @@ from ftnotes.evaluate import (
     as_tensors,
     confusion,
     ioai_score,
+    latency_ms,
     loss_and_accuracy,
     predict,
     source_retention,
@@ -111,3 +112,23 @@ def test_bad_images_and_labels_get_clear_errors():
             fit(model, (X, labels), epochs=1, progress=False)
         with pytest.raises(ValueError, match="labels"):
             accuracy(model, (X, labels))
+
+
+def test_latency_ms_one_model_and_interleaved():
+    model = tiny_model().train()
+    x = torch.rand(8, 1, 8, 8)
+    calls = []
+    ms = latency_ms(model, x, repeats=5, warmup=2, forward=lambda m, b: calls.append(m.training))
+    assert calls == [False] * 7 and ms >= 0  # warmup + repeats passes, in eval mode
+    assert model.training  # handed back in the mode it came in
+    assert latency_ms(model, x, repeats=3) > 0
+    other, order = tiny_model(3).eval(), []
+    ms = latency_ms({"a": model, "b": other}, x, repeats=3, warmup=1,
+                    forward=lambda m, b: order.append("a" if m is model else "b"))  # fmt: skip
+    assert set(ms) == {"a", "b"} and all(v >= 0 for v in ms.values())
+    assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]  # rotating order, round by round
+    assert model.training and not other.training
+    with pytest.raises(ValueError, match="repeats"):
+        latency_ms(model, x, repeats=0)
+    with pytest.raises(ValueError, match="models must be"):
+        latency_ms({}, x)

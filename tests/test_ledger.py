@@ -11,7 +11,6 @@ from ftnotes.ledger import (
     Ledger,
     RunRecord,
     cost_shares,
-    measure_latency,
     record_run,
     state_dict_bytes,
     trainable_state_dict,
@@ -84,17 +83,6 @@ def test_ledger_table_and_dicts():
         ledger.add({"name": "x"})
     with pytest.raises(ValueError, match="source_head"):
         record_run("x", model, h, task, source_head=model.head)
-
-
-def test_measure_latency():
-    model = tiny_model()
-    x = torch.rand(8, 1, 8, 8)
-    calls = []
-    ms = measure_latency(model, x, repeats=5, warmup=2, forward=lambda m, b: calls.append(1))
-    assert len(calls) == 7 and ms >= 0
-    assert measure_latency(model, x, repeats=3) > 0
-    with pytest.raises(ValueError, match="repeats"):
-        measure_latency(model, x, repeats=0)
 
 
 def test_run_record_fields():
