@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from peft_helpers import tiny_vit
 
 from ftnotes.evaluate import accuracy, source_retention
 from ftnotes.ledger import (
@@ -15,15 +16,9 @@ from ftnotes.ledger import (
     state_dict_bytes,
     trainable_state_dict,
 )
-from ftnotes.models import TinyViT
 from ftnotes.strategies import apply_strategy, replace_head
 from ftnotes.train import fit
 from ftnotes.utils import count_params
-
-
-def tiny_model(num_classes=4):
-    torch.manual_seed(0)
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)
 
 
 def tiny_task(n=48, seed=0):
@@ -39,7 +34,7 @@ def saved_size(obj):
 
 
 def test_state_dict_bytes_match_torch_save():
-    model = tiny_model()
+    model = tiny_vit(4)
     assert state_dict_bytes(model.state_dict()) == saved_size(model.state_dict())
     apply_strategy(model, "linear_probe")
     sd = trainable_state_dict(model)
@@ -49,7 +44,7 @@ def test_state_dict_bytes_match_torch_save():
 
 @pytest.mark.parametrize("strategy", ["linear_probe", "full_ft"])
 def test_record_run_fills_measured_values(strategy):
-    model, task = tiny_model(), tiny_task()
+    model, task = tiny_vit(4), tiny_task()
     source = tiny_task(seed=1).test
     old_head = replace_head(model, 3)
     apply_strategy(model, strategy)
@@ -69,7 +64,7 @@ def test_record_run_fills_measured_values(strategy):
 
 
 def test_ledger_table_and_dicts():
-    model, task = tiny_model(), tiny_task()
+    model, task = tiny_vit(4), tiny_task()
     h = fit(model, task.train, epochs=1, batch_size=48, progress=False)
     ledger = Ledger()
     ledger.add(record_run("full FT", model, h, task, extra={"note": "x"}))

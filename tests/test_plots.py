@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from peft_helpers import tiny_vit  # noqa: E402
 
 from ftnotes.ledger import Ledger, RunRecord  # noqa: E402
-from ftnotes.models import TinyViT  # noqa: E402
 from ftnotes.plots import (  # noqa: E402
     image_grid,
     plot_comparison,
@@ -56,7 +56,7 @@ def test_plot_schedules_draws_the_real_values():
 
 def test_plot_lr_per_layer():
     torch.manual_seed(0)
-    groups = layerwise_lr_groups(TinyViT(dim=16, depth=2, num_heads=2), 1e-3, 0.5)
+    groups = layerwise_lr_groups(tiny_vit(), 1e-3, 0.5)
     ax = plot_lr_per_layer(groups).axes[0]
     heights = [p.get_height() for p in ax.patches]
     assert heights == pytest.approx([1e-3 / 8, 1e-3 / 4, 1e-3 / 2, 1e-3])
