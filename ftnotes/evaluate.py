@@ -1,4 +1,5 @@
-"""Scoring a model: predictions, accuracy, confusion matrix, source retention, the IOAI score.
+"""Scoring a model: predictions, accuracy, confusion matrix, source retention, the IOAI score,
+and the one latency timer (:func:`latency_ms`).
 
 Every function takes ``data`` as a ``TensorDataset`` of (X, y) or a tuple ``(X, y)``, with X
 (N, 1, 8, 8) float32 and y (N,) int64. The model is put in ``eval()`` mode while scoring (no
@@ -9,6 +10,8 @@ dropout) and handed back in the mode it came in. ``forward(model, X) -> logits``
 from __future__ import annotations
 
 import math
+import statistics
+import time
 
 import numpy as np
 import torch
@@ -139,3 +142,46 @@ def ioai_score(old_acc: float, new_acc: float) -> float:
         if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0):
             raise ValueError(f"{name} must be an accuracy in [0, 1], got {v!r}")
     return 0.5 * old_acc + 0.5 * new_acc
+
+
+@torch.no_grad()
+def latency_ms(models, x: torch.Tensor, repeats: int = 20, warmup: int = 3, forward=None):
+    """Median wall time of one forward pass on the batch ``x``, in ms.
+
+    ``models``: one model -> a float; a dict name -> model -> a dict name -> ms, timed
+    *interleaved*: every round runs each model once, in a rotating order, so load from other
+    processes (a shared laptop) hits all of them alike. ``warmup`` untimed rounds first (the
+    first calls pay one-time costs); eval mode and ``torch.no_grad`` while timing, each model
+    handed back in the mode it came in; ``x`` is moved to each model's device, and CUDA work is
+    synchronised before and after each pass (it runs asynchronously). The median resists the
+    spikes. ``forward(model, x)`` replaces ``model(x)`` for wrappers.
+    """
+    check_int("repeats", repeats)
+    check_int("warmup", warmup, 0)
+    single = not isinstance(models, dict)
+    models = {None: models} if single else models
+    if not models:
+        raise ValueError("models must be a model or a non-empty dict of name -> model, got {}")
+    forward = forward or (lambda m, b: m(b))
+    inputs = {name: x.to(model_device(m)) for name, m in models.items()}
+    cuda = any(b.is_cuda for b in inputs.values())
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    modes = {name: m.training for name, m in models.items()}
+    names, times = list(models), {name: [] for name in models}
+    try:
+        for m in models.values():
+            m.eval()
+        for i in range(warmup + repeats):
+            for j in range(len(names)):
+                name = names[(i + j) % len(names)]
+                sync()
+                start = time.perf_counter()
+                forward(models[name], inputs[name])
+                sync()
+                if i >= warmup:
+                    times[name].append(time.perf_counter() - start)
+    finally:
+        for name, m in models.items():
+            m.train(modes[name])
+    ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
+    return ms[None] if single else ms

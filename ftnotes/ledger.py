@@ -9,14 +9,12 @@ collects the rows and prints them as a markdown table.
 from __future__ import annotations
 
 import io
-import statistics
-import time
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .evaluate import accuracy, as_tensors, source_retention
-from .utils import check_int, count_params, model_device
+from .evaluate import accuracy, as_tensors, latency_ms, source_retention
+from .utils import check_int, count_params
 
 
 @dataclass
@@ -136,35 +134,6 @@ def cost_shares(records, reference: str = "full_ft", show: bool = True) -> dict[
     return shares
 
 
-@torch.no_grad()
-def measure_latency(model, example_batch: torch.Tensor, repeats: int = 20, warmup: int = 3,
-                    forward=None) -> float:  # fmt: skip
-    """Median wall time of one forward pass on ``example_batch`` (B, 1, 8, 8), in ms.
-
-    Warmed up first (the first calls pay one-time costs), eval mode, ``torch.no_grad``; the
-    median resists the spikes that other processes cause on a shared laptop.
-    """
-    check_int("repeats", repeats)
-    check_int("warmup", warmup, 0)
-    forward = forward or (lambda m, x: m(x))
-    x = example_batch.to(model_device(model))
-    was_training = model.training
-    model.eval()
-    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
-    times = []
-    try:
-        for i in range(warmup + repeats):
-            sync()
-            start = time.perf_counter()
-            forward(model, x)
-            sync()
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    finally:
-        model.train(was_training)
-    return 1e3 * statistics.median(times)
-
-
 def state_dict_bytes(state_dict: dict) -> int:
     """Size of ``torch.save(state_dict)``: the bytes a checkpoint file would take."""
     buffer = io.BytesIO()
@@ -183,7 +152,8 @@ def record_run(name: str, model, history, task, *, source_head=None, source_test
 
     ``target_acc``: accuracy on ``task.test``. ``source_acc``: ``source_retention`` with
     ``source_head`` on ``source_test`` (both or neither). Latency: median forward time on the
-    first ``latency_batch`` test images. The trainable/total split is read from ``model`` now.
+    first ``latency_batch`` test images
+    (:func:`evaluate.latency_ms`). The trainable/total split is read from ``model`` now.
     """
     if (source_head is None) != (source_test is None):
         raise ValueError("source_head and source_test must be given together (or neither)")
@@ -204,7 +174,7 @@ def record_run(name: str, model, history, task, *, source_head=None, source_test
         peak_memory_bytes=history.peak_memory_bytes,
         train_seconds=history.train_seconds,
         step_ms=history.step_ms,
-        latency_ms=measure_latency(model, X_test[:latency_batch], forward=forward),
+        latency_ms=latency_ms(model, X_test[:latency_batch], forward=forward),
         checkpoint_bytes=ckpt,
         full_checkpoint_bytes=full_bytes,
         extra={

@@ -95,23 +95,181 @@ def plot_lr_per_layer(groups, title: str = "learning rate per layer"):
     return fig
 
 
-def plot_comparison(ledger_or_records, x: str = "trainable_params", y: str = "target_acc"):
-    """Accuracy vs trainable parameters (log x) or vs training time, one labelled point a run."""
-    allowed = ("trainable_params", "train_seconds")
-    if x not in allowed:
-        raise ValueError(f"x must be one of {allowed}, got {x!r}")
-    records = getattr(ledger_or_records, "records", ledger_or_records)
-    fig, ax = plt.subplots(figsize=SIZE)
-    for r in records:
-        ax.scatter(getattr(r, x), getattr(r, y), s=40)
-        ax.annotate(r.name, (getattr(r, x), getattr(r, y)), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)  # fmt: skip
+COST_AXES = {"trainable_params": "trainable parameters (log scale)",
+             "train_seconds": "training time (s)"}
+Y_LABELS = {"target_acc": "target test accuracy", "source_acc": "source retention (glyph accuracy)"}
+REFERENCE_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)))
+
+
+def _field(row, key: str, what: str):
+    """``row[key]`` for a dict, else ``row.key`` (a RunRecord or any object with that field)."""
+    value = row.get(key) if isinstance(row, dict) else getattr(row, key, None)
+    if value is None:
+        raise ValueError(f"{what} must have a {key!r} value, got {row!r:.120}")
+    return value
+
+
+def _series(runs) -> dict:
+    """``runs`` as label -> list of rows: a Ledger or a list is one unlabelled series."""
+    if isinstance(runs, dict):
+        series = {label: list(getattr(rows, "records", rows)) for label, rows in runs.items()}
+    else:
+        series = {None: list(getattr(runs, "records", runs))}
+    if not any(series.values()):
+        raise ValueError(
+            "runs must hold at least one run (a Ledger, a list of RunRecords or dicts, or a "
+            f"dict label -> such a list), got {runs!r:.80}"
+        )
+    return series
+
+
+def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *, references=(),
+                    highlight=None, connect: bool = False, annotate: bool = True, title=None,
+                    ylabel=None, ax=None):  # fmt: skip
+    """Accuracy vs trainable parameters (log x) or vs training time: one point a run, reference
+    runs as horizontal lines, the run you care about as a star. Returns the figure.
+
+    ``runs``: a ``Ledger``, a list of ``RunRecord`` (or of dicts / objects with ``name``, ``x``
+    and ``y`` fields), or a dict label -> such a list: one colour and legend entry per series.
+    ``references``: horizontal lines at a run's ``y``: names of runs in ``runs`` (drawn as a
+    line instead of a point), RunRecord-like rows (labelled with their trainable count), or a
+    dict label -> value. ``highlight``: the run to star, a name in ``runs`` or a row (e.g. the
+    run you just trained), labelled "your run: name". ``connect``: join each series' points in
+    x order (a sweep). ``annotate``: write each point's name next to it. ``ax``: draw into
+    this axes instead of a new figure.
+    """
+    if x not in COST_AXES:
+        raise ValueError(f"x must be one of {tuple(COST_AXES)}, got {x!r}")
+    series = _series(runs)
+    by_name = {_field(r, "name", "each run"): r for rows in series.values() for r in rows}
+    lines, ref_names = {}, set()  # legend label -> y; runs drawn as a line, not a point
+    if isinstance(references, dict):
+        lines = {str(k): v for k, v in references.items()}
+    else:
+        if isinstance(references, str) or not isinstance(references, (list, tuple, set)):
+            references = [references]
+        for ref in references:
+            if isinstance(ref, str):
+                if ref not in by_name:
+                    raise ValueError(f"references: no run named {ref!r} in runs ({list(by_name)})")
+                ref_names.add(ref)
+                ref = by_name[ref]
+            name = _field(ref, "name", "each reference")
+            count = _field(ref, "trainable_params", "each reference")
+            lines[f"{name} ({count:,} trained)"] = _field(ref, y, "each reference")
+    for label, v in lines.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise ValueError(f"references[{label!r}] must be a finite number, got {v!r}")
+    if isinstance(highlight, str):
+        if highlight not in by_name:
+            raise ValueError(f"highlight: no run named {highlight!r} in runs ({list(by_name)})")
+        highlight = by_name[highlight]
+
+    fig, ax = plt.subplots(figsize=SIZE) if ax is None else (ax.figure, ax)
+    xs_all = []
+    for label, rows in series.items():
+        rows = [r for r in rows if _field(r, "name", "each run") not in ref_names]
+        if not rows:
+            continue
+        pts = sorted(((_field(r, x, "each run"), _field(r, y, "each run"), r) for r in rows),
+                     key=lambda p: p[0])  # fmt: skip
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        xs_all += xs
+        style = "o-" if connect else "o"
+        ax.plot(xs, ys, style, ms=6, alpha=0.8, label=label)
+        if annotate:
+            for px, py, r in pts:
+                ax.annotate(str(_field(r, "name", "each run")), (px, py), fontsize=8,
+                            textcoords="offset points", xytext=(4, 4))  # fmt: skip
+    for (label, v), ls in zip(lines.items(), REFERENCE_STYLES * len(lines)):
+        ax.axhline(v, ls=ls, color="gray", lw=1.2, label=label)
+    if highlight is not None:
+        hx, hy = _field(highlight, x, "highlight"), _field(highlight, y, "highlight")
+        xs_all.append(hx)
+        ax.scatter([hx], [hy], marker="*", s=250, color="tab:red", zorder=3,
+                   label=f"your run: {_field(highlight, 'name', 'highlight')}")  # fmt: skip
     if x == "trainable_params":
         ax.set_xscale("log")
-    xlabel = "trainable parameters (log scale)" if x == "trainable_params" else "training time (s)"
-    ax.set(xlabel=xlabel, ylabel=y.replace("_", " "), title=f"{y.replace('_', ' ')} vs cost")
-    ax.margins(x=0.2, y=0.1)  # room for the labels of the outermost points
+        ticks = sorted(set(xs_all))
+        if 0 < len(ticks) <= 8:  # the exact counts, instead of crowded log ticks
+            ax.minorticks_off()
+            ax.set_xticks(ticks, [f"{t:,}" for t in ticks], rotation=30, fontsize=8)
+    ylabel = ylabel or Y_LABELS.get(y, y.replace("_", " "))
+    cost = "trainable parameters" if x == "trainable_params" else "training time"
+    ax.set(xlabel=COST_AXES[x], ylabel=ylabel, title=title or f"{ylabel} vs {cost}")
+    ax.margins(x=0.2, y=0.15)  # room for the labels of the outermost points
     ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_delta_spectrum(spectra, *, mean: bool = False, title=None, ax=None):
+    """Singular values of weight updates ΔW, each divided by its largest, one line a layer.
+
+    ``spectra``: dict layer name -> 1-D singular values (largest first, e.g.
+    ``torch.linalg.svdvals(layer.get_delta_weight())[:r]``). ``mean``: one line, the mean over
+    the layers (all the same length). A low-rank update shows as a fast drop. Returns the figure.
+    """
+    if not isinstance(spectra, dict) or not spectra:
+        raise ValueError(f"spectra must be a non-empty dict of name -> singular values, got "
+                         f"{spectra!r:.80}")  # fmt: skip
+    normed = {}
+    for name, s in spectra.items():
+        s = torch.as_tensor(s).detach().cpu().double()
+        if s.ndim != 1 or not len(s) or not torch.isfinite(s).all():
+            raise ValueError(f"spectra[{name!r}] must be a 1-D finite tensor, got shape "
+                             f"{tuple(s.shape)}")  # fmt: skip
+        if s[0] <= 0:
+            raise ValueError(f"spectra[{name!r}] is all zeros (ΔW = 0: an untrained update?)")
+        normed[name] = (s / s[0]).numpy()
+    fig, ax = plt.subplots(figsize=SIZE) if ax is None else (ax.figure, ax)
+    if mean:
+        if len({len(s) for s in normed.values()}) != 1:
+            raise ValueError("spectra must all have the same length for mean=True")
+        s = np.mean(list(normed.values()), axis=0)
+        ax.plot(range(1, len(s) + 1), s, "o-", label=f"mean over {len(normed)} layers")
+    else:
+        for name, s in normed.items():
+            ax.plot(range(1, len(s) + 1), s, "o-", ms=3, label=name)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    width = max(len(s) for s in normed.values())
+    ylabel = "singular value / largest" + (" (mean over layers)" if mean else "")
+    ax.set(xlabel="direction (singular value index)", ylabel=ylabel,
+           title=title or f"spectrum of the learned ΔW, {width} directions")  # fmt: skip
+    ax.legend(fontsize=7, ncol=1 if mean else 2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_olympiad_results(results, budget_s: float):
+    """Left: glyphs kept, digits learned and the score of each scored run (grouped bars);
+    right: each run's training time against the budget ``budget_s`` (seconds).
+
+    ``results``: ``olympiad.OlympiadResult`` rows (``name``, ``source_acc``, ``target_acc``,
+    ``score``, ``seconds``); unscored ones (over budget, crashed) are left out. Returns the figure.
+    """
+    if not (isinstance(budget_s, (int, float)) and budget_s > 0):
+        raise ValueError(f"budget_s must be a number of seconds > 0, got {budget_s!r}")
+    runs = [r for r in results if getattr(r, "score", None) is not None]
+    if not runs:
+        raise ValueError("results must hold at least one scored OlympiadResult")
+    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=(2, 1))
+    names, x = [r.name for r in runs], np.arange(len(runs))
+    bars = (("source_acc", "glyphs kept (old)"), ("target_acc", "digits (new)"),
+            ("score", "score = ½ old + ½ new"))  # fmt: skip
+    for i, (key, label) in enumerate(bars):
+        ax.bar(x + (i - 1) * 0.27, [getattr(r, key) for r in runs], 0.27, label=label)
+    ax.set_xticks(x, names)
+    ax.set(ylim=(0, 1.2), ylabel="test accuracy / score", title="what each run keeps and learns")
+    ax.legend(fontsize=8, loc="upper center", ncol=3)
+    ax_t.barh(x, [r.seconds for r in runs], color="tab:gray")
+    ax_t.axvline(budget_s, color="tab:red", ls="--", label=f"budget {budget_s:.0f} s")
+    ax_t.set_yticks(x, names)
+    ax_t.set(xlabel="training time (s)", title="time used")
+    ax_t.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import statistics
 import tempfile
-import time
 from dataclasses import dataclass
 
 import torch
@@ -27,7 +25,7 @@ import torch
 from ftnotes import peft
 from ftnotes.checkpoints import load_pretrained
 from ftnotes.data import GLYPH_CLASSES, load_task
-from ftnotes.evaluate import accuracy
+from ftnotes.evaluate import accuracy, latency_ms
 from ftnotes.ledger import record_run
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
 from ftnotes.peft.config import config_fields
@@ -131,27 +129,6 @@ def _attach_peft(method, model, recipe, task):
     return config.attach(model, init_data=init_data)
 
 
-def compare_latency(models: dict, x: torch.Tensor, repeats: int = 300, warmup: int = 30) -> dict:
-    """Median forward time (ms) of each model on ``x``, measured *interleaved*: every round runs
-    each model once, in a rotating order, so load from other processes hits all of them alike.
-    The models are left in eval mode."""
-    names, times = list(models), {n: [] for n in models}
-    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)  # CUDA runs asynchronously
-    for m in models.values():
-        m.eval()
-    with torch.no_grad():
-        for i in range(warmup + repeats):
-            for j in range(len(names)):
-                name = names[(i + j) % len(names)]
-                sync()
-                start = time.perf_counter()
-                models[name](x)
-                sync()
-                if i >= warmup:
-                    times[name].append(time.perf_counter() - start)
-    return {n: 1e3 * statistics.median(t) for n, t in times.items()}
-
-
 def _peft_checks(model, bare, task, merge_latency=False) -> dict:
     """Measured facts about a trained PEFT model: adapter file size, on/off, merge, latency."""
     out = {}
@@ -176,8 +153,8 @@ def _peft_checks(model, bare, task, merge_latency=False) -> dict:
         if not merge_latency:
             return out
         unloaded = peft.remove(copy.deepcopy(merged), merge=True)
-        lat = compare_latency({"bare": bare, "unmerged": model, "merged": merged,
-                               "merged_unloaded": unloaded}, X[:1])  # fmt: skip
+        lat = latency_ms({"bare": bare, "unmerged": model, "merged": merged,
+                          "merged_unloaded": unloaded}, X[:1], repeats=300, warmup=30)  # fmt: skip
         out.update({f"latency_ms_{k}": v for k, v in lat.items()})
         out["merged_latency_ratio"] = lat["merged_unloaded"] / lat["bare"]
     return out
@@ -275,7 +252,7 @@ def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, prog
     :func:`build_run`, :func:`train_run`, :func:`measure_run` in one call.
 
     Returns ``(model, record)``. ``merge_latency``: mergeable methods only, also time bare /
-    unmerged / merged / unloaded models interleaved (:func:`compare_latency`, about 1 s); the
+    unmerged / merged / unloaded models interleaved (:func:`ftnotes.evaluate.latency_ms`, about 1 s); the
     bench asks for it, notebooks time what they show themselves.
     """
     run = build_run(method, task, seed=seed, base=base, **overrides)

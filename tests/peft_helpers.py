@@ -1,4 +1,5 @@
-"""What every PEFT test file shares: a tiny ViT, a seeded batch, and a few training steps."""
+"""What the test files share: a tiny ViT (every test file that needs one), and for the PEFT
+tests a seeded batch and a few training steps."""
 
 import torch
 from torch import nn
@@ -8,9 +9,11 @@ from ftnotes.models import TinyViT
 X = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 
 
-def tiny_vit(seed=0):
+def tiny_vit(num_classes: int = 5, depth: int = 2, seed: int = 0) -> TinyViT:
+    """The tests' TinyViT: width 16, 2 heads, ``depth`` blocks, ``num_classes`` outputs, in eval
+    mode, initialised from ``torch.manual_seed(seed)`` (two calls, the same weights)."""
     torch.manual_seed(seed)
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=5).eval()
+    return TinyViT(dim=16, depth=depth, num_heads=2, num_classes=num_classes).eval()
 
 
 def train_steps(model, y=None, steps=3, lr=1e-2):

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import torch
+from peft_helpers import tiny_vit
 
 from ftnotes.checkpoints import (
     REGENERATE_COMMAND,
@@ -14,7 +15,7 @@ from ftnotes.checkpoints import (
     weights_path,
 )
 from ftnotes.data import GLYPH_CLASSES, glyph_split
-from ftnotes.models import TinyViT, ViTConfig
+from ftnotes.models import ViTConfig
 from ftnotes.pretrain import confusion_pairs, pretrain, save, warmup_cosine
 
 
@@ -57,7 +58,7 @@ def test_missing_file_raises(tmp_path, monkeypatch):
 def test_wrong_architecture_raises(tmp_path):
     path = _copy(tmp_path)
     manifest = json.loads(path.with_suffix(".json").read_text())
-    small = TinyViT(ViTConfig(dim=16, depth=1, num_heads=2, num_classes=3))
+    small = tiny_vit(3, depth=1)
     save(small, tmp_path, {"config": manifest["config"]}, stem=path.stem)  # sha matches
     with pytest.raises(WeightsError, match=REGENERATE_COMMAND):
         load_pretrained(path)
@@ -83,7 +84,7 @@ def test_warmup_cosine_and_confusion_pairs():
 
 
 def test_save_is_byte_stable_and_atomic(tmp_path):
-    model = TinyViT(ViTConfig(dim=16, depth=1, num_heads=2, num_classes=3))
+    model = tiny_vit(3, depth=1)
     a = save(model, tmp_path / "a", {"note": 1}).read_bytes()
     b = save(model, tmp_path / "b", {"note": 1}).read_bytes()
     assert a == b  # same weights -> same sha256, whatever the temp-file name was

@@ -1,10 +1,11 @@
-"""Scoring: predictions, accuracy, confusion matrix, source retention, the IOAI score."""
+"""Scoring: predictions, accuracy, confusion matrix, source retention, the IOAI score, latency."""
 
 import copy
 
 import numpy as np
 import pytest
 import torch
+from peft_helpers import tiny_vit
 from torch.utils.data import TensorDataset
 
 from ftnotes.evaluate import (
@@ -12,18 +13,13 @@ from ftnotes.evaluate import (
     as_tensors,
     confusion,
     ioai_score,
+    latency_ms,
     loss_and_accuracy,
     predict,
     source_retention,
 )
-from ftnotes.models import TinyViT
 from ftnotes.strategies import replace_head
 from ftnotes.train import fit
-
-
-def tiny_model(num_classes=4):
-    torch.manual_seed(0)
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)
 
 
 def data(n=40, seed=0):
@@ -32,7 +28,7 @@ def data(n=40, seed=0):
 
 
 def test_predict_and_accuracy_agree_with_direct_forward():
-    model, (X, y) = tiny_model(), data()
+    model, (X, y) = tiny_vit(4), data()
     model.train()
     with torch.no_grad():
         model.eval()
@@ -49,7 +45,7 @@ def test_predict_and_accuracy_agree_with_direct_forward():
 
 
 def test_confusion_matrix():
-    model, (X, y) = tiny_model(), data()
+    model, (X, y) = tiny_vit(4), data()
     cm = confusion(model, (X, y), num_classes=4)
     pred = predict(model, X)
     assert cm.shape == (4, 4) and cm.sum() == len(y)
@@ -60,7 +56,7 @@ def test_confusion_matrix():
 
 
 def test_retention_of_untouched_backbone_equals_source_accuracy():
-    model, source = tiny_model(), data(seed=1)
+    model, source = tiny_vit(4), data(seed=1)
     fit(model, source, epochs=2, lr=3e-3, batch_size=20, progress=False)
     source_acc = accuracy(model, source)
     old_head = replace_head(model, 3)
@@ -68,7 +64,7 @@ def test_retention_of_untouched_backbone_equals_source_accuracy():
 
 
 def test_retention_drops_when_the_body_changes():
-    model, source = tiny_model(), data(seed=1)
+    model, source = tiny_vit(4), data(seed=1)
     old_head = copy.deepcopy(model.head)
     before = source_retention(model, old_head, source)
     with torch.no_grad():
@@ -89,11 +85,11 @@ def test_ioai_score_and_bad_inputs():
     with pytest.raises(ValueError, match="same non-zero length"):
         as_tensors((X, y[:3]))
     with pytest.raises(ValueError, match="batch_size"):
-        predict(tiny_model(), X, batch_size=0)
+        predict(tiny_vit(4), X, batch_size=0)
 
 
 def test_bad_images_and_labels_get_clear_errors():
-    model = tiny_model()
+    model = tiny_vit(4)
     X, y = data()
     for bad, match in ((float("nan"), "input contains NaN"), (float("inf"), "input contains inf")):
         Xb = X.clone()
@@ -111,3 +107,23 @@ def test_bad_images_and_labels_get_clear_errors():
             fit(model, (X, labels), epochs=1, progress=False)
         with pytest.raises(ValueError, match="labels"):
             accuracy(model, (X, labels))
+
+
+def test_latency_ms_one_model_and_interleaved():
+    model = tiny_vit(4).train()
+    x = torch.rand(8, 1, 8, 8)
+    calls = []
+    ms = latency_ms(model, x, repeats=5, warmup=2, forward=lambda m, b: calls.append(m.training))
+    assert calls == [False] * 7 and ms >= 0  # warmup + repeats passes, in eval mode
+    assert model.training  # handed back in the mode it came in
+    assert latency_ms(model, x, repeats=3) > 0
+    other, order = tiny_vit(3).eval(), []
+    ms = latency_ms({"a": model, "b": other}, x, repeats=3, warmup=1,
+                    forward=lambda m, b: order.append("a" if m is model else "b"))  # fmt: skip
+    assert set(ms) == {"a", "b"} and all(v >= 0 for v in ms.values())
+    assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]  # rotating order, round by round
+    assert model.training and not other.training
+    with pytest.raises(ValueError, match="repeats"):
+        latency_ms(model, x, repeats=0)
+    with pytest.raises(ValueError, match="models must be"):
+        latency_ms({}, x)

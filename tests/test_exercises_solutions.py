@@ -6,27 +6,23 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from peft_helpers import tiny_vit
 from torch import nn
 
 from ftnotes.exercises import EXERCISE_MODULES, nb00, nb01, nb02, nb03, nb04, nb05, show_solution
 from ftnotes.exercises.core import _REGISTRY
-from ftnotes.models import TinyViT
 
 MODULES = (nb00, nb01, nb02, nb03, nb04, nb05)
 ROOT_EXERCISES = Path(nb00.__file__).parent
 sol = SimpleNamespace(**{k: v for m in MODULES for k, v in vars(m).items() if not k.startswith("_")})
 
 
-def vit():
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=4)
-
-
 BAD = [
     (lambda: sol.ioai_score(1.5, 0.2), "old_acc"),
     (lambda: sol.ioai_score(0.5, -0.1), "new_acc"),
-    (lambda: sol.layerwise_lr_groups(vit(), 0.0, 0.5), "base_lr"),
-    (lambda: sol.layerwise_lr_groups(vit(), 0.1, 1.5), "decay"),
-    (lambda: sol.unfreeze_last_k(vit(), 3), "k"),
+    (lambda: sol.layerwise_lr_groups(tiny_vit(4), 0.0, 0.5), "base_lr"),
+    (lambda: sol.layerwise_lr_groups(tiny_vit(4), 0.1, 1.5), "decay"),
+    (lambda: sol.unfreeze_last_k(tiny_vit(4), 3), "k"),
     (lambda: sol.trainable_blocks(-1, 4), "epoch"),
     (lambda: sol.trainable_blocks(1, 4, 0), "epochs_per_stage"),
     (lambda: sol.Adapter(16, 32), "reduction_factor"),
@@ -36,7 +32,7 @@ BAD = [
     (lambda: sol.warmup_cosine(0, 10, 10, 1e-3), "warmup_steps"),
     (lambda: sol.warmup_cosine(10, 10, 2, 1e-3), "step"),
     (
-        lambda: sol.flag_noisy(vit(), torch.rand(3, 1, 8, 8), torch.zeros(3, dtype=torch.long), 4),
+        lambda: sol.flag_noisy(tiny_vit(4), torch.rand(3, 1, 8, 8), torch.zeros(3, dtype=torch.long), 4),
         "k",
     ),  # fmt: skip
     (lambda: sol.noise_precision([], [1]), "flagged"),

@@ -5,26 +5,20 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from peft_helpers import tiny_vit
 
 from ftnotes.evaluate import accuracy, source_retention
 from ftnotes.ledger import (
     Ledger,
     RunRecord,
     cost_shares,
-    measure_latency,
     record_run,
     state_dict_bytes,
     trainable_state_dict,
 )
-from ftnotes.models import TinyViT
 from ftnotes.strategies import apply_strategy, replace_head
 from ftnotes.train import fit
 from ftnotes.utils import count_params
-
-
-def tiny_model(num_classes=4):
-    torch.manual_seed(0)
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)
 
 
 def tiny_task(n=48, seed=0):
@@ -40,7 +34,7 @@ def saved_size(obj):
 
 
 def test_state_dict_bytes_match_torch_save():
-    model = tiny_model()
+    model = tiny_vit(4)
     assert state_dict_bytes(model.state_dict()) == saved_size(model.state_dict())
     apply_strategy(model, "linear_probe")
     sd = trainable_state_dict(model)
@@ -50,7 +44,7 @@ def test_state_dict_bytes_match_torch_save():
 
 @pytest.mark.parametrize("strategy", ["linear_probe", "full_ft"])
 def test_record_run_fills_measured_values(strategy):
-    model, task = tiny_model(), tiny_task()
+    model, task = tiny_vit(4), tiny_task()
     source = tiny_task(seed=1).test
     old_head = replace_head(model, 3)
     apply_strategy(model, strategy)
@@ -70,7 +64,7 @@ def test_record_run_fills_measured_values(strategy):
 
 
 def test_ledger_table_and_dicts():
-    model, task = tiny_model(), tiny_task()
+    model, task = tiny_vit(4), tiny_task()
     h = fit(model, task.train, epochs=1, batch_size=48, progress=False)
     ledger = Ledger()
     ledger.add(record_run("full FT", model, h, task, extra={"note": "x"}))
@@ -84,17 +78,6 @@ def test_ledger_table_and_dicts():
         ledger.add({"name": "x"})
     with pytest.raises(ValueError, match="source_head"):
         record_run("x", model, h, task, source_head=model.head)
-
-
-def test_measure_latency():
-    model = tiny_model()
-    x = torch.rand(8, 1, 8, 8)
-    calls = []
-    ms = measure_latency(model, x, repeats=5, warmup=2, forward=lambda m, b: calls.append(1))
-    assert len(calls) == 7 and ms >= 0
-    assert measure_latency(model, x, repeats=3) > 0
-    with pytest.raises(ValueError, match="repeats"):
-        measure_latency(model, x, repeats=0)
 
 
 def test_run_record_fields():

@@ -2,13 +2,14 @@
 
 import pytest
 import torch
+from peft_helpers import tiny_vit
 
-from ftnotes.models import SmallCNN, TinyViT, ViTConfig, block_index
+from ftnotes.models import SmallCNN, ViTConfig, block_index
 
 
 def test_shapes_for_every_input_layout():
     torch.manual_seed(0)
-    vit, cnn = TinyViT(dim=16, depth=1, num_heads=2, num_classes=3), SmallCNN(4, width=4)
+    vit, cnn = tiny_vit(3, depth=1), SmallCNN(4, width=4)
     for x in (torch.rand(2, 1, 8, 8), torch.rand(2, 8, 8), torch.rand(2, 64)):
         assert vit(x).shape == (2, 3) and cnn(x).shape == (2, 4)
 
@@ -34,6 +35,6 @@ def test_block_index():
 def test_wrong_image_size_says_what_the_model_takes(shape):
     x = torch.rand(shape)
     with pytest.raises(ValueError, match=r"8x8 images with 1 channel.*got shape"):
-        TinyViT(dim=16, depth=1, num_heads=2)(x)
+        tiny_vit(depth=1)(x)
     with pytest.raises(ValueError, match=r"\(B, 1, 8, 8\).*got shape"):
         SmallCNN()(x)

@@ -4,16 +4,11 @@ import copy
 
 import pytest
 import torch
+from peft_helpers import tiny_vit
 
 from ftnotes import olympiad as O
-from ftnotes.models import TinyViT, ViTConfig
 
 S, T = O.NUM_SOURCE, O.NUM_TARGET
-
-
-def tiny(seed=0):
-    torch.manual_seed(seed)
-    return TinyViT(ViTConfig(dim=16, depth=2, num_heads=2, num_classes=S)).eval()
 
 
 def fake_data(n_target=40, per_source_class=3, seed=0):
@@ -27,7 +22,7 @@ def fake_data(n_target=40, per_source_class=3, seed=0):
 
 
 def test_expand_head_keeps_source_rows_and_aligns_new_ones():
-    model = tiny()
+    model = tiny_vit(S)
     x = torch.rand(8, 1, 8, 8)
     with torch.no_grad():
         before = model(x)
@@ -36,15 +31,15 @@ def test_expand_head_keeps_source_rows_and_aligns_new_ones():
     assert after.shape == (8, S + T)
     assert torch.equal(after[:, :S], before)  # the glyph predictions are untouched
     assert torch.allclose(after[:, S:], before[:, :T])  # digit rows = glyph rows "0"-"9"
-    random_rows = O.expand_head(tiny(), T).head.weight[S:]
+    random_rows = O.expand_head(tiny_vit(S), T).head.weight[S:]
     assert random_rows.abs().max() < 0.1  # small random init, not a copy
 
 
 def test_bad_inputs_raise_value_errors_naming_the_parameter():
     with pytest.raises(ValueError, match="num_new"):
-        O.expand_head(tiny(), 0)
+        O.expand_head(tiny_vit(S), 0)
     with pytest.raises(ValueError, match="init_from_rows"):
-        O.expand_head(tiny(), T, range(40, 50))
+        O.expand_head(tiny_vit(S), T, range(40, 50))
     with pytest.raises(ValueError, match="head"):
         O.expand_head(torch.nn.Sequential(), T)
     with pytest.raises(ValueError, match="temperature"):
@@ -54,7 +49,7 @@ def test_bad_inputs_raise_value_errors_naming_the_parameter():
     data, _ = fake_data()
     with pytest.raises(ValueError, match="per_class"):
         data.replay(0)
-    model = O.expand_head(tiny(), T)
+    model = O.expand_head(tiny_vit(S), T)
     with pytest.raises(ValueError, match="epochs"):
         O.train_expanded(model, data, epochs=0)
     with pytest.raises(ValueError, match="lr"):
@@ -68,9 +63,9 @@ def test_bad_inputs_raise_value_errors_naming_the_parameter():
     with pytest.raises(ValueError, match="teacher"):
         O.train_expanded(model, data, distill_weight=1.0)
     with pytest.raises(ValueError, match="budget_s"):
-        O.run_solution(lambda m, d: m, tiny(), data, {}, budget_s=0)
+        O.run_solution(lambda m, d: m, tiny_vit(S), data, {}, budget_s=0)
     with pytest.raises(ValueError, match="k must"):  # more blocks than the model has
-        O.make_solution("partial_ft", k=99, epochs=1)(tiny(), data)
+        O.make_solution("partial_ft", k=99, epochs=1)(tiny_vit(S), data)
 
 
 def test_replay_takes_per_class_examples_reproducibly():
@@ -88,15 +83,15 @@ def test_distill_loss_is_zero_for_the_teacher_itself_and_positive_otherwise():
 
 def test_linear_probe_keeps_the_source_predictions_exactly():
     data, tests = fake_data()
-    model = O.make_solution("linear_probe", epochs=2, lr=1e-2)(tiny(), data)
+    model = O.make_solution("linear_probe", epochs=2, lr=1e-2)(tiny_vit(S), data)
     with torch.no_grad():
-        assert torch.equal(model(tests["source"][0])[:, :S], tiny()(tests["source"][0]))
+        assert torch.equal(model(tests["source"][0])[:, :S], tiny_vit(S)(tests["source"][0]))
 
 
 def test_training_lowers_the_loss_and_replay_distill_run():
     data, _ = fake_data()
-    teacher = tiny().requires_grad_(False)
-    model = O.expand_head(tiny(), T, range(T))
+    teacher = tiny_vit(S).requires_grad_(False)
+    model = O.expand_head(tiny_vit(S), T, range(T))
     losses = O.train_expanded(model, data, epochs=6, lr=3e-3, replay_per_class=2,
                               distill_weight=1.0, teacher=teacher, batch_size=8)  # fmt: skip
     assert len(losses) == 6 * 5
@@ -105,7 +100,7 @@ def test_training_lowers_the_loss_and_replay_distill_run():
 
 def test_lora_solution_trains_only_lora_and_head():
     data, tests = fake_data()
-    base = tiny()
+    base = tiny_vit(S)
     result = O.run_solution(O.make_solution("lora", epochs=1, r=2), base, data, tests)
     full = O.run_solution(O.make_solution("full_ft", epochs=1), base, data, tests)
     assert result.status == full.status == "scored"
@@ -117,7 +112,7 @@ def test_lora_solution_trains_only_lora_and_head():
 
 def test_score_is_half_old_plus_half_new():
     data, tests = fake_data()
-    model = O.expand_head(tiny(), T)
+    model = O.expand_head(tiny_vit(S), T)
     score, src, tgt = O.score_model(model, tests)
     with torch.no_grad():
         want_src = (model(tests["source"][0])[:, :S].argmax(1) == tests["source"][1]).float()
@@ -129,7 +124,7 @@ def test_score_is_half_old_plus_half_new():
 
 def test_run_solution_reports_not_attempted_failures_and_over_budget():
     data, tests = fake_data()
-    base = tiny()
+    base = tiny_vit(S)
 
     def stub(model, data):
         raise NotImplementedError("your code here")
@@ -149,14 +144,14 @@ def test_run_solution_reports_not_attempted_failures_and_over_budget():
 def test_divergence_is_reported_not_crashed():
     data, tests = fake_data()
     solve = O.make_solution("full_ft", lr=1e6, epochs=2)  # a slider pushed to the far end
-    r = O.run_solution(solve, tiny(), data, tests)
+    r = O.run_solution(solve, tiny_vit(S), data, tests)
     assert r.status == "failed" and r.counted_score == 0.0
     assert "TrainingDiverged" in r.message and "learning rate" in r.message
 
 
 def test_run_solution_never_changes_the_base_model():
     data, tests = fake_data()
-    base = tiny()
+    base = tiny_vit(S)
     before = copy.deepcopy(base.state_dict())
     O.run_solution(O.make_solution("full_ft", epochs=1), base, data, tests)
     assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
@@ -172,9 +167,9 @@ def test_show_reference_solution_prints_its_code(capsys):
 @pytest.mark.parametrize("name", ["head_lr", "distill_weight", "lr"])
 def test_infinite_rates_and_weights_are_blamed_on_themselves(name):
     data, _ = fake_data()
-    model = O.expand_head(tiny(), T, range(T))
+    model = O.expand_head(tiny_vit(S), T, range(T))
     with pytest.raises(ValueError, match=f"^{name} must be .*finite.*inf"):
-        O.train_expanded(model, data, epochs=1, teacher=tiny(), **{name: float("inf")})
+        O.train_expanded(model, data, epochs=1, teacher=tiny_vit(S), **{name: float("inf")})
 
 
 def test_run_solution_trains_on_one_thread_and_restores_it():
@@ -187,7 +182,7 @@ def test_run_solution_trains_on_one_thread_and_restores_it():
 
     torch.set_num_threads(2)
     try:
-        O.run_solution(solve, tiny(), data, tests)
+        O.run_solution(solve, tiny_vit(S), data, tests)
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)

@@ -8,16 +8,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from peft_helpers import tiny_vit  # noqa: E402
 
 from ftnotes.ledger import Ledger, RunRecord  # noqa: E402
-from ftnotes.models import TinyViT  # noqa: E402
 from ftnotes.plots import (  # noqa: E402
     image_grid,
     plot_comparison,
     plot_confusion,
+    plot_delta_spectrum,
     plot_history,
     plot_log_history,
     plot_lr_per_layer,
+    plot_olympiad_results,
     plot_schedules,
 )
 from ftnotes.schedules import schedule_values  # noqa: E402
@@ -54,7 +56,7 @@ def test_plot_schedules_draws_the_real_values():
 
 def test_plot_lr_per_layer():
     torch.manual_seed(0)
-    groups = layerwise_lr_groups(TinyViT(dim=16, depth=2, num_heads=2), 1e-3, 0.5)
+    groups = layerwise_lr_groups(tiny_vit(), 1e-3, 0.5)
     ax = plot_lr_per_layer(groups).axes[0]
     heights = [p.get_height() for p in ax.patches]
     assert heights == pytest.approx([1e-3 / 8, 1e-3 / 4, 1e-3 / 2, 1e-3])
@@ -70,6 +72,82 @@ def test_plot_comparison_and_validation():
     assert ax.get_xlabel() == "training time (s)"
     with pytest.raises(ValueError, match="x must be"):
         plot_comparison(records, x="latency")
+
+
+def test_plot_comparison_references_and_highlight():
+    records = [RunRecord(f"run{i}", 0.5 + i / 10, None, 10**i, 10**4, 0, 0, 1.0, 1.0, 0, 0)
+               for i in range(1, 4)]  # fmt: skip
+    mine = RunRecord("mine", 0.7, None, 500, 10**4, 0, 0, 1.0, 1.0, 0, 0)
+    fig = plot_comparison(records, references=["run3"], highlight=mine, title="t", ylabel="acc")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["run1", "run2"]  # run3 is a line, not a point
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["run3 (1,000 trained)", "your run: mine"]
+    ref = [line for line in ax.lines if list(line.get_ydata()) == [0.8, 0.8]]
+    assert len(ref) == 1  # the horizontal reference line at run3's accuracy
+    (star,) = ax.collections
+    assert star.get_offsets().tolist() == [[500, 0.7]]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10", "100", "500"]  # exact counts
+    assert ax.get_title() == "t" and ax.get_ylabel() == "acc"
+
+    # series from dicts, values as references, a highlighted name, into a given axes
+    _, ax2 = plt.subplots()
+    rows = {"LoRA": [{"name": "a", "trainable_params": 10, "target_acc": 0.5},
+                     {"name": "b", "trainable_params": 20, "target_acc": 0.6}],
+            "LoHa": [{"name": "c", "trainable_params": 15, "target_acc": 0.4}]}  # fmt: skip
+    plot_comparison(rows, references={"full fine-tuning": 0.9}, highlight="b", connect=True,
+                    annotate=False, ax=ax2)  # fmt: skip
+    assert not ax2.texts and [t.get_text() for t in ax2.get_legend().get_texts()] == [
+        "LoRA", "LoHa", "full fine-tuning", "your run: b"]  # fmt: skip
+    assert list(ax2.lines[0].get_xdata()) == [10, 20] and ax2.lines[0].get_linestyle() == "-"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(runs=[]), "runs must hold"),
+    (dict(runs=[{"name": "a", "trainable_params": 1}]), "must have a 'target_acc'"),
+    (dict(references=["nope"]), "references: no run named 'nope'"),
+    (dict(references={"full": "high"}), r"references\['full'\] must be a finite number"),
+    (dict(highlight="nope"), "highlight: no run named 'nope'"),
+    (dict(x="latency"), "x must be"),
+])  # fmt: skip
+def test_plot_comparison_bad_input_names_the_parameter(kwargs, match):
+    kwargs.setdefault("runs", [{"name": "a", "trainable_params": 1, "target_acc": 0.5}])
+    with pytest.raises(ValueError, match=match):
+        plot_comparison(kwargs.pop("runs"), **kwargs)
+
+
+def test_plot_delta_spectrum():
+    spectra = {"b0.q": torch.tensor([2.0, 1.0, 0.5]), "b0.v": np.array([4.0, 1.0, 0.0])}
+    ax = plot_delta_spectrum(spectra).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["b0.q", "b0.v"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, 0.5, 0.25])  # / the largest
+    assert list(ax.lines[1].get_xdata()) == [1, 2, 3]
+    ax = plot_delta_spectrum(spectra, mean=True, title="mean").axes[0]
+    (line,) = ax.lines
+    np.testing.assert_allclose(line.get_ydata(), [1.0, 0.375, 0.125])
+    assert ax.get_title() == "mean" and "mean over layers" in ax.get_ylabel()
+    for bad, match in (({}, "spectra must be"), ({"a": torch.zeros(3)}, r"spectra\['a'\] is all zeros"),
+                       ({"a": torch.ones(2, 2)}, r"spectra\['a'\] must be a 1-D")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            plot_delta_spectrum(bad)
+    with pytest.raises(ValueError, match="same length"):
+        plot_delta_spectrum({"a": [1.0, 0.5], "b": [1.0]}, mean=True)
+
+
+def test_plot_olympiad_results():
+    from types import SimpleNamespace as R
+
+    runs = [R(name="start", source_acc=0.9, target_acc=0.1, score=0.5, seconds=0.0),
+            R(name="late", source_acc=0.9, target_acc=0.9, score=None, seconds=99.0),
+            R(name="ref", source_acc=0.85, target_acc=0.8, score=0.825, seconds=20.0)]  # fmt: skip
+    ax, ax_t = plot_olympiad_results(runs, 60).axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["start", "ref"]  # scored runs only
+    assert [p.get_height() for p in ax.patches][:2] == [0.9, 0.85]
+    assert [t.get_text() for t in ax_t.get_legend().get_texts()] == ["budget 60 s"]
+    with pytest.raises(ValueError, match="budget_s"):
+        plot_olympiad_results(runs, 0)
+    with pytest.raises(ValueError, match="results must hold"):
+        plot_olympiad_results(runs[1:2], 60)
 
 
 def test_image_grid_and_confusion():

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from peft_helpers import tiny_vit
 
-from ftnotes.models import TinyViT
 from ftnotes.strategies import (
     STRATEGIES,
     apply_strategy,
@@ -18,11 +18,6 @@ from ftnotes.strategies import (
     unfreeze,
 )
 from ftnotes.utils import count_params
-
-
-def tiny_model(depth=3, num_classes=5):
-    torch.manual_seed(0)
-    return TinyViT(dim=16, depth=depth, num_heads=2, num_classes=num_classes)
 
 
 def tiny_task(n=64, num_classes=3):
@@ -42,7 +37,7 @@ def blocks_trainable(model):
 
 
 def test_replace_head_returns_old_and_copies_rows():
-    model = tiny_model(num_classes=12)
+    model = tiny_vit(12, depth=3)
     old = model.head
     returned = replace_head(model, 3, init_from_rows=[4, 0, 7])
     assert returned is old and model.head is not old and model.head.out_features == 3
@@ -57,7 +52,7 @@ def test_replace_head_returns_old_and_copies_rows():
 
 
 def test_freeze_unfreeze_and_summary():
-    model = tiny_model()
+    model = tiny_vit(depth=3)
     freeze(model)
     assert count_params(model, trainable_only=True) == 0
     unfreeze(model.head)
@@ -67,7 +62,7 @@ def test_freeze_unfreeze_and_summary():
 
 
 def test_strategy_masks():
-    model = tiny_model()
+    model = tiny_vit(depth=3)
     apply_strategy(model, "linear_probe")
     assert trainable_units(model) == {"head"}
     apply_strategy(model, "partial_ft", k=1)
@@ -85,7 +80,7 @@ def test_strategy_masks():
 
 
 def test_gradual_unfreeze_one_more_block_per_epoch_top_down():
-    model = tiny_model(depth=3)
+    model = tiny_vit(depth=3)
     (callback,) = apply_strategy(model, "gradual_unfreeze")
     assert trainable_units(model) == {"head"}
     expected = [[False, False, True], [False, True, True], [True, True, True]]
@@ -98,7 +93,7 @@ def test_gradual_unfreeze_one_more_block_per_epoch_top_down():
 
 
 def test_gradual_unfreeze_in_fit_trains_blocks_only_after_unfrozen():
-    model = tiny_model(depth=3)
+    model = tiny_vit(depth=3)
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
     moved = {}
 
@@ -112,7 +107,7 @@ def test_gradual_unfreeze_in_fit_trains_blocks_only_after_unfrozen():
 
 
 def test_layerwise_rates_are_exact():
-    model = tiny_model(depth=3)
+    model = tiny_vit(depth=3)
     groups = layerwise_lr_groups(model, 1e-3, layer_decay=0.5, head_lr=5e-3, weight_decay=0.05)
     rates = dict(lr_per_layer(groups))
     assert rates == pytest.approx(
@@ -127,7 +122,7 @@ def test_layerwise_rates_are_exact():
 
 
 def test_layerwise_groups_skip_frozen_and_validate():
-    model = tiny_model()
+    model = tiny_vit(depth=3)
     apply_strategy(model, "partial_ft", k=1)
     names = [g["name"] for g in layerwise_lr_groups(model, 1e-3, 0.8)]
     assert names == ["blocks.2", "head+norm"]
@@ -139,7 +134,7 @@ def test_layerwise_groups_skip_frozen_and_validate():
 
 
 def test_lp_ft_trains_head_first_then_everything():
-    model = tiny_model(num_classes=3)
+    model = tiny_vit(3, depth=3)
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
     after_probe = {}
 
@@ -157,7 +152,7 @@ def test_lp_ft_trains_head_first_then_everything():
 
 
 def test_finetune_with_layer_decay_runs():
-    model = tiny_model(num_classes=3)
+    model = tiny_vit(3, depth=3)
     h = finetune(model, tiny_task(), "full_ft", layer_decay=0.7, head_lr=1e-2, epochs=1,
                  batch_size=32, progress=False)  # fmt: skip
     # 2 steps, warmup 0.1 is one step (a warmup > 0 is never rounded away): step 0 runs at

@@ -5,16 +5,11 @@ import math
 
 import pytest
 import torch
+from peft_helpers import tiny_vit
 from torch.utils.data import TensorDataset
 
-from ftnotes.models import TinyViT
 from ftnotes.strategies import freeze
 from ftnotes.train import History, adamw_state_bytes, fit
-
-
-def tiny_model(num_classes=3, seed=0):
-    torch.manual_seed(seed)
-    return TinyViT(dim=16, depth=2, num_heads=2, num_classes=num_classes)
 
 
 def tiny_data(n=96, num_classes=3, seed=0):
@@ -27,7 +22,7 @@ def tiny_data(n=96, num_classes=3, seed=0):
 
 def test_fit_lowers_loss_and_fills_history():
     X, y = tiny_data()
-    h = fit(tiny_model(), TensorDataset(X, y), (X[:32], y[:32]), epochs=4, lr=3e-3,
+    h = fit(tiny_vit(3), TensorDataset(X, y), (X[:32], y[:32]), epochs=4, lr=3e-3,
             batch_size=16, progress=False)  # fmt: skip
     assert isinstance(h, History) and h.epochs_run == 4
     assert len(h.loss) == len(h.lr) == 4 * 6
@@ -40,14 +35,14 @@ def test_fit_lowers_loss_and_fills_history():
 
 def test_two_runs_are_identical():
     X, y = tiny_data()
-    runs = [fit(tiny_model(), (X, y), epochs=2, batch_size=16, progress=False).loss
+    runs = [fit(tiny_vit(3), (X, y), epochs=2, batch_size=16, progress=False).loss
             for _ in range(2)]  # fmt: skip
     assert runs[0] == runs[1]
 
 
 def test_frozen_parameter_does_not_change():
     X, y = tiny_data()
-    model = tiny_model()
+    model = tiny_vit(3)
     freeze(model.blocks[0])
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     fit(model, (X, y), epochs=2, lr=1e-2, weight_decay=0.5, batch_size=16, progress=False)
@@ -58,7 +53,7 @@ def test_frozen_parameter_does_not_change():
 
 def test_optimizer_state_counts_only_trainable():
     X, y = tiny_data()
-    model = tiny_model()
+    model = tiny_vit(3)
     freeze(model)
     model.head.requires_grad_(True)
     h = fit(model, (X, y), epochs=1, batch_size=32, progress=False)
@@ -66,19 +61,19 @@ def test_optimizer_state_counts_only_trainable():
     # AdamW keeps exp_avg and exp_avg_sq (float32) plus a scalar step per tensor
     assert h.optimizer_state_bytes == 2 * 4 * n_head + 2 * 4
     assert h.optimizer_state_bytes == adamw_state_bytes(model)
-    full = tiny_model()
+    full = tiny_vit(3)
     assert fit(full, (X, y), epochs=1, batch_size=32, progress=False).optimizer_state_bytes == (
         adamw_state_bytes(full))
 
 
 def test_step_times_one_per_step_and_carried_by_extend():
     X, y = tiny_data()
-    h = fit(tiny_model(), (X, y), epochs=2, batch_size=16, progress=False)
+    h = fit(tiny_vit(3), (X, y), epochs=2, batch_size=16, progress=False)
     assert len(h.step_seconds) == len(h.loss) == 12 and min(h.step_seconds) > 0
     rest = sorted(h.step_seconds[1:])
     assert 1e3 * rest[0] <= h.step_ms <= 1e3 * rest[-1]  # the median of all but the first
     assert History().step_ms == 0.0
-    h2 = fit(tiny_model(), (X, y), epochs=1, batch_size=16, progress=False)
+    h2 = fit(tiny_vit(3), (X, y), epochs=1, batch_size=16, progress=False)
     assert len(h.extend(h2, "second").step_seconds) == 18
 
 
@@ -86,7 +81,7 @@ def test_early_stopping_restores_best_epoch():
     X, y = tiny_data()
     # validation labels are shifted: the better the model fits train, the worse val gets
     val = (X[:48], (y[:48] + 1) % 3)
-    model = tiny_model()
+    model = tiny_vit(3)
     weights = {}
 
     def snapshot(epoch, m, history):
@@ -103,7 +98,7 @@ def test_early_stopping_restores_best_epoch():
 
 def test_best_restored_without_patience_and_monitor_acc():
     X, y = tiny_data()
-    h = fit(tiny_model(), (X, y), (X[:48], y[:48]), epochs=3, batch_size=16, monitor="val_acc",
+    h = fit(tiny_vit(3), (X, y), (X[:48], y[:48]), epochs=3, batch_size=16, monitor="val_acc",
             progress=False)  # fmt: skip
     assert h.best_epoch is not None and not h.stopped_early
     assert h.val_acc[h.best_epoch] == max(h.val_acc)
@@ -112,7 +107,7 @@ def test_best_restored_without_patience_and_monitor_acc():
 @pytest.mark.parametrize("schedule", ["warmup_cosine", "one_cycle", "constant"])
 def test_huge_learning_rate_diverges_with_message(schedule, capsys):
     X, y = tiny_data()
-    model = tiny_model()
+    model = tiny_vit(3)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     h = fit(model, (X, y), epochs=3, lr=1e6, batch_size=16, schedule=schedule, progress=False)
     assert "diverged" in capsys.readouterr().out  # printed, not a warning
@@ -127,7 +122,7 @@ def test_huge_learning_rate_diverges_with_message(schedule, capsys):
 def test_callbacks_run_each_epoch():
     X, y = tiny_data()
     seen = []
-    fit(tiny_model(), (X, y), epochs=3, batch_size=48, progress=False,
+    fit(tiny_vit(3), (X, y), epochs=3, batch_size=48, progress=False,
         callbacks=[lambda e, m, h: seen.append((e, h.epochs_run))])  # fmt: skip
     assert seen == [(0, 1), (1, 2), (2, 3)]
 
@@ -140,7 +135,7 @@ def test_forward_wrapper_is_used():
         calls.append(len(x))
         return m(x)
 
-    fit(tiny_model(), (X, y), (X, y), epochs=1, batch_size=48, progress=False, forward=forward)
+    fit(tiny_vit(3), (X, y), (X, y), epochs=1, batch_size=48, progress=False, forward=forward)
     assert calls[:2] == [48, 48] and sum(calls) == 2 * len(X)
 
 
@@ -159,12 +154,12 @@ def test_forward_wrapper_is_used():
 def test_bad_arguments_raise(kwargs, name):
     X, y = tiny_data(n=8)
     with pytest.raises(ValueError, match=name):
-        fit(tiny_model(), (X, y), progress=False, **kwargs)
+        fit(tiny_vit(3), (X, y), progress=False, **kwargs)
 
 
 def test_bad_data_and_patience_without_val():
     X, y = tiny_data(n=8)
-    model = tiny_model()
+    model = tiny_vit(3)
     with pytest.raises(ValueError, match="train"):
         fit(model, X, progress=False)
     with pytest.raises(ValueError, match="int64"):
@@ -181,12 +176,12 @@ def test_bad_data_and_patience_without_val():
 
 def test_memory_estimate_counts_parts_and_shrinks_for_a_probe():
     X, y = tiny_data()
-    full = tiny_model()
+    full = tiny_vit(3)
     h_full = fit(full, (X, y), epochs=1, batch_size=32, progress=False)
     params = sum(p.numel() * 4 for p in full.parameters())
     # weights + gradients + AdamW state, plus the activations of one batch (> 0)
     assert h_full.peak_memory_bytes > 2 * params + h_full.optimizer_state_bytes
-    probe = tiny_model()
+    probe = tiny_vit(3)
     freeze(probe)
     probe.head.requires_grad_(True)
     h_probe = fit(probe, (X, y), epochs=1, batch_size=32, progress=False)
@@ -197,11 +192,11 @@ def test_memory_estimate_counts_parts_and_shrinks_for_a_probe():
 def test_progress_bar_and_tqdm_disable(monkeypatch, capsys):
     X, y = tiny_data(n=16)
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
-    fit(tiny_model(), (X, y), epochs=1, progress=True)
+    fit(tiny_vit(3), (X, y), epochs=1, progress=True)
     assert "fit" in capsys.readouterr().err
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    fit(tiny_model(), (X, y), epochs=1, progress=True)
-    fit(tiny_model(), (X, y), epochs=1, progress=False)
+    fit(tiny_vit(3), (X, y), epochs=1, progress=True)
+    fit(tiny_vit(3), (X, y), epochs=1, progress=False)
     assert capsys.readouterr().err == ""
 
 
@@ -209,7 +204,7 @@ def test_divergence_is_printed_on_every_run(capsys):
     # warnings.warn would show it once per call site; a re-run panel must show it again
     X, y = tiny_data()
     for _ in range(2):
-        fit(tiny_model(), (X, y), epochs=2, lr=1e6, batch_size=16, progress=False)
+        fit(tiny_vit(3), (X, y), epochs=2, lr=1e6, batch_size=16, progress=False)
         assert "diverged" in capsys.readouterr().out
 
 
@@ -227,7 +222,7 @@ def test_run_that_ends_at_chance_is_flagged(capsys):
     # labels that do not match the images: nothing can be learned, both accuracies at chance
     g = torch.Generator().manual_seed(1)
     X, y = torch.rand(96, 1, 8, 8, generator=g), torch.randint(0, 10, (96,), generator=g)
-    h = fit(tiny_model(num_classes=10), (X, y), (X[:48], y[:48]), epochs=1, lr=1e-5,
+    h = fit(tiny_vit(10), (X, y), (X[:48], y[:48]), epochs=1, lr=1e-5,
             batch_size=16, progress=False)  # fmt: skip
     assert h.diverged and "chance" in h.message and "chance" in capsys.readouterr().out
 
