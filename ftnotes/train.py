@@ -1,7 +1,9 @@
 """The one training loop every notebook uses: ``fit(model, train, val) -> History``.
 
-AdamW (Loshchilov & Hutter 2019) + a per-step learning-rate schedule (``ftnotes.schedules``)
-+ gradient clipping + early stopping with best-weight restore + divergence detection.
+AdamW (Loshchilov & Hutter 2019; weight decay on matrices only, :func:`decays`) + a per-step
+learning-rate schedule (``ftnotes.schedules``) + an optional loss hook (``loss_fn``, with a
+``replay`` source: notebook 06's objective runs through here too) + gradient clipping + early
+stopping with best-weight restore + divergence detection.
 It is written to survive a notebook slider at an extreme value: a NaN or exploding loss stops
 training and restores the last good weights; a run whose last epoch ends far above where
 training started, or at chance accuracy, is flagged too (its weights are kept: they show what the rate did). Each case sets
