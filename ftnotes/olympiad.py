@@ -36,9 +36,8 @@ from ftnotes import peft
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task, subset_per_class
 from ftnotes.evaluate import accuracy, ioai_score
 from ftnotes.ledger import state_dict_bytes, trainable_state_dict
-from ftnotes.schedules import make_scheduler
 from ftnotes.strategies import apply_strategy, check_head_rows
-from ftnotes.train import check_epoch_loss, check_loss
+from ftnotes.train import fit
 from ftnotes.utils import check_int, count_params, model_device, pinned_threads, set_seed
 
 NUM_SOURCE, NUM_TARGET = len(GLYPH_CLASSES), len(DIGIT_CLASSES)  # 34 glyph rows, 10 digit rows
@@ -123,6 +122,31 @@ def _groups(model, lr, head_lr):
             for g, r in ((body, lr), (head, head_lr or lr)) if g]  # fmt: skip
 
 
+def expanded_loss(teacher=None, distill_weight: float = 0.0, temperature: float = 2.0):
+    """The olympiad objective as a ``fit`` loss hook: ``loss_fn(model, xb, yb[, rx, ry])``.
+
+    Cross-entropy of the digit rows (``NUM_SOURCE:``) on the digits xb (B, 1, 8, 8), yb (B,);
+    with a replay batch rx (R, 1, 8, 8), ry (R,), cross-entropy of the glyph rows on it (one
+    forward pass over both); with ``distill_weight``, :func:`distill_loss` pulling the glyph
+    rows towards the frozen ``teacher`` on every image of the step. Returns ``(loss, digit
+    logits (B, 10))``, the logits ``fit`` counts for its training accuracy.
+    """
+
+    def loss_fn(model, xb, yb, rx=None, ry=None):
+        n, inputs = len(xb), xb if rx is None else torch.cat([xb, rx])
+        out = model(inputs)
+        loss = F.cross_entropy(out[:n, NUM_SOURCE:], yb)
+        if rx is not None:
+            loss = loss + F.cross_entropy(out[n:, :NUM_SOURCE], ry)
+        if distill_weight > 0:
+            with torch.no_grad():
+                soft = teacher(inputs)
+            loss = loss + distill_weight * distill_loss(out[:, :NUM_SOURCE], soft, temperature)
+        return loss, out[:n, NUM_SOURCE:]
+
+    return loss_fn
+
+
 def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e-3,
                    head_lr=None, replay_per_class: int = 0, distill_weight: float = 0.0,
                    temperature: float = 2.0, teacher=None, batch_size: int = 32,
@@ -132,7 +156,10 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     Each step: cross-entropy of the digit rows on a digits batch; with ``replay_per_class``,
     cross-entropy of the glyph rows on a batch of replayed glyphs; with ``distill_weight``,
     :func:`distill_loss` pulling the glyph rows towards the frozen ``teacher`` (the original
-    model) on both batches. AdamW + warmup-cosine; only ``requires_grad`` tensors train.
+    model) on both batches (:func:`expanded_loss`). The loop is :func:`ftnotes.train.fit`
+    with that loss hook and the replayed glyphs as its ``replay`` source: AdamW +
+    warmup-cosine, no gradient clipping, no weight decay (see ``_groups``), only
+    ``requires_grad`` tensors train, on the model's device.
     A NaN or exploding loss, or a last epoch whose mean loss ends far above the first step's
     (:func:`ftnotes.train.check_epoch_loss`), raises :class:`ftnotes.train.TrainingDiverged` (``run_solution``
     reports it as "failed" with the message, so a notebook panel never crashes).
@@ -152,41 +179,14 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     if distill_weight > 0 and teacher is None:
         raise ValueError("distill_weight > 0 needs teacher= (the frozen original model)")
     set_seed(seed)
-    x, y = data.target_train
-    rx, ry = data.replay(replay_per_class, seed) if replay_per_class else (None, None)
-    steps = epochs * math.ceil(len(x) / batch_size)
-    opt = torch.optim.AdamW(_groups(model, lr, head_lr))
-    sched = make_scheduler("warmup_cosine", opt, steps, warmup=0.1)
-    peak_lr = max(g["initial_lr"] for g in opt.param_groups)
-    gen, losses = torch.Generator().manual_seed(seed), []
-    device = model_device(model)  # the data stay on the CPU; each batch goes to the model
-    model.train()
-    for _ in range(epochs):
-        epoch_start = len(losses)
-        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            inputs, n = x[idx].to(device), len(idx)
-            if rx is not None:  # one forward pass over digits and replayed glyphs together
-                j = torch.randint(len(rx), (batch_size,), generator=gen)
-                inputs = torch.cat([inputs, rx[j].to(device)])
-            out = model(inputs)
-            loss = F.cross_entropy(out[:n, NUM_SOURCE:], y[idx].to(device))
-            if rx is not None:
-                loss = loss + F.cross_entropy(out[n:, :NUM_SOURCE], ry[j].to(device))
-            if distill_weight > 0:
-                with torch.no_grad():
-                    soft = teacher(inputs)
-                loss = loss + distill_weight * distill_loss(out[:, :NUM_SOURCE], soft, temperature)
-            losses.append(loss.item())
-            # a NaN or exploding loss stops here with a message naming the learning rate
-            check_loss(losses[-1], losses[0], peak_lr, len(losses) - 1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    # a last epoch that ends far above the start failed even if no single step exploded
-    last = losses[epoch_start:]
-    check_epoch_loss(sum(last) / len(last), losses[0], peak_lr, epochs - 1)
-    return losses
+    replay = data.replay(replay_per_class, seed) if replay_per_class else None
+    loss_fn = expanded_loss(teacher, distill_weight, temperature)
+    history = fit(model, data.target_train, epochs=epochs, lr=lr, weight_decay=0.0,
+                  batch_size=batch_size, param_groups=_groups(model, lr, head_lr),
+                  schedule="warmup_cosine", warmup=0.1, clip_grad_norm=None, seed=seed,
+                  device=model_device(model), progress=False, loss_fn=loss_fn, replay=replay,
+                  raise_diverged=True)  # fmt: skip
+    return history.loss
 
 
 def make_solution(strategy: str = "lora", *, lr: float = 3e-3, head_lr=1e-2, epochs: int = 5,

@@ -190,6 +190,9 @@ def layerwise_lr_groups(model, base_lr: float, layer_decay: float = 1.0, head_lr
     cls_token, pos_embed): ``base_lr * layer_decay ** (depth + 1)``, the lowest.
     Each group carries ``name`` and ``lr_scale`` keys (torch keeps extra keys) for plotting.
     Frozen parameters are left out unless ``include_frozen`` (for gradual unfreezing).
+    ``weight_decay`` is the group's rate for its matrices: ``fit`` splits every group into a
+    decay and a no-decay half (:func:`ftnotes.train.decay_param_groups`: biases, norms,
+    ``cls_token`` and ``pos_embed`` get none), so one group per layer is kept here for plots.
     """
     if not (isinstance(base_lr, (int, float)) and math.isfinite(base_lr) and base_lr > 0):
         raise ValueError(f"base_lr must be a finite number > 0, got {base_lr!r}")

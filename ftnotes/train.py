@@ -1,7 +1,9 @@
 """The one training loop every notebook uses: ``fit(model, train, val) -> History``.
 
-AdamW (Loshchilov & Hutter 2019) + a per-step learning-rate schedule (``ftnotes.schedules``)
-+ gradient clipping + early stopping with best-weight restore + divergence detection.
+AdamW (Loshchilov & Hutter 2019; weight decay on matrices only, :func:`decays`) + a per-step
+learning-rate schedule (``ftnotes.schedules``) + an optional loss hook (``loss_fn``, with a
+``replay`` source: notebook 06's objective runs through here too) + gradient clipping + early
+stopping with best-weight restore + divergence detection.
 It is written to survive a notebook slider at an extreme value: a NaN or exploding loss stops
 training and restores the last good weights; a run whose last epoch ends far above where
 training started, or at chance accuracy, is flagged too (its weights are kept: they show what the rate did). Each case sets
@@ -119,14 +121,60 @@ def _validate(epochs, lr, weight_decay, batch_size, patience, clip_grad_norm, mo
     _check("monitor", monitor, monitor in MONITORS, f"one of {MONITORS}")
 
 
+NO_DECAY_NAMES = ("cls_token", "pos_embed")  # TinyViT's learned tokens: no weight decay
+
+
+def decays(name: str, param: torch.Tensor) -> bool:
+    """Whether AdamW's weight decay applies to parameter ``name``: the field's rule.
+
+    Decay only matrices and kernels (``ndim >= 2``); never biases or norms' weights (every
+    tensor with ``ndim < 2``) and never the class token or the position embeddings (their last
+    name part is in ``NO_DECAY_NAMES``), as nanoGPT's ``configure_optimizers`` (Karpathy) and
+    Hugging Face Trainer's ``get_decay_parameter_names`` do. Shrinking a bias, a norm's gain or
+    a position embedding towards 0 is no regularisation, it only moves the model's offsets.
+    The learned prompts / prefixes of prompt and prefix tuning (``(P, D)`` or more) and LoRA's
+    ``A``/``B`` are >= 2-D and keep their decay.
+    """
+    return param.ndim >= 2 and name.rsplit(".", 1)[-1] not in NO_DECAY_NAMES
+
+
+def decay_param_groups(model_or_named_params, weight_decay: float = 0.01) -> list[dict]:
+    """AdamW parameter groups: ``[{"params": decayed, "weight_decay": weight_decay},
+    {"params": not decayed, "weight_decay": 0.0}]`` by :func:`decays`; an empty group is left
+    out. ``model_or_named_params``: an ``nn.Module`` (all its parameters, frozen ones too) or
+    ``(name, parameter)`` pairs. Splitting a group changes no optimizer state (AdamW keeps its
+    moments per tensor), so :func:`adamw_state_bytes` holds either way.
+    """
+    named = model_or_named_params
+    if isinstance(named, nn.Module):
+        named = named.named_parameters()
+    decay, no_decay = [], []
+    for name, p in named:
+        (decay if decays(name, p) else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
+    return [g for g in groups if g["params"]]
+
+
+def _split_decay(group: dict, names: dict, weight_decay: float) -> list[dict]:
+    """One parameter group -> its decay and no-decay halves (other keys kept: lr, name)."""
+    wd = group.get("weight_decay", weight_decay)
+    params = group["params"]
+    params = [params] if torch.is_tensor(params) else list(params)
+    named = [(names.get(id(p), ""), p) for p in params]
+    return [{**group, **half} for half in decay_param_groups(named, wd)]
+
+
 def _make_optimizer(model, lr, weight_decay, param_groups, callbacks):
+    names = {id(p): n for n, p in model.named_parameters()}
     if param_groups is None:
         # A callback (gradual unfreezing) may unfreeze parameters later, so then every parameter
         # goes in now: AdamW skips a parameter whose .grad is None, weight decay included.
         if not any(p.requires_grad for p in model.parameters()):
             raise ValueError("model has no trainable parameters (all requires_grad=False)")
         params = [p for p in model.parameters() if p.requires_grad or callbacks]
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        groups = _split_decay({"params": params}, names, weight_decay)
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     if not isinstance(param_groups, (list, tuple)) or not all(
         isinstance(g, dict) and "params" in g for g in param_groups
     ):
@@ -135,8 +183,8 @@ def _make_optimizer(model, lr, weight_decay, param_groups, callbacks):
         )
     if not any(p.requires_grad for g in param_groups for p in g["params"]):
         raise ValueError("param_groups hold no trainable parameters (all requires_grad=False)")
-    # Copies: torch writes the scheduled rate into each group dict, and the caller may reuse them.
-    groups = [dict(g) for g in param_groups]
+    # New dicts: torch writes the scheduled rate into each group, and the caller may reuse them.
+    groups = [half for g in param_groups for half in _split_decay(g, names, weight_decay)]
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
 
 
@@ -268,9 +316,12 @@ def at_chance_message(train_acc: float, val_acc: float, num_classes: int, lr: fl
 class _Loop:
     """One ``fit`` call's moving parts: the optimizer step, divergence watch, memory meter."""
 
-    def __init__(self, model, optimizer, scheduler, forward, device, clip_grad_norm, history):
+    def __init__(self, model, optimizer, scheduler, forward, device, clip_grad_norm, history,
+                 loss_fn=None, replay=None, replay_batch_size=None, generator=None):  # fmt: skip
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.forward, self.device, self.clip = forward, device, clip_grad_norm
+        self.loss_fn = loss_fn
+        self.replay, self.replay_batch_size, self.gen = replay, replay_batch_size, generator
         self.history, self.meter = history, _SavedTensorMeter(model)
         # the peak rate the user asked for (OneCycleLR keeps it as max_lr, the others initial_lr)
         self.base_lr = max(g.get("max_lr", g.get("initial_lr")) for g in optimizer.param_groups)
@@ -284,18 +335,29 @@ class _Loop:
         mean = self.history.train_loss[-1]
         check_epoch_loss(mean, self.first_loss, self.base_lr, epoch, self.num_classes)
 
+    def loss(self, xb, yb):
+        """``(loss, logits)`` of a batch; with replay, a replay batch drawn here goes along."""
+        if self.loss_fn is None:  # the default: cross-entropy of the outputs
+            out = self.forward(self.model, xb)
+            if self.step == 0 and out.dim() == 2:  # every label must name an output
+                check_labels(self.labels, out.shape[-1], "train")  # (else an IndexError)
+            return F.cross_entropy(out, yb), out
+        if self.replay is None:
+            return self.loss_fn(self.model, xb, yb)
+        rx, ry = self.replay
+        j = torch.randint(len(rx), (self.replay_batch_size,), generator=self.gen)
+        return self.loss_fn(self.model, xb, yb, rx[j].to(self.device), ry[j].to(self.device))
+
     def train_step(self, xb, yb) -> tuple[float, int]:
         """One optimizer step on a batch; returns (loss, number correct)."""
         start = time.perf_counter()
         if self.step == 0:  # measure one batch's saved activations, then train without hooks
             with torch.autograd.graph.saved_tensors_hooks(self.meter.pack, lambda t: t):
-                out = self.forward(self.model, xb)
-                if out.dim() == 2:  # every label must name an output (else an IndexError)
+                loss, out = self.loss(xb, yb)
+                if self.loss_fn is not None and out.dim() == 2:  # a hook's logits fit them too
                     check_labels(self.labels, out.shape[-1], "train")
-                loss = F.cross_entropy(out, yb)
         else:
-            out = self.forward(self.model, xb)
-            loss = F.cross_entropy(out, yb)
+            loss, out = self.loss(xb, yb)
         value = loss.item()
         self.num_classes = out.shape[-1] if out.dim() == 2 else None
         self.check(value)  # before backward: never step on a NaN loss
@@ -328,7 +390,8 @@ class _Loop:
 def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_size=64,
         param_groups=None, schedule="warmup_cosine", warmup=0.1, clip_grad_norm=1.0,
         patience=None, monitor="val_loss", seed=0, device=None, progress=True, callbacks=(),
-        forward=None) -> History:  # fmt: skip
+        forward=None, loss_fn=None, replay=None, replay_batch_size=None,
+        raise_diverged=False) -> History:  # fmt: skip
     """Train ``model`` with cross-entropy on ``train``; returns a :class:`History`.
 
     ``train``/``val``: ``TensorDataset`` or ``(X, y)``; X (N, 1, 8, 8), y (N,) int64.
@@ -346,12 +409,35 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
     the weights from the start of that epoch. A run whose last epoch's mean loss ends far above
     the start (:func:`check_epoch_loss`) or, with ``val``, at chance on both splits
     (:func:`at_chance_message`) is flagged and keeps its weights. Each sets ``history.diverged`` and ``.message`` and
-    prints the message.
+    prints the message; with ``raise_diverged=True`` it raises :class:`TrainingDiverged` instead
+    (for loops built on ``fit`` that report failures themselves, like ``olympiad.train_expanded``).
+
+    The loss hook, for objectives beyond one cross-entropy (replay, distillation, ...):
+    ``loss_fn(model, xb, yb) -> (loss, logits)`` replaces
+    ``out = forward(model, xb); return F.cross_entropy(out, yb), out``, the default.
+    xb (B, 1, 8, 8) and yb (B,) are the batch, already on ``device``; ``loss`` is the scalar
+    tensor to minimise and ``logits`` (B, C) the outputs whose argmax ``train_acc`` counts
+    (and whose C the labels are checked against). ``forward`` still serves validation.
+    ``replay=(X, y)``: a second data source (e.g. old-task examples); every step then draws
+    ``replay_batch_size`` (default ``batch_size``) of them at random, with replacement, from
+    the shuffling generator, and calls ``loss_fn(model, xb, yb, rx, ry)`` with
+    rx (R, 1, 8, 8), ry (R,) on ``device``; ``replay`` needs a ``loss_fn`` (how the two
+    batches combine is the objective's choice). Weight decay follows :func:`decays` (no
+    decay on biases, norms, the class token and the position embeddings), in every group.
     """
     _validate(epochs, lr, weight_decay, batch_size, patience, clip_grad_norm, monitor)
     if patience is not None and val is None:
         raise ValueError(f"patience={patience} needs validation data: pass val=...")
+    if loss_fn is not None and not callable(loss_fn):
+        raise ValueError(f"loss_fn must be None or a callable, got {loss_fn!r}")
+    if replay is not None and loss_fn is None:
+        raise ValueError("replay=... needs loss_fn=...: it says how the replay batch counts")
     X, y = as_tensors(train, "train")
+    replay = as_tensors(replay, "replay") if replay is not None else None
+    replay_batch_size = batch_size if replay_batch_size is None else replay_batch_size
+    _check("replay_batch_size", replay_batch_size, isinstance(replay_batch_size, int)
+           and not isinstance(replay_batch_size, bool) and replay_batch_size >= 1,
+           "None or an int >= 1")  # fmt: skip
     val_data = as_tensors(val, "val") if val is not None else None
     device = get_device(device)  # validates the name and that the device exists
     total = epochs * math.ceil(len(X) / batch_size)
@@ -362,8 +448,9 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
     optimizer = _make_optimizer(model, lr, weight_decay, param_groups, callbacks)
     scheduler = make_scheduler(schedule, optimizer, total, warmup=warmup)
     history, stopper = History(), _Stopper(monitor, patience)
-    loop = _Loop(model, optimizer, scheduler, forward, device, clip_grad_norm, history)
     gen = torch.Generator().manual_seed(seed)
+    loop = _Loop(model, optimizer, scheduler, forward, device, clip_grad_norm, history,
+                 loss_fn, replay, replay_batch_size, gen)  # fmt: skip
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     quiet = not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
@@ -382,6 +469,8 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
                 stop = stopper.update(epoch, vl if monitor == "val_loss" else va, model)
                 postfix["val_acc"] = f"{va:.3f}"
         except TrainingDiverged as err:
+            if raise_diverged:
+                raise
             history.diverged, history.message = True, str(err)
             model.load_state_dict(good_state)
             break
@@ -406,6 +495,8 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
         try:
             loop.check_epoch(history.epochs_run - 1)
         except TrainingDiverged as err:
+            if raise_diverged:
+                raise
             history.diverged, history.message = True, str(err)
     if not history.diverged and val_data is not None and loop.num_classes and history.val_acc:
         final = history.best_epoch if history.best_epoch is not None else -1
@@ -413,6 +504,8 @@ def fit(model, train, val=None, *, epochs=10, lr=1e-3, weight_decay=0.01, batch_
             history.train_acc[-1], history.val_acc[final], loop.num_classes, loop.base_lr
         )
         history.diverged = bool(history.message)
+    if history.diverged and raise_diverged:
+        raise TrainingDiverged(history.message)
     if history.diverged:  # printed every time: a student re-running a panel must see it again
         print(f"⚠️ {history.message}")
     return history

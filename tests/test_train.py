@@ -237,3 +237,153 @@ def test_notebook01_top_of_panel_range_is_reported():
     h = finetune(model, task, "full_ft", lr=0.1, layer_decay=1.0, epochs=10, patience=5,
                  batch_size=32, seed=0, progress=False)  # fmt: skip
     assert h.diverged and "learning rate 0.1" in h.message
+
+
+# --- the loss hook and replay source (olympiad.train_expanded is fit with both) ---
+
+
+def _weights(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_loss_hook_matching_the_default_equals_the_default_bit_for_bit():
+    X, y = tiny_data()
+    plain, hooked = tiny_model(), tiny_model()
+    a = fit(plain, (X, y), (X[:32], y[:32]), epochs=2, batch_size=16, progress=False)
+
+    def cross_entropy(model, xb, yb):
+        out = model(xb)
+        return torch.nn.functional.cross_entropy(out, yb), out
+
+    b = fit(hooked, (X, y), (X[:32], y[:32]), epochs=2, batch_size=16, progress=False,
+            loss_fn=cross_entropy)  # fmt: skip
+    assert a.loss == b.loss and a.train_acc == b.train_acc and a.val_loss == b.val_loss
+    assert all(torch.equal(p, q) for p, q in zip(_weights(plain), _weights(hooked)))
+
+
+def test_loss_hook_is_used_an_added_term_changes_the_run():
+    X, y = tiny_data()
+    plain, hooked = tiny_model(), tiny_model()
+    a = fit(plain, (X, y), epochs=2, batch_size=16, progress=False)
+    seen = []
+
+    def with_penalty(model, xb, yb):  # cross-entropy + an L2 pull of the logits towards 0
+        out = model(xb)
+        seen.append((tuple(xb.shape), tuple(yb.shape)))
+        return torch.nn.functional.cross_entropy(out, yb) + 0.5 * out.pow(2).mean(), out
+
+    b = fit(hooked, (X, y), epochs=2, batch_size=16, progress=False, loss_fn=with_penalty)
+    assert seen[0] == ((16, 1, 8, 8), (16,)) and len(seen) == len(b.loss) == 12
+    assert a.loss[0] < b.loss[0] and a.loss != b.loss
+    assert not all(torch.equal(p, q) for p, q in zip(_weights(plain), _weights(hooked)))
+
+
+def test_replay_batches_are_drawn_each_step_and_reach_the_hook():
+    X, y = tiny_data()
+    RX, Ry = tiny_data(n=20, seed=1)
+    shapes = []
+
+    def loss_fn(model, xb, yb, rx, ry):
+        out = model(torch.cat([xb, rx]))
+        shapes.append((len(xb), tuple(rx.shape), tuple(ry.shape)))
+        assert any(torch.equal(rx[0], r) for r in RX)  # drawn from the replay set
+        both = torch.cat([yb, ry])
+        return torch.nn.functional.cross_entropy(out, both), out[: len(xb)]
+
+    runs = [fit(tiny_model(), (X, y), epochs=1, batch_size=40, progress=False, loss_fn=loss_fn,
+                replay=(RX, Ry), replay_batch_size=5).loss for _ in range(2)]  # fmt: skip
+    assert shapes[:3] == [(40, (5, 1, 8, 8), (5,)), (40, (5, 1, 8, 8), (5,)),
+                          (16, (5, 1, 8, 8), (5,))]  # fmt: skip
+    assert runs[0] == runs[1]  # the draws come from fit's seeded generator
+    with pytest.raises(ValueError, match="replay=... needs loss_fn"):
+        fit(tiny_model(), (X, y), replay=(RX, Ry), progress=False)
+    with pytest.raises(ValueError, match="replay_batch_size"):
+        fit(tiny_model(), (X, y), replay=(RX, Ry), loss_fn=loss_fn, replay_batch_size=0)
+    with pytest.raises(ValueError, match="loss_fn must be"):
+        fit(tiny_model(), (X, y), loss_fn="cross_entropy")
+
+
+def test_raise_diverged_raises_instead_of_flagging(capsys):
+    from ftnotes.train import TrainingDiverged
+
+    X, y = tiny_data()
+    with pytest.raises(TrainingDiverged, match="learning rate"):
+        fit(tiny_model(), (X, y), epochs=2, lr=1e6, batch_size=16, progress=False,
+            clip_grad_norm=None, raise_diverged=True)  # fmt: skip
+    assert "⚠️" not in capsys.readouterr().out
+
+
+# --- weight decay: not on biases, norms, the class token, the position embeddings ---
+
+
+def test_decay_rule_on_a_tinyvit():
+    from ftnotes.train import decay_param_groups
+
+    model = tiny_model()
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay, no_decay = decay_param_groups(model, 0.05)
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    d = {names[id(p)] for p in decay["params"]}
+    nd = {names[id(p)] for p in no_decay["params"]}
+    assert d | nd == set(names.values()) and not d & nd
+    assert {"cls_token", "pos_embed", "norm.weight", "norm.bias", "head.bias"} <= nd
+    assert {"head.weight", "patch_embed.weight", "blocks.0.attn.q_proj.weight"} <= d
+    assert all(n.endswith(".bias") or "norm" in n or n in ("cls_token", "pos_embed") for n in nd)
+    assert all(p.ndim >= 2 for p in decay["params"])
+
+
+def test_decay_rule_on_a_lora_wrapped_tinyvit_and_prompts_keep_decay():
+    from ftnotes import peft
+    from ftnotes.train import decays
+
+    model = peft.add_lora(tiny_model(), peft.LoraConfig(r=2, lora_alpha=4))
+    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    lora = [n for n in trained if "lora_" in n]
+    assert lora and all(decays(n, trained[n]) for n in lora)  # A and B are matrices
+    assert decays("head.weight", trained["head.weight"])
+    assert not decays("head.bias", trained["head.bias"])
+    frozen = dict(model.named_parameters())
+    assert not any(decays(n, p) for n, p in frozen.items() if n.endswith(("cls_token", "pos_embed")))
+    prompted = peft.PromptTunedViT(tiny_model(), peft.PromptTuningConfig(num_virtual_tokens=4))
+    prefixed = peft.PrefixTunedViT(tiny_model(), peft.PrefixTuningConfig(num_virtual_tokens=4))
+    assert decays("prompt_embeddings", prompted.prompt_embeddings)  # (L, P, D): decayed
+    learned = [(n, p) for n, p in prefixed.named_parameters() if "prefix" in n]
+    assert learned and all(decays(n, p) for n, p in learned if p.ndim >= 2)
+
+
+def test_fit_decays_only_the_matrices():
+    # a loss of zero: AdamW's update is 0, so only decoupled weight decay moves the weights
+    X, y = tiny_data()
+    model = tiny_model()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    def zero(model, xb, yb):
+        out = model(xb)
+        return 0.0 * out.sum(), out
+
+    fit(model, (X, y), epochs=1, lr=1e-2, weight_decay=0.5, batch_size=32, progress=False,
+        loss_fn=zero)  # fmt: skip
+    for n, p in model.named_parameters():
+        moved = not torch.equal(before[n], p.detach())
+        assert moved == (p.ndim >= 2 and n not in ("cls_token", "pos_embed")), n
+
+
+def test_layerwise_groups_are_split_by_fit_and_state_bytes_still_match():
+    from ftnotes.strategies import layerwise_lr_groups
+
+    X, y = tiny_data()
+    model = tiny_model()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    groups = layerwise_lr_groups(model, 1e-2, 0.5, weight_decay=0.5)
+
+    def zero(model, xb, yb):
+        out = model(xb)
+        return 0.0 * out.sum(), out
+
+    h = fit(model, (X, y), epochs=1, batch_size=32, progress=False, param_groups=groups,
+            loss_fn=zero)  # fmt: skip
+    for n, p in model.named_parameters():
+        moved = not torch.equal(before[n], p.detach())
+        assert moved == (p.ndim >= 2 and n not in ("cls_token", "pos_embed")), n
+    assert h.optimizer_state_bytes == adamw_state_bytes(model)  # split groups, same state
+    assert all(g["weight_decay"] == 0.5 for g in groups)  # the caller's groups are untouched
