@@ -44,6 +44,7 @@ SUPPORTED = (
     (nn.modules.batchnorm._BatchNorm, "channels"),
     (nn.GroupNorm, "channels"),
 )
+KINDS = "nn.Linear, nn.LayerNorm, nn.Conv1d/2d/3d, nn.BatchNorm1d/2d/3d, nn.GroupNorm"
 
 
 def _layout(module: nn.Module) -> str | None:
@@ -103,9 +104,8 @@ class BitFitLayer(TunerLayer):
     def __init__(self, base: nn.Module):
         layout = _layout(base)
         if layout is None or not _has_bias(base):
-            kinds = ", ".join(cls.__name__ for cls, _ in SUPPORTED)
             raise ValueError(
-                f"base must be one of {kinds} with a bias, got {type(base).__name__}"
+                f"base must be one of {KINDS} with a bias, got {type(base).__name__}"
                 + ("" if _has_bias(base) else " without a bias")
             )
         super().__init__(base)
@@ -176,12 +176,11 @@ def bitfit_plan(model: nn.Module, config: BitFitConfig) -> list:
     plan = []
     for name, module in _targets(model, config).items():
         if _layout(module) is None or not _has_bias(module):
-            kinds = ", ".join(cls.__name__ for cls, _ in SUPPORTED)
-            what = "a" if _has_bias(module) else "a bias-free"
+            why = "a type bitfit does not wrap" if _has_bias(module) else "no bias"
             raise ValueError(
-                f"target_modules={config.target_modules!r} matched {name!r}, {what} "
-                f"{type(module).__name__}; bitfit wraps {kinds} with a bias: name the modules "
-                "with target_modules (nothing was changed)"
+                f"target_modules={config.target_modules!r} matched {name!r}, a "
+                f"{type(module).__name__} ({why}); bitfit wraps {KINDS} that have a bias: name "
+                "those modules in target_modules (nothing was changed)"
             )
         plan.append((name, BitFitLayer))
     return plan
