@@ -13,7 +13,7 @@ from ftnotes.utils import count_params
 
 
 def trained_dora(seed=0):
-    base = tiny_vit(seed)
+    base = tiny_vit(seed=seed)
     model = add_dora(copy.deepcopy(base), DoraConfig(r=2, lora_alpha=4))
     changed = train_steps(model, steps=5, lr=5e-2)
     return base, model, changed

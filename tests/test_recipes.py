@@ -65,3 +65,9 @@ def test_every_method_is_scratch_a_strategy_or_a_registered_peft_method():
         for key, value in config.to_dict().items():
             if key != "modules_to_save" and value is not None:
                 assert recipe[key] == value, (method, key)
+
+
+@pytest.mark.parametrize("method", ["lora", "dora", "adapter", "ia3", "bitfit"])
+def test_a_target_that_is_not_a_list_names_the_field(method):
+    with pytest.raises(ValueError, match=r"Config\.target_modules must be a list"):
+        peft.CONFIGS[method](target_modules=3)

@@ -248,7 +248,7 @@ def _weights(model):
 
 def test_loss_hook_matching_the_default_equals_the_default_bit_for_bit():
     X, y = tiny_data()
-    plain, hooked = tiny_model(), tiny_model()
+    plain, hooked = tiny_vit(3), tiny_vit(3)
     a = fit(plain, (X, y), (X[:32], y[:32]), epochs=2, batch_size=16, progress=False)
 
     def cross_entropy(model, xb, yb):
@@ -263,7 +263,7 @@ def test_loss_hook_matching_the_default_equals_the_default_bit_for_bit():
 
 def test_loss_hook_is_used_an_added_term_changes_the_run():
     X, y = tiny_data()
-    plain, hooked = tiny_model(), tiny_model()
+    plain, hooked = tiny_vit(3), tiny_vit(3)
     a = fit(plain, (X, y), epochs=2, batch_size=16, progress=False)
     seen = []
 
@@ -290,17 +290,17 @@ def test_replay_batches_are_drawn_each_step_and_reach_the_hook():
         both = torch.cat([yb, ry])
         return torch.nn.functional.cross_entropy(out, both), out[: len(xb)]
 
-    runs = [fit(tiny_model(), (X, y), epochs=1, batch_size=40, progress=False, loss_fn=loss_fn,
+    runs = [fit(tiny_vit(3), (X, y), epochs=1, batch_size=40, progress=False, loss_fn=loss_fn,
                 replay=(RX, Ry), replay_batch_size=5).loss for _ in range(2)]  # fmt: skip
     assert shapes[:3] == [(40, (5, 1, 8, 8), (5,)), (40, (5, 1, 8, 8), (5,)),
                           (16, (5, 1, 8, 8), (5,))]  # fmt: skip
     assert runs[0] == runs[1]  # the draws come from fit's seeded generator
     with pytest.raises(ValueError, match="replay=... needs loss_fn"):
-        fit(tiny_model(), (X, y), replay=(RX, Ry), progress=False)
+        fit(tiny_vit(3), (X, y), replay=(RX, Ry), progress=False)
     with pytest.raises(ValueError, match="replay_batch_size"):
-        fit(tiny_model(), (X, y), replay=(RX, Ry), loss_fn=loss_fn, replay_batch_size=0)
+        fit(tiny_vit(3), (X, y), replay=(RX, Ry), loss_fn=loss_fn, replay_batch_size=0)
     with pytest.raises(ValueError, match="loss_fn must be"):
-        fit(tiny_model(), (X, y), loss_fn="cross_entropy")
+        fit(tiny_vit(3), (X, y), loss_fn="cross_entropy")
 
 
 def test_raise_diverged_raises_instead_of_flagging(capsys):
@@ -308,7 +308,7 @@ def test_raise_diverged_raises_instead_of_flagging(capsys):
 
     X, y = tiny_data()
     with pytest.raises(TrainingDiverged, match="learning rate"):
-        fit(tiny_model(), (X, y), epochs=2, lr=1e6, batch_size=16, progress=False,
+        fit(tiny_vit(3), (X, y), epochs=2, lr=1e6, batch_size=16, progress=False,
             clip_grad_norm=None, raise_diverged=True)  # fmt: skip
     assert "⚠️" not in capsys.readouterr().out
 
@@ -319,7 +319,7 @@ def test_raise_diverged_raises_instead_of_flagging(capsys):
 def test_decay_rule_on_a_tinyvit():
     from ftnotes.train import decay_param_groups
 
-    model = tiny_model()
+    model = tiny_vit(3)
     names = {id(p): n for n, p in model.named_parameters()}
     decay, no_decay = decay_param_groups(model, 0.05)
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
@@ -336,7 +336,7 @@ def test_decay_rule_on_a_lora_wrapped_tinyvit_and_prompts_keep_decay():
     from ftnotes import peft
     from ftnotes.train import decays
 
-    model = peft.add_lora(tiny_model(), peft.LoraConfig(r=2, lora_alpha=4))
+    model = peft.add_lora(tiny_vit(3), peft.LoraConfig(r=2, lora_alpha=4))
     trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
     lora = [n for n in trained if "lora_" in n]
     assert lora and all(decays(n, trained[n]) for n in lora)  # A and B are matrices
@@ -344,8 +344,8 @@ def test_decay_rule_on_a_lora_wrapped_tinyvit_and_prompts_keep_decay():
     assert not decays("head.bias", trained["head.bias"])
     frozen = dict(model.named_parameters())
     assert not any(decays(n, p) for n, p in frozen.items() if n.endswith(("cls_token", "pos_embed")))
-    prompted = peft.PromptTunedViT(tiny_model(), peft.PromptTuningConfig(num_virtual_tokens=4))
-    prefixed = peft.PrefixTunedViT(tiny_model(), peft.PrefixTuningConfig(num_virtual_tokens=4))
+    prompted = peft.PromptTunedViT(tiny_vit(3), peft.PromptTuningConfig(num_virtual_tokens=4))
+    prefixed = peft.PrefixTunedViT(tiny_vit(3), peft.PrefixTuningConfig(num_virtual_tokens=4))
     assert decays("prompt_embeddings", prompted.prompt_embeddings)  # (L, P, D): decayed
     learned = [(n, p) for n, p in prefixed.named_parameters() if "prefix" in n]
     assert learned and all(decays(n, p) for n, p in learned if p.ndim >= 2)
@@ -354,7 +354,7 @@ def test_decay_rule_on_a_lora_wrapped_tinyvit_and_prompts_keep_decay():
 def test_fit_decays_only_the_matrices():
     # a loss of zero: AdamW's update is 0, so only decoupled weight decay moves the weights
     X, y = tiny_data()
-    model = tiny_model()
+    model = tiny_vit(3)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
 
     def zero(model, xb, yb):
@@ -372,7 +372,7 @@ def test_layerwise_groups_are_split_by_fit_and_state_bytes_still_match():
     from ftnotes.strategies import layerwise_lr_groups
 
     X, y = tiny_data()
-    model = tiny_model()
+    model = tiny_vit(3)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     groups = layerwise_lr_groups(model, 1e-2, 0.5, weight_decay=0.5)
 

@@ -4,6 +4,9 @@
 * :mod:`~ftnotes.peft.dora`: DoRA (Liu et al. 2024), LoRA plus a learned magnitude per output.
 * :mod:`~ftnotes.peft.adapters`: bottleneck adapters (Houlsby et al. 2019; Pfeiffer et al. 2021;
   parallel, He et al. 2022).
+* :mod:`~ftnotes.peft.ia3`: IA3 (Liu et al. 2022), vectors rescaling keys, values and MLP
+  hidden units; mergeable.
+* :mod:`~ftnotes.peft.bitfit`: BitFit (Ben Zaken et al. 2022), only the biases train; mergeable.
 * :mod:`~ftnotes.peft.prompt`: prompt tuning / VPT (Lester et al. 2021; Jia et al. 2022).
 * :mod:`~ftnotes.peft.prefix`: prefix tuning (Li & Liang 2021).
 * :mod:`~ftnotes.peft.tasks`: many tasks on one backbone.
@@ -29,8 +32,10 @@ from ftnotes.peft.adapters import (
     remove_adapters,
     set_adapters_enabled,
 )
+from ftnotes.peft.bitfit import BitFitConfig, BitFitLayer, add_bitfit, bitfit_layers
 from ftnotes.peft.config import CONFIGS, PeftConfig
 from ftnotes.peft.dora import DoraConfig, DoRALinear, add_dora, dora_layers
+from ftnotes.peft.ia3 import IA3Config, IA3Linear, add_ia3, ia3_layers
 from ftnotes.peft.io import (
     adapter_state_dict,
     fingerprint,
@@ -74,6 +79,8 @@ from ftnotes.peft.tuners import (
 __all__ = [
     "AdapterConfig", "AdapterLayer", "BottleneckAdapter", "adapter_layers", "add_adapters",
     "mark_only_adapters_as_trainable", "remove_adapters", "set_adapters_enabled",
+    "BitFitConfig", "BitFitLayer", "add_bitfit", "bitfit_layers",
+    "IA3Config", "IA3Linear", "add_ia3", "ia3_layers",
     "adapter_state_dict", "fingerprint", "load_adapter", "read_adapter", "save_adapter",
     "LoraConfig", "LoRAConv2d", "LoRALayer", "LoRALinear", "add_lora", "lora_layers",
     "lora_state_dict", "mark_only_lora_as_trainable", "merge_lora", "remove_lora",

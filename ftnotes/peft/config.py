@@ -45,7 +45,13 @@ class PeftConfig:
         for name in ("target_modules", "modules_to_save"):
             value = getattr(self, name, None)
             if value is not None and not isinstance(value, str):
-                setattr(self, name, tuple(value))
+                try:
+                    setattr(self, name, tuple(value))
+                except TypeError:
+                    raise ValueError(
+                        f"{type(self).__name__}.{name} must be a list of module names or one "
+                        f"regular expression string, got {value!r}"
+                    ) from None
         self.validate()
 
     def validate(self) -> None:
