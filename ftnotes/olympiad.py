@@ -316,29 +316,3 @@ def run_solution(solve, base, data, tests, *, budget_s: float = BUDGET_S, name=N
         trainable, state_dict_bytes(ckpt),
         f"{seconds:.1f} s > budget {budget_s:.0f} s: this run would count 0" if over else "",
     )  # fmt: skip
-
-
-def plot_results(results, budget_s: float = BUDGET_S):
-    """Left: glyphs kept, digits learned and the score of each scored run (grouped bars);
-    right: each run's training time against the budget."""
-    import matplotlib.pyplot as plt
-
-    runs = [r for r in results if r.score is not None]
-    if not runs:
-        raise ValueError("results must hold at least one scored OlympiadResult")
-    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=(2, 1))
-    names, x = [r.name for r in runs], torch.arange(len(runs)).numpy()
-    bars = (("source_acc", "glyphs kept (old)"), ("target_acc", "digits (new)"),
-            ("score", "score = ½ old + ½ new"))  # fmt: skip
-    for i, (key, label) in enumerate(bars):
-        ax.bar(x + (i - 1) * 0.27, [getattr(r, key) for r in runs], 0.27, label=label)
-    ax.set_xticks(x, names)
-    ax.set(ylim=(0, 1.2), ylabel="test accuracy / score", title="what each run keeps and learns")
-    ax.legend(fontsize=8, loc="upper center", ncol=3)
-    ax_t.barh(x, [r.seconds for r in runs], color="tab:gray")
-    ax_t.axvline(budget_s, color="tab:red", ls="--", label=f"budget {budget_s:.0f} s")
-    ax_t.set_yticks(x, names)
-    ax_t.set(xlabel="training time (s)", title="time used")
-    ax_t.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
