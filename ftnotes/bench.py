@@ -15,19 +15,22 @@ because on a model this small a 10-way head (650 numbers) is a visible share of 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
 
 from ftnotes.checkpoints import load_manifest, load_pretrained
 from ftnotes.data import TASK_NAMES, load_task
-from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, check_method, run_method
+from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, RECIPES, check_method, run_method
 from ftnotes.utils import atomic_write, check_int, count_params, get_device, pinned_threads
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
@@ -67,10 +70,10 @@ def _mean(values):
 
 
 def _summarise(method: str, runs: list) -> dict:
-    """One result row from the (model, record) pairs of every seed."""
+    """One result row from the (head parameters, record) pairs of every seed."""
     recs = [r for _, r in runs]
     accs = [r.target_acc for r in recs]
-    head = count_params(runs[0][0].head)
+    head = runs[0][0]
     row = {
         "method": method,
         "target_test_acc": statistics.fmean(accs),
@@ -97,28 +100,57 @@ def _summarise(method: str, runs: list) -> dict:
     return row
 
 
+_WORKER_BASE = None
+
+
+def _init_worker(threads: int, base) -> None:
+    global _WORKER_BASE
+    torch.set_num_threads(threads)
+    _WORKER_BASE = base
+
+
+def _one_run(task, labels_per_class, progress, overrides, method, seed, base=None):
+    """(head parameters, record) of one method and seed (in this process or a worker)."""
+    t = load_task(task, labels_per_class=labels_per_class, seed=seed)
+    model, record = run_method(method, t, seed=seed, base=base or _WORKER_BASE,
+                               progress=progress, merge_latency=True, **overrides)  # fmt: skip
+    return count_params(model.head), record
+
+
 def run_bench(task="digits", labels_per_class=None, methods=METHODS, seeds=1, progress=False,
-              base=None, **overrides) -> dict:  # fmt: skip
+              base=None, jobs=1, **overrides) -> dict:  # fmt: skip
     """Run ``methods`` on ``task`` for seeds 0..seeds-1; returns the JSON-ready result dict.
 
     ``overrides`` (e.g. ``epochs=1``) apply to every method. ``base``: the pretrained backbone
-    (default :func:`~ftnotes.checkpoints.load_pretrained`).
+    (default :func:`~ftnotes.checkpoints.load_pretrained`). ``jobs``: runs at a time, each in its
+    own process with this process's torch threads (``python -m ftnotes.bench`` uses one per
+    core, at most 2).
     """
     methods = parse_methods(methods)
     if task not in TASK_NAMES:
         raise ValueError(f"task must be one of {TASK_NAMES}, got {task!r}")
     check_int("seeds", seeds)
     labels_per_class = parse_labels(labels_per_class)
+    check_int("jobs", jobs)
     manifest = load_manifest()
     base = load_pretrained() if base is None else base
-    start, results = time.perf_counter(), []
+    start = time.perf_counter()
+    todo = [(m, seed) for m in methods for seed in range(seeds)]
+    job = functools.partial(_one_run, task, labels_per_class, progress, overrides)
+    if jobs == 1:
+        done = {key: job(*key, base=base) for key in todo}
+    else:
+        # One process per core, each with its own pinned threads: every run is seeded on its
+        # own, so the numbers are those of jobs=1 (tested); the longest recipes start first.
+        todo.sort(key=lambda k: -RECIPES[k[0]]["epochs"])
+        ctx = multiprocessing.get_context("spawn")  # no forked torch state
+        with ProcessPoolExecutor(jobs, ctx, initializer=_init_worker,
+                                 initargs=(torch.get_num_threads(), base)) as pool:  # fmt: skip
+            futures = {pool.submit(job, *key): key for key in todo}
+            done = {futures[f]: f.result() for f in as_completed(futures)}
+    results = []
     for method in methods:
-        runs = []
-        for seed in range(seeds):
-            t = load_task(task, labels_per_class=labels_per_class, seed=seed)
-            runs.append(run_method(method, t, seed=seed, base=base, progress=progress,
-                                   merge_latency=True, **overrides))
-        results.append(_summarise(method, runs))
+        results.append(_summarise(method, [done[(method, seed)] for seed in range(seeds)]))
         if progress:
             print(f"{method}: test acc {results[-1]['target_test_acc']:.4f}", file=sys.stderr)
     source_acc = manifest.get("source_test_acc", manifest.get("source_test_accuracy"))
@@ -129,6 +161,7 @@ def run_bench(task="digits", labels_per_class=None, methods=METHODS, seeds=1, pr
         "device": str(get_device()),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "jobs": jobs,
         "platform": platform.platform(),
         "backbone": {
             "source_test_acc": source_acc,
@@ -198,18 +231,22 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: tiny models gain nothing from more, and on a "
                          "busy machine extra threads wait for each other)")  # fmt: skip
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="runs at a time, one process each (default: one per core, at most 2; "
+                         "the numbers do not depend on it)")  # fmt: skip
     args = ap.parse_args(argv)
     overrides = {} if args.epochs is None else {"epochs": args.epochs}
     for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
         problem = unwritable(path)
         if problem:  # say so now: the run takes minutes and its results would be lost
             ap.error(f"{flag} {path}: {problem}")
-    if args.threads < 1:
-        ap.error(f"--threads must be an int >= 1, got {args.threads}")
+    for flag, value in (("--threads", args.threads), ("--jobs", args.jobs)):
+        if value < 1:
+            ap.error(f"{flag} must be an int >= 1, got {value}")
     try:
         with pinned_threads(args.threads):
             payload = run_bench(args.task, args.labels_per_class, parse_methods(args.methods),
-                                args.seeds, args.progress, **overrides)  # fmt: skip
+                                args.seeds, args.progress, jobs=args.jobs, **overrides)  # fmt: skip
     except ValueError as err:
         ap.error(str(err))
     table = to_markdown(payload)

@@ -278,7 +278,9 @@ class RunCache:
 
     What notebooks use, so that a cell run twice, or a figure that needs a run an earlier cell
     made, does not train again. ``fixed``: overrides for every run (e.g. ``epochs=EPOCHS``).
-    ``runs(method, task=other_task, name=..., **overrides)``: another task, a record name.
+    ``runs(method, task=other_task, name=..., **overrides)``: another task, a record name (a
+    setting that equals one already run, e.g. an override equal to the recipe's value, returns
+    that run and its name).
     """
 
     def __init__(self, task, *, base=None, seed: int = 0, **fixed):
@@ -286,7 +288,8 @@ class RunCache:
         self._runs: dict = {}
 
     def _key(self, method, task, overrides) -> tuple:
-        settings = {**self.fixed, **overrides}
+        # the whole recipe, not the overrides: lr=3e-3 on LoRA is LoRA's recipe, the same run
+        settings = get_recipe(method, **{**self.fixed, **overrides})
         frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                               for k, v in settings.items()))  # fmt: skip
         return (method, task.name, id(task), self.seed, frozen)

@@ -13,7 +13,7 @@ from ftnotes.recipes import METHODS, get_recipe
 def test_smoke_run_writes_the_documented_schema(tmp_path, capsys, small_source):
     json_path, md_path = tmp_path / "out" / "bench.json", tmp_path / "bench.md"
     argv = ["--methods", "scratch_cnn,linear_probe", "--labels-per-class", "2", "--epochs", "1",
-            "--json", str(json_path), "--markdown", str(md_path)]  # fmt: skip
+            "--json", str(json_path), "--markdown", str(md_path), "--jobs", "1"]  # fmt: skip
     assert bench.main(argv) == 0
     payload = json.loads(json_path.read_text())
     for key in ("task", "labels_per_class", "seeds", "device", "torch", "backbone", "results"):
@@ -88,6 +88,20 @@ def test_threads_are_pinned_during_the_run_and_restored(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--threads", "0"])
     assert "--threads must be an int >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--jobs", "0"])
+    assert "--jobs must be an int >= 1, got 0" in capsys.readouterr().err
+
+
+def test_two_jobs_give_the_numbers_of_one():
+    # every run is seeded on its own, so running two at a time in worker processes changes
+    # the wall time, not the results
+    kw = dict(methods=["linear_probe", "lora"], labels_per_class=2, seeds=2, epochs=2)
+    one, two = bench.run_bench(jobs=1, **kw), bench.run_bench(jobs=2, **kw)
+    assert two["jobs"] == 2 and [r["method"] for r in two["results"]] == ["linear_probe", "lora"]
+    for a, b in zip(one["results"], two["results"]):
+        assert a["per_seed_test_acc"] == b["per_seed_test_acc"]
+        assert a["source_test_acc"] == b["source_test_acc"] and a["val_acc"] == b["val_acc"]
 
 
 def test_lora_merge_latency_only_when_asked(small_source):

@@ -71,3 +71,10 @@ def test_every_method_is_scratch_a_strategy_or_a_registered_peft_method():
 def test_a_target_that_is_not_a_list_names_the_field(method):
     with pytest.raises(ValueError, match=r"Config\.target_modules must be a list"):
         peft.CONFIGS[method](target_modules=3)
+
+
+def test_run_cache_knows_an_override_equal_to_the_recipe(task, small_source):
+    runs = recipes.RunCache(task, seed=0, epochs=1)
+    first = runs("linear_probe")
+    assert runs("linear_probe", lr=recipes.get_recipe("linear_probe")["lr"]) is first
+    assert len(runs) == 1
