@@ -30,6 +30,10 @@ DEFAULTS = {
         "HIGH_LR": 3e-3, "LAYER_DECAY": 0.5, "K_BLOCKS": 1, "ES_EPOCHS": 40, "PATIENCE": 5,
         "SOURCE_EVAL": 2000,
     },
+    "03": {
+        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 20, "R": 4, "LORA_ALPHA": 8,
+        "TARGETS": ("q_proj", "v_proj"), "RANKS": (1, 4, 16), "SEED": 0, "RUN_SLOW_SWEEP": False,
+    },
     "05": {
         "SEED": 0, "NOISE_RATE": 0.3, "FLAG_FRACTION": 0.3, "SHOTS": (1, 2, 5),
         "FEW_SHOT_SEEDS": 3, "BENCH_LABELS": 10, "BENCH_EPOCHS": 10,
