@@ -8,8 +8,11 @@ effort for every method so that the PEFT methods are treated fairly. Notebooks a
 
 Methods: ``scratch`` (TinyViT from random init), ``scratch_cnn`` (SmallCNN), ``linear_probe``,
 ``full_ft``, ``llrd`` (layer-wise lr decay), ``lp_ft`` (Kumar et al. 2022), ``adapter``
-(Houlsby et al. 2019), ``lora`` (Hu et al. 2021), ``ia3`` (Liu et al. 2022), ``bitfit``
+(Houlsby et al. 2019), ``lora`` (Hu et al. 2021), ``dora`` (Liu et al. 2024), ``ia3`` (Liu et al. 2022), ``bitfit``
 (Ben Zaken et al. 2022), ``prompt`` (VPT, Jia et al. 2022), ``prefix`` (Li & Liang 2021).
+
+A run is three steps, :func:`build_run` -> :func:`train_run` -> :func:`measure_run`
+(:func:`run_method` does all three); notebooks keep their runs in a :class:`RunCache`.
 """
 
 from __future__ import annotations
@@ -21,17 +24,18 @@ import tempfile
 from dataclasses import dataclass
 
 import torch
+from torch.utils.data import TensorDataset
 
 from ftnotes import peft
 from ftnotes.checkpoints import load_pretrained
 from ftnotes.data import GLYPH_CLASSES, load_task
-from ftnotes.evaluate import accuracy, latency_ms
+from ftnotes.evaluate import accuracy, as_tensors, latency_ms
 from ftnotes.ledger import record_run
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
 from ftnotes.peft.config import config_fields
 from ftnotes.strategies import finetune, replace_head
 from ftnotes.train import History, fit
-from ftnotes.utils import model_device, set_seed
+from ftnotes.utils import check_int, model_device, set_seed
 
 FIT_KEYS = ("epochs", "lr", "weight_decay", "batch_size", "schedule", "warmup",
             "clip_grad_norm", "patience", "monitor")  # fmt: skip
@@ -234,20 +238,29 @@ def train_run(run: Run, progress: bool = False) -> Run:
     return run
 
 
-def measure_run(run: Run, *, name: str | None = None, ledger=None, merge_latency=False):
+def measure_run(run: Run, *, name: str | None = None, ledger=None, merge_latency=False,
+                source_eval: int | None = None):  # fmt: skip
     """``(model, record)`` of a trained run: a :class:`~ftnotes.ledger.RunRecord` (test
     accuracy, source retention for methods that keep the pretrained body, parameters, time,
     memory, checkpoint bytes = what one would save, latency at batch size 1) named ``name``
     (default: the method); ``record.extra`` adds the validation accuracy, the recipe and, for
     PEFT methods, the checks of :func:`_peft_checks`. ``ledger``: the record is added.
+    ``source_eval``: measure retention on the first N glyph test images (of 4,000, shuffled and
+    class-balanced; notebooks use 2,000 to save time, standard error about 1 point) or all.
     """
+    if source_eval is not None:
+        check_int("source_eval", source_eval)
     if run.history is None:
         raise ValueError("this run has not trained yet: call train_run(run) first")
     model, task = run.model, run.task
     extra = {"val_acc": accuracy(model, task.val), "recipe": run.recipe, "seed": run.seed}
     if run.bare is not None:
         extra.update(_peft_checks(model, run.bare, task, merge_latency))
-    source_test = None if run.source_head is None else source_test_set()
+    source_test = None
+    if run.source_head is not None:
+        source_test = source_test_set()
+        if source_eval is not None:
+            source_test = TensorDataset(*(t[:source_eval] for t in as_tensors(source_test, "source")))
     record = record_run(name or run.method, model, run.history, task,
                         source_head=run.source_head, source_test=source_test, latency_batch=1,
                         extra=extra)  # fmt: skip
@@ -259,7 +272,7 @@ def measure_run(run: Run, *, name: str | None = None, ledger=None, merge_latency
 
 
 def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, progress=False,
-               merge_latency=False, name=None, **overrides):  # fmt: skip
+               merge_latency=False, name=None, source_eval=None, **overrides):  # fmt: skip
     """Train ``method`` on ``task`` with its default recipe (plus ``overrides``); measure it:
     :func:`build_run`, :func:`train_run`, :func:`measure_run` in one call.
 
@@ -269,7 +282,8 @@ def run_method(method: str, task, *, seed: int = 0, base=None, ledger=None, prog
     """
     run = build_run(method, task, seed=seed, base=base, **overrides)
     train_run(run, progress)
-    return measure_run(run, name=name, ledger=ledger, merge_latency=merge_latency)
+    return measure_run(run, name=name, ledger=ledger, merge_latency=merge_latency,
+                       source_eval=source_eval)  # fmt: skip
 
 
 class RunCache:
@@ -277,14 +291,16 @@ class RunCache:
     ``run_method(method, task, seed=seed, base=base, **fixed, **overrides)``, remembered.
 
     What notebooks use, so that a cell run twice, or a figure that needs a run an earlier cell
-    made, does not train again. ``fixed``: overrides for every run (e.g. ``epochs=EPOCHS``).
+    made, does not train again. ``fixed``: overrides for every run (e.g. ``epochs=EPOCHS``);
+    ``source_eval``: glyph test images for retention (see :func:`measure_run`).
     ``runs(method, task=other_task, name=..., **overrides)``: another task, a record name (a
     setting that equals one already run, e.g. an override equal to the recipe's value, returns
     that run and its name).
     """
 
-    def __init__(self, task, *, base=None, seed: int = 0, **fixed):
+    def __init__(self, task, *, base=None, seed: int = 0, source_eval: int | None = None, **fixed):
         self.task, self.base, self.seed, self.fixed = task, base, seed, fixed
+        self.source_eval = source_eval
         self._runs: dict = {}
 
     def _key(self, method, task, overrides) -> tuple:
@@ -300,8 +316,9 @@ class RunCache:
         if key not in self._runs:
             if self.base is None:
                 self.base = load_pretrained()
-            self._runs[key] = (overrides, run_method(method, task, seed=self.seed, base=self.base,
-                                                     name=name, **self.fixed, **overrides))  # fmt: skip
+            self._runs[key] = (overrides, run_method(
+                method, task, seed=self.seed, base=self.base, name=name,
+                source_eval=self.source_eval, **self.fixed, **overrides))  # fmt: skip
         return self._runs[key][1]
 
     def __len__(self) -> int:

@@ -97,6 +97,17 @@ WRONG = [
     ("03_lora_params", lambda i, o, r, n=1: r * (i + o), "num_layers"),
     ("03_lora_params", lambda i, o, r, n=1: n * (r * (i + o) + o), "bias"),
     ("03_lora_params", lambda i, o, r, n=1: n * 2 * r * i, r"r·\(in \+ out\)"),
+    ("03_dora_weight", lambda W, A, B, m, s: m[:, None] * (W + s * B @ A)
+     / (W + s * B @ A).norm(dim=0, keepdim=True), "columns"),  # fmt: skip
+    ("03_dora_weight", lambda W, A, B, m, s: m[:, None] * (W + s * B @ A)
+     / (W + s * B @ A).norm(), "whole matrix"),  # fmt: skip
+    ("03_dora_weight", lambda W, A, B, m, s: m[:, None] * (W + B @ A)
+     / (W + B @ A).norm(dim=1, keepdim=True), "missing its scaling"),  # fmt: skip
+    ("03_dora_weight", lambda W, A, B, m, s: m[:, None] * W / W.norm(dim=1, keepdim=True)
+     + s * B @ A, "normalise W"),  # fmt: skip
+    ("03_dora_weight", lambda W, A, B, m, s: (W + s * B @ A)
+     / (W + s * B @ A).norm(dim=1, keepdim=True), "magnitude"),  # fmt: skip
+    ("03_dora_weight", lambda W, A, B, m, s: (W + s * B @ A)[:-1], "shape"),
 ]
 
 

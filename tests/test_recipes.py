@@ -78,3 +78,10 @@ def test_run_cache_knows_an_override_equal_to_the_recipe(task, small_source):
     first = runs("linear_probe")
     assert runs("linear_probe", lr=recipes.get_recipe("linear_probe")["lr"]) is first
     assert len(runs) == 1
+
+
+def test_retention_on_a_subset_of_the_glyphs(task, small_source):
+    _, rec = recipes.run_method("linear_probe", task, epochs=1, source_eval=50)
+    assert rec.source_acc is not None and abs(rec.source_acc * 50 - round(rec.source_acc * 50)) < 1e-4
+    with pytest.raises(ValueError, match="source_eval must be an int >= 1"):
+        recipes.run_method("linear_probe", task, epochs=1, source_eval=0)
