@@ -127,11 +127,13 @@ NO_DECAY_NAMES = ("cls_token", "pos_embed")  # TinyViT's learned tokens: no weig
 def decays(name: str, param: torch.Tensor) -> bool:
     """Whether AdamW's weight decay applies to parameter ``name``: the field's rule.
 
-    Decay only matrices and kernels (``ndim >= 2``); never biases or norms' weights (every
-    tensor with ``ndim < 2``) and never the class token or the position embeddings (their last
-    name part is in ``NO_DECAY_NAMES``), as nanoGPT's ``configure_optimizers`` (Karpathy) and
-    Hugging Face Trainer's ``get_decay_parameter_names`` do. Shrinking a bias, a norm's gain or
-    a position embedding towards 0 is no regularisation, it only moves the model's offsets.
+    Decay only matrices and kernels (``ndim >= 2``), never biases or norms' weights (every
+    tensor with ``ndim < 2``), as nanoGPT's ``configure_optimizers`` (Karpathy) does and as
+    Hugging Face Trainer's ``get_decay_parameter_names`` does by name (biases, LayerNorm);
+    and never the class token or the position embeddings (their last name part is in
+    ``NO_DECAY_NAMES``), as timm's ViT does (``no_weight_decay()``: ``pos_embed``,
+    ``cls_token``), where nanoGPT and Trainer would decay them. Shrinking a bias, a norm's gain
+    or a position embedding towards 0 is no regularisation, it only moves the model's offsets.
     The learned prompts / prefixes of prompt and prefix tuning (``(P, D)`` or more) and LoRA's
     ``A``/``B`` are >= 2-D and keep their decay.
     """
