@@ -206,3 +206,16 @@ def test_a_file_that_does_not_fit_leaves_a_bare_backbone_bare(tmp_path):
     with pytest.raises(ValueError, match="missing keys.*the model was not changed"):
         load_adapter(model, tmp_path / "b.safetensors")
     assert _same(model, before) and not lora_layers(model)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"peft_type": "nope"}, r"peft_type must be one of \[.*'lora'.*\], got 'nope'"),
+    ({"config": json.dumps({"r": 2, "rank": 2})}, r"LoraConfig has no field\(s\) \['rank'\]"),
+])  # fmt: skip
+def test_a_file_of_an_unknown_method_or_field_names_the_file(change, message, tmp_path):
+    save_adapter(perturb(add_lora(tiny_vit(), LoraConfig(r=2))), tmp_path / "a.safetensors")
+    with safetensors.safe_open(str(tmp_path / "a.safetensors"), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    safetensors.torch.save_file(tensors, str(tmp_path / "b.safetensors"), {**meta, **change})
+    with pytest.raises(ValueError, match=r"adapter file .*b\.safetensors: " + message):
+        load_adapter(tiny_vit(), tmp_path / "b.safetensors")

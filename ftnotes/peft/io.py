@@ -24,7 +24,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from ftnotes.peft.config import CONFIGS, PeftConfig, is_adapter_param
+from ftnotes.peft.config import PeftConfig, is_adapter_param
 from ftnotes.peft.tuners import (
     WRAPPERS,
     attached_method,
@@ -195,12 +195,10 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
     """
     payload = read_adapter(path)
     _refuse_old_names(path, payload)
-    if payload["peft_type"] not in CONFIGS:
-        raise ValueError(
-            f"adapter file {path} holds a {payload['peft_type']!r} adapter; this ftnotes knows "
-            f"{sorted(CONFIGS)}"
-        )
-    config = PeftConfig.from_dict(payload["peft_type"], payload["config"])
+    try:  # from_dict names what is wrong (an unknown method or field); say which file
+        config = PeftConfig.from_dict(payload["peft_type"], payload["config"])
+    except ValueError as err:
+        raise ValueError(f"adapter file {path}: {err}") from None
     theirs = payload["fingerprint"]
     ours = fingerprint(model, _head_names(model, config))
     if ours != theirs:
