@@ -14,10 +14,9 @@ output's channel dimension,
     out = base(x) + bitfit_bias,   bitfit_bias: (channels,) = base.bias.shape, starts at 0,
 
 i.e. the module computes with bias ``b + bitfit_bias``. The gradient of the delta is the
-gradient of the bias, so with no weight decay on biases (which the training loop is about to
-adopt) training the delta is the same optimisation as training ``bias`` directly; with weight
-decay the delta would be pulled towards zero (towards the *pretrained* bias) instead of towards
-a zero bias. Merging adds the delta into ``bias``: the model is then the plain backbone again
+gradient of the bias, and ``fit`` puts no weight decay on 1-D tensors (:func:`ftnotes.train.decays`),
+so training the delta is the same optimisation as training ``bias`` directly (with weight decay
+the delta would be pulled towards the *pretrained* bias instead of towards a zero bias). Merging adds the delta into ``bias``: the model is then the plain backbone again
 with only its biases changed.
 """
 
