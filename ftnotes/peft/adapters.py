@@ -157,7 +157,7 @@ class AdapterConfig(PeftConfig):
 
 def _targets(model: nn.Module, config: AdapterConfig) -> dict[str, nn.Module]:
     """``{name: module}`` to wrap, named as in the model without adapters (see
-    :func:`~ftnotes.peft.lora.modules_unwrapped`)."""
+    :func:`~ftnotes.peft.tuners.modules_unwrapped`)."""
     if config.target_modules is not None:
         return match_unwrapped(model, config.target_modules, "target_modules", AdapterLayer)
     if not isinstance(model, TinyViT):

@@ -108,8 +108,6 @@ class LoRALayer(TunerLayer):
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         nn.init.zeros_(self.lora_B)
 
-    reset_lora_parameters = reset_parameters  # loralib's name
-
     def get_delta_weight(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Delta W = B @ A * scaling in the base weight's shape (computed in ``dtype`` if given)."""
         dtype = dtype or self.lora_A.dtype  # .to() to the same dtype returns the tensor itself
