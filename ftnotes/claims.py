@@ -42,9 +42,9 @@ DEFAULTS = {
     },
     "08": {
         "SEED": 0, "N_TRAIN": 300, "N_TEST": 100, "N_SOURCE": 20, "STEPS": 100,
-        "BATCH_SIZE": 32, "LORA_R": 8, "N_VIRTUAL": 8,
-        "LR": {"scratch": 3e-3, "full": 6e-3, "lora": 2e-2, "prompt": 3e-2, "prefix": 1e-2,
-               "prefix_mlp": 3e-3},
+        "BATCH_SIZE": 32, "LORA_R": 16, "N_VIRTUAL": 8,
+        "LR": {"scratch": 3e-3, "full": 3e-3, "lora": 1e-2, "prompt": 3e-1, "prefix": 2e-1,
+               "prefix_mlp": 2e-2},
     },
 }  # fmt: skip
 

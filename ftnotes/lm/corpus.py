@@ -38,11 +38,18 @@ COUNT_MIN_LEN, COUNT_MAX_LEN = 4, 7
 PHRASINGS = {
     "copy": ("copy {s}", "repeat {s}", "say {s}"),
     "reverse": ("reverse {s}", "{s} backwards", "flip {s}"),
-    "add": ("{a}+{b}", "add {a} and {b}", "sum of {a} and {b}"),
+    "add": ("{a}+{b}", "add {a} and {b}", "sum of {a} and {b}", "{a} plus {b}"),
     "count": ("count {c} in {s}", "how many {c} in {s}"),
     "copy_reverse": ("copy {s} and reverse {t}", "repeat {s} then flip {t}"),
 }
 SOURCE_SKILLS = tuple(PHRASINGS)
+# Shares of the pretraining stream (equal). Measured with the three add phrasings of an earlier
+# corpus: equal shares left add at 0.93 held-out exact match; two shares for add gave 0.98 but
+# a model that learned the target worse (full fine-tuning 0.74 vs 0.96, unclipped at lr 6e-3,
+# 3 seeds). A fourth add phrasing at equal shares gave add 1.00 and kept the target learnable:
+# each digit pair is met in more phrasings, which is what the held-out prompts (an unseen
+# phrasing of a seen pair) test.
+MIX = {"copy": 1, "reverse": 1, "add": 1, "count": 1, "copy_reverse": 1}
 TARGET_SKILL = "mirror"
 TARGET_PHRASING = "mirror {s}"
 TARGET_WORD = "mirror"
@@ -117,7 +124,7 @@ def draw(skill: str, n: int, seed: int, exclude=frozenset()) -> list[Example]:
 def held_out(n_per_skill: int = 100, seed: int = 0) -> dict[str, list[Example]]:
     """The held-out source examples the manifest's per-skill accuracies are measured on.
 
-    ``add`` has only 300 distinct prompts (100 digit pairs x 3 phrasings), so its held-out set
+    ``add`` has only 400 distinct prompts (100 digit pairs x 4 phrasings), so its held-out set
     is small and the pretraining stream never shows those prompts.
     """
     n = {s: n_per_skill for s in SOURCE_SKILLS}
@@ -126,15 +133,17 @@ def held_out(n_per_skill: int = 100, seed: int = 0) -> dict[str, list[Example]]:
 
 
 def source_stream(n: int, seed: int, exclude=frozenset()) -> list[Example]:
-    """``n`` pretraining examples, the source skills mixed in equal shares (no target skill).
+    """``n`` pretraining examples, the source skills mixed in the shares of ``MIX`` (no target
+    skill).
 
     Not distinct (a stream: the same short string may come twice); prompts in ``exclude``
     (the held-out ones) never appear.
     """
     rng = random.Random(f"stream:{seed}")
+    weights = [MIX[s] for s in SOURCE_SKILLS]
     out = []
     while len(out) < n:
-        ex = make_example(rng.choice(SOURCE_SKILLS), rng)
+        ex = make_example(rng.choices(SOURCE_SKILLS, weights)[0], rng)
         if ex.prompt not in exclude:
             out.append(ex)
     return out
