@@ -55,7 +55,8 @@ def summary(result: dict) -> list[dict]:
         tgt = [r["target_em"] for r in rs]
         src = [statistics.mean(r["source_em"].values()) for r in rs]
         rows.append({"method": m, "lr": rs[0]["lr"], "target_mean": statistics.mean(tgt),
-                     "target_min": min(tgt), "target_max": max(tgt), "source_mean": statistics.mean(src),
+                     "target_min": min(tgt), "target_max": max(tgt),
+                     "source_mean": statistics.mean(src),
                      "source_drop": before - statistics.mean(src),
                      "trainable": rs[0]["trainable"], "bytes": rs[0]["bytes"],
                      "seconds": statistics.mean(r["seconds"] for r in rs)})  # fmt: skip
@@ -66,11 +67,12 @@ def markdown(rows, result) -> str:
     before = statistics.mean(result["source_before"].values())
     lines = [f"{result['seeds']} seeds, {result['n_train']} target examples, {result['steps']} "
              f"steps; mean source exact match before fine-tuning {before:.3f}", "",
-             "| method | lr | target EM mean (min-max) | source EM after | drop | trainable | bytes "
-             "| s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| method | lr | target EM mean (min-max) | source EM after | drop | trainable "
+             "| bytes | s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         lines.append(f"| {r['method']} | {r['lr']:.0e} | {r['target_mean']:.3f} "
-                     f"({r['target_min']:.2f}-{r['target_max']:.2f}) | {r['source_mean']:.3f} | {r['source_drop']:+.3f} "
+                     f"({r['target_min']:.2f}-{r['target_max']:.2f}) | {r['source_mean']:.3f} "
+                     f"| {r['source_drop']:+.3f} "
                      f"| {r['trainable']:,} | {r['bytes']:,} | {r['seconds']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
@@ -84,7 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lr", action="append", default=[], metavar="METHOD=RATE",
-                    help="a method's learning rate instead of ftnotes.lm.methods.LR (repeatable)")  # fmt: skip
+                    help="a method's learning rate instead of ftnotes.lm.methods.LR "
+                         "(repeatable)")  # fmt: skip
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     methods = tuple(m for m in args.methods.split(",") if m)
