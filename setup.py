@@ -1,11 +1,13 @@
 """Packaging beyond what pyproject.toml can say: the weights in the top-level ``data/`` travel in
 the wheel as the package data ``ftnotes/_data`` (``ftnotes.checkpoints`` looks in the clone's
-``data/`` first, then there), with the Hugging Face folders ``tinyvit-glyphs-hf/`` and ``tiny-lm/``. Everything else about the project is in pyproject.toml."""
+``data/`` first, then there), with the Hugging Face folders ``tinyvit-glyphs-hf/`` and ``tiny-lm/``
+and the printed-glyphs-only backbone ``printed/``. Everything else about the project is in pyproject.toml."""
 
 from setuptools import find_packages, setup
 
 setup(
     packages=find_packages(include=["ftnotes", "ftnotes.*"]) + ["ftnotes._data"],
     package_dir={"ftnotes._data": "data"},
-    package_data={"ftnotes._data": ["*.pt", "*.json", "tinyvit-glyphs-hf/*", "tiny-lm/*"]},
+    package_data={"ftnotes._data": ["*.pt", "*.json", "tinyvit-glyphs-hf/*", "tiny-lm/*",
+                                    "printed/*.pt", "printed/*.json", "printed/tinyvit-glyphs-hf/*"]},
 )

@@ -1,7 +1,9 @@
 """The pretrained checkpoints shipped in ``data/`` (loader; ``ftnotes.pretrain`` makes them).
 
 ``data/tinyvit_glyphs.pt`` holds the state dict of a :class:`~ftnotes.models.TinyViT` pretrained
-on synthetic printed characters (:mod:`ftnotes.glyphs`); ``data/tinyvit_glyphs.json`` records how
+on synthetic printed characters (:mod:`ftnotes.glyphs`) and stroke-drawn digits
+(:mod:`ftnotes.strokes`); ``data/printed/`` holds the same model pretrained on the printed
+characters only (:data:`PRINTED_WEIGHTS`); ``data/tinyvit_glyphs.json`` records how
 it was made (config, classes, seed, command, sha256 of the weights, measured accuracies).
 Loading checks the file against the manifest, so a truncated download, a hand-edited file or
 weights from another architecture fail loudly with :class:`WeightsError` instead of giving a
@@ -31,6 +33,10 @@ REPO_DATA_DIR = _ROOT / "data"
 INSTALLED_DATA_DIR = Path(__file__).resolve().parent / "_data"
 IN_CLONE = (_ROOT / "pyproject.toml").is_file() and REPO_DATA_DIR.is_dir()
 DATA_DIR = REPO_DATA_DIR if IN_CLONE else INSTALLED_DATA_DIR
+# The backbone pretrained on printed glyphs only (the shipped one until 2026-12-04; the shipped
+# one now also learns stroke-drawn digits): the contest tasks whose story is a model that has never
+# seen handwriting load it, ``load_pretrained(PRINTED_WEIGHTS)``.
+PRINTED_WEIGHTS = DATA_DIR / "printed" / WEIGHTS_NAME
 # Regenerating must not write into site-packages: an installed copy writes elsewhere and is
 # pointed to with $FTNOTES_WEIGHTS.
 USER_WEIGHTS_DIR = Path.home() / ".cache" / "ftnotes" / "weights"

@@ -23,6 +23,7 @@ SCRIPT = """
 import json, sys
 import ftnotes, ftnotes.checkpoints as c
 model = c.load_pretrained()
+printed = c.load_pretrained(c.PRINTED_WEIGHTS)  # the glyphs-only backbone of two contest tasks
 from ftnotes.lm.model import load_pretrained_lm, lm_path
 lm, tok = load_pretrained_lm()  # the tiny LM folder travels too, checked against its manifest
 print(json.dumps({"lm_dir": str(lm_path()), "lm_vocab": len(tok),
@@ -30,7 +31,8 @@ print(json.dumps({"lm_dir": str(lm_path()), "lm_vocab": len(tok),
                                                      tokenize=False, add_generation_prompt=True),
                   "package": ftnotes.__file__, "data_dir": str(c.DATA_DIR),
                   "in_clone": c.IN_CLONE, "regenerate": c.REGENERATE_COMMAND,
-                  "head": model.head.out_features, "prefix": sys.prefix}))
+                  "head": model.head.out_features, "prefix": sys.prefix,
+                  "printed": str(c.PRINTED_WEIGHTS), "printed_head": printed.head.out_features}))
 """
 
 
@@ -66,6 +68,7 @@ def test_non_editable_install_carries_and_finds_its_weights(tmp_path):
     assert Path(got["package"]).is_relative_to(purelib), got["package"]
     assert not got["in_clone"] and Path(got["data_dir"]) == purelib / "ftnotes" / "_data"
     assert got["head"] == 34  # the glyph head: the shipped weights, checked against the manifest
+    assert Path(got["printed"]).is_relative_to(purelib) and got["printed_head"] == 34
     assert Path(got["lm_dir"]) == purelib / "ftnotes" / "_data" / "tiny-lm" and got["lm_vocab"] == 43
     assert got["lm_chat"] == "<|user|>copy ab<|end|><|assistant|>"
     assert "--out" in got["regenerate"] and str(purelib) not in got["regenerate"]

@@ -1,4 +1,5 @@
-"""The stroke-drawn handwriting generator, and pretrain's opt-in use of it (off by default)."""
+"""The stroke-drawn handwriting generator, pretrain's use of it (the shipped recipe), and the
+glyphs-only backbone kept beside the shipped one."""
 
 import inspect
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from ftnotes import pretrain as pt
+from ftnotes.checkpoints import PRINTED_WEIGHTS, load_manifest, load_pretrained
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import ViTConfig
 from ftnotes.strokes import SKELETONS, render_strokes
@@ -87,10 +89,18 @@ def test_pretrain_with_handwriting_mixes_in_the_stroke_digits(monkeypatch):
         pt.pretrain(ViTConfig(num_classes=34), handwriting=-1)
 
 
-def test_handwriting_is_in_the_help_and_off_by_default(capsys):
+def test_handwriting_is_in_the_help_with_the_shipped_default(capsys):
     with pytest.raises(SystemExit):
         pt.main(["--help"])
-    assert "--handwriting N" in capsys.readouterr().out
+    assert f"default {pt.SHIPPED_HANDWRITING}" in " ".join(capsys.readouterr().out.split())
+
+
+def test_shipped_backbone_learned_the_strokes_and_the_printed_one_did_not():
+    assert load_manifest()["handwriting"] == pt.SHIPPED_HANDWRITING == 48_000
+    printed = load_manifest(PRINTED_WEIGHTS)
+    assert "handwriting" not in printed and "--handwriting 0" in printed["command"]
+    assert printed["source_test_accuracy"] >= 0.95 and load_manifest()["source_test_accuracy"] >= 0.95
+    assert load_pretrained(PRINTED_WEIGHTS).head.out_features == 34  # sha256 checked on load
 
 
 @pytest.mark.parametrize("handwriting", [0, 24])

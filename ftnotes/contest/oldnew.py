@@ -1,5 +1,8 @@
 """Data shared by the two "old + new classes" tasks: the 34 printed glyph classes the shipped
 model knows (labels 0-33) and the 10 handwritten digits as 10 *new* classes (labels 34-43).
+Both tasks load the backbone pretrained on printed glyphs only
+(:data:`ftnotes.checkpoints.PRINTED_WEIGHTS`): their story is a model that has never seen
+handwriting.
 
 A handwritten "3" and a printed "3" are different classes here: the one softmax over all 44
 classes must tell the printed glyphs from the handwriting, so a new class can steal old images.

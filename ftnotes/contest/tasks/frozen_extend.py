@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ftnotes.checkpoints import load_pretrained
+from ftnotes.checkpoints import PRINTED_WEIGHTS, load_pretrained
 from ftnotes.contest import oldnew
 from ftnotes.contest.core import ContestTask, old_new_score
 
@@ -30,7 +30,8 @@ The museum's scanner reads 34 printed characters and its model is sealed: its we
 
 **Data** (`data = task.load()`): `data.train`: {SHOTS} labelled handwritten digits per class;
 `data.val`: {VAL_SHOTS} per class; `data.extra["old_val"]`: 1,000 printed glyphs (labels 0-33) to
-check what the old classes keep. The model: `ftnotes.checkpoints.load_pretrained()`.
+check what the old classes keep. The model: `load_pretrained(PRINTED_WEIGHTS)` (both from
+`ftnotes.checkpoints`), pretrained on printed glyphs only: it has never seen handwriting.
 Test: 1,000 printed glyphs and the test digits, shuffled: `data.test_ids`, `data.test_x`.
 
 **Rules**: add 10 rows to the head; the backbone and the 34 old rows stay exactly as shipped; no
@@ -67,7 +68,7 @@ def extended_predict(model, new_w: torch.Tensor, new_b: torch.Tensor, x) -> torc
 
 def baseline(data, seed: int = 0) -> torch.Tensor:
     """New rows = the glyph rows "0"-"9" (+1e-3 bias so a tie goes to the new class)."""
-    model = load_pretrained()
+    model = load_pretrained(PRINTED_WEIGHTS)
     w, b = model.head.weight.detach()[:10], model.head.bias.detach()[:10] + 1e-3
     return extended_predict(model, w, b, data.test_x)
 
@@ -86,7 +87,7 @@ def imprint(model, x, y, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
 def reference(data, seed: int = 0) -> torch.Tensor:
     """Imprinting, with the one free knob (the row scale: how loud the new classes speak against
     the old ones) chosen on the validation digits and glyphs by the ½·old + ½·new score."""
-    model = load_pretrained()
+    model = load_pretrained(PRINTED_WEIGHTS)
     vx = torch.cat([data.val[0], data.extra["old_val"][0]])
     vy = torch.cat([data.val[1], data.extra["old_val"][1]])
     best = max((score(extended_predict(model, *imprint(model, *data.train, s), vx), vy)["score"],

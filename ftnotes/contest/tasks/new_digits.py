@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ftnotes.checkpoints import load_pretrained
+from ftnotes.checkpoints import PRINTED_WEIGHTS, load_pretrained
 from ftnotes.contest import oldnew
 from ftnotes.contest.core import ContestTask, old_new_score
 from ftnotes.data import subset_per_class
@@ -34,7 +34,8 @@ handwritten "3" (class `hand-3`, label 37) and a printed "3" (label 3) are diffe
 **Data** (`data = task.load()`): `data.train`: {LABELS_PER_CLASS} labelled handwritten digits
 per class (labels 34-43); `data.val`: validation digits; `data.extra["old_train"]` (6,000) and
 `data.extra["old_val"]` (1,000): printed glyphs (labels 0-33) you may replay or distil on.
-The model: `ftnotes.checkpoints.load_pretrained()`, a TinyViT with a 34-class head.
+The model: `load_pretrained(PRINTED_WEIGHTS)` (both from `ftnotes.checkpoints`), a TinyViT
+with a 34-class head pretrained on printed glyphs only: it has never seen handwriting.
 Test: 1,000 printed glyphs and the test digits, shuffled: `data.test_ids`, `data.test_x`.
 
 **Submit**: `submission_new_digits.csv`, header `id,label`, one row per test id, label 0-43
@@ -62,7 +63,7 @@ def score(pred, y) -> dict:
 def baseline(data, seed: int = 0) -> torch.Tensor:
     """Expand the head by 10 random rows; fully fine-tune on the new digits only (lr 3e-3)."""
     set_seed(seed)  # the new rows start from random draws
-    model = expand_head(load_pretrained(), oldnew.NUM_NEW)
+    model = expand_head(load_pretrained(PRINTED_WEIGHTS), oldnew.NUM_NEW)
     fit(model, data.train, epochs=5, lr=3e-3, batch_size=32, seed=seed, progress=False)
     return predict(model, data.test_x)
 
@@ -73,7 +74,7 @@ def reference(data, seed: int = 0) -> torch.Tensor:
     class*, with one cross-entropy over all 44 classes: the replayed glyphs keep the old rows
     answering for printed characters, and teach the model what separates print from hand."""
     set_seed(seed)
-    model = expand_head(load_pretrained(), oldnew.NUM_NEW, init_from_rows=range(10))
+    model = expand_head(load_pretrained(PRINTED_WEIGHTS), oldnew.NUM_NEW, init_from_rows=range(10))
     gx, gy = data.extra["old_train"]
     keep = torch.as_tensor(subset_per_class(gy.numpy(), 30, seed, NAME))
     x = torch.cat([data.train[0], gx[keep]])
