@@ -37,7 +37,7 @@ DEFAULTS = {
     "05": {
         "SEED": 0, "NOISE_RATE": 0.3, "FLAG_FRACTION": 0.3, "SHOTS": (1, 2, 5),
         "FEW_SHOT_SEEDS": 3, "BENCH_LABELS": 10, "BENCH_EPOCHS": 10,
-        "BENCH_METHODS": ("linear_probe", "lora", "full_ft"), "SCHEDULE_LR": 3e-3,
+        "BENCH_METHODS": ("linear_probe", "lora", "full_ft"), "SCHEDULE_LR": 6e-3,
         "SCHEDULE_EPOCHS": 10,
     },
     "08": {
