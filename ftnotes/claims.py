@@ -26,7 +26,7 @@ DEFAULTS = {
     },
     "01": {
         "SEED": 0, "LABELS_PER_CLASS": 20, "EPOCHS": 6, "BATCH_SIZE": 32,
-        "LRS": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], "LR": 1e-3, "PROBE_LR": 1e-2,
+        "LRS": [3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], "LR": 1e-3, "PROBE_LR": 1e-2,
         "HIGH_LR": 3e-3, "LAYER_DECAY": 0.5, "K_BLOCKS": 1, "ES_EPOCHS": 40, "PATIENCE": 5,
         "SOURCE_EVAL": 2000,
     },
