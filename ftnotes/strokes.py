@@ -34,7 +34,7 @@ N        glyph test   K = 1           K = 2           K = 5
 ``SmallCNN`` from scratch, same command: 45.5 +- 4.9 / 67.0 +- 1.1 / 85.2 +- 4.3. The shipped
 backbone is the 48,000 run (``SHIPPED_HANDWRITING`` in :mod:`ftnotes.pretrain`): the first to beat
 ``SmallCNN`` by 10 points at 5 labels per class; its training took 344 s on a 2-core machine
-(reference step 20.4 ms), inside the 10-minute budget that more stroke digits would break.
+(reference step 18.3 ms), inside the 10-minute budget that more stroke digits would break.
 """
 
 from __future__ import annotations
