@@ -1,7 +1,8 @@
 """Packaging beyond what pyproject.toml can say: the weights in the top-level ``data/`` travel in
 the wheel as the package data ``ftnotes/_data`` (``ftnotes.checkpoints`` looks in the clone's
 ``data/`` first, then there), with the Hugging Face folders ``tinyvit-glyphs-hf/`` and ``tiny-lm/``
-and the printed-glyphs-only backbone ``printed/``. Everything else about the project is in pyproject.toml."""
+and the printed-glyphs-only backbone ``printed/``. Everything else about the project is in
+pyproject.toml."""
 
 from setuptools import find_packages, setup
 

@@ -8,8 +8,8 @@ Images are float32 (N, 1, 8, 8) in [0, 1] (UCI counts 0-16 divided by 16), label
 * ``far``: the far target, "permuted digits": the same digits with one fixed random pixel
   permutation (the Permuted-MNIST idea, Goodfellow et al. 2013). It carries exactly the same
   information and labels as ``digits``, but none of the spatial structure the backbone learned
-  from printed characters and pen-drawn digits, so any change in the full-FT-vs-frozen gap is due purely to the
-  distance from pretraining.
+  from printed characters and pen-drawn digits, so any change in the full-FT-vs-frozen gap is due
+  purely to the distance from pretraining.
 * ``mnist``, ``fashion_mnist``: torchvision's MNIST / Fashion-MNIST brought to the UCI 8x8
   format (online once; afterwards read from ``$FTNOTES_DATA_DIR`` or ``~/.cache/ftnotes``).
 

@@ -92,14 +92,15 @@ def test_pretrain_with_handwriting_mixes_in_the_stroke_digits(monkeypatch):
 def test_handwriting_is_in_the_help_with_the_shipped_default(capsys):
     with pytest.raises(SystemExit):
         pt.main(["--help"])
-    assert f"default {pt.SHIPPED_HANDWRITING}" in " ".join(capsys.readouterr().out.split())
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--handwriting N" in out and f"default {pt.SHIPPED_HANDWRITING}" in out
 
 
 def test_shipped_backbone_learned_the_strokes_and_the_printed_one_did_not():
     assert load_manifest()["handwriting"] == pt.SHIPPED_HANDWRITING == 48_000
     printed = load_manifest(PRINTED_WEIGHTS)
     assert "handwriting" not in printed and "--handwriting 0" in printed["command"]
-    assert printed["source_test_accuracy"] >= 0.95 and load_manifest()["source_test_accuracy"] >= 0.95
+    assert min(printed["source_test_accuracy"], load_manifest()["source_test_accuracy"]) >= 0.95
     assert load_pretrained(PRINTED_WEIGHTS).head.out_features == 34  # sha256 checked on load
 
 

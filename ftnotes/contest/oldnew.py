@@ -14,6 +14,7 @@ import functools
 
 import torch
 
+from ftnotes.checkpoints import PRINTED_WEIGHTS, load_pretrained
 from ftnotes.contest.core import DIGITS_SEED, ContestData, digits_contest_split, shuffled_ids
 from ftnotes.data import GLYPH_CLASSES, _digits_arrays, glyph_split, subset_per_class
 from ftnotes.glyphs import render_glyphs
@@ -22,6 +23,12 @@ from ftnotes.utils import check_int
 NUM_OLD, NUM_NEW = len(GLYPH_CLASSES), 10  # 34 glyph classes, 10 digit classes
 CLASSES = GLYPH_CLASSES + tuple(f"hand-{d}" for d in range(10))
 GLYPH_TEST = {"public": (1_000, 4), "hidden": (1_000, 5)}  # (size, render seed); 1-3 are taken
+
+
+def backbone():
+    """The model both tasks start from: the TinyViT pretrained on printed glyphs only, loaded
+    fresh (``load_pretrained(PRINTED_WEIGHTS)``, what the statements tell students to call)."""
+    return load_pretrained(PRINTED_WEIGHTS)
 
 
 @functools.lru_cache(maxsize=2)

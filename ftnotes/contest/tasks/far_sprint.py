@@ -34,7 +34,8 @@ and the maintenance window is short.
 
 **Data** (`data = task.load()`): `data.train`: 898 labelled scrambled digits (labels 0-9),
 `data.val`: 270 more. The model: `ftnotes.checkpoints.load_pretrained()` (a TinyViT pretrained
-on printed glyphs and pen-drawn digits, unscrambled). Test: `data.test_ids`, `data.test_x` (no labels).
+on printed glyphs and pen-drawn digits, unscrambled). Test: `data.test_ids`, `data.test_x` (no
+labels).
 
 **Submit**: `submission_far_sprint.csv`, header `id,label`, one row per test id, label 0-9.
 

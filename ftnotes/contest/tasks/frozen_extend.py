@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import torch
 
-from ftnotes.checkpoints import PRINTED_WEIGHTS, load_pretrained
 from ftnotes.contest import oldnew
 from ftnotes.contest.core import ContestTask, old_new_score
 
@@ -68,7 +67,7 @@ def extended_predict(model, new_w: torch.Tensor, new_b: torch.Tensor, x) -> torc
 
 def baseline(data, seed: int = 0) -> torch.Tensor:
     """New rows = the glyph rows "0"-"9" (+1e-3 bias so a tie goes to the new class)."""
-    model = load_pretrained(PRINTED_WEIGHTS)
+    model = oldnew.backbone()
     w, b = model.head.weight.detach()[:10], model.head.bias.detach()[:10] + 1e-3
     return extended_predict(model, w, b, data.test_x)
 
@@ -87,7 +86,7 @@ def imprint(model, x, y, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
 def reference(data, seed: int = 0) -> torch.Tensor:
     """Imprinting, with the one free knob (the row scale: how loud the new classes speak against
     the old ones) chosen on the validation digits and glyphs by the ½·old + ½·new score."""
-    model = load_pretrained(PRINTED_WEIGHTS)
+    model = oldnew.backbone()
     vx = torch.cat([data.val[0], data.extra["old_val"][0]])
     vy = torch.cat([data.val[1], data.extra["old_val"][1]])
     best = max((score(extended_predict(model, *imprint(model, *data.train, s), vx), vy)["score"],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from ftnotes.checkpoints import PRINTED_WEIGHTS, load_pretrained
 from ftnotes.contest import oldnew
 from ftnotes.contest.core import ContestTask, old_new_score
 from ftnotes.data import subset_per_class
@@ -63,7 +62,7 @@ def score(pred, y) -> dict:
 def baseline(data, seed: int = 0) -> torch.Tensor:
     """Expand the head by 10 random rows; fully fine-tune on the new digits only (lr 3e-3)."""
     set_seed(seed)  # the new rows start from random draws
-    model = expand_head(load_pretrained(PRINTED_WEIGHTS), oldnew.NUM_NEW)
+    model = expand_head(oldnew.backbone(), oldnew.NUM_NEW)
     fit(model, data.train, epochs=5, lr=3e-3, batch_size=32, seed=seed, progress=False)
     return predict(model, data.test_x)
 
@@ -74,7 +73,7 @@ def reference(data, seed: int = 0) -> torch.Tensor:
     class*, with one cross-entropy over all 44 classes: the replayed glyphs keep the old rows
     answering for printed characters, and teach the model what separates print from hand."""
     set_seed(seed)
-    model = expand_head(load_pretrained(PRINTED_WEIGHTS), oldnew.NUM_NEW, init_from_rows=range(10))
+    model = expand_head(oldnew.backbone(), oldnew.NUM_NEW, init_from_rows=range(10))
     gx, gy = data.extra["old_train"]
     keep = torch.as_tensor(subset_per_class(gy.numpy(), 30, seed, NAME))
     x = torch.cat([data.train[0], gx[keep]])
