@@ -31,7 +31,15 @@ import torch
 from ftnotes.checkpoints import load_manifest, load_pretrained
 from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, RECIPES, check_method, run_method
-from ftnotes.utils import atomic_write, check_int, count_params, get_device, pinned_threads
+from ftnotes.utils import (
+    THREADS_HELP,
+    atomic_write,
+    check_int,
+    count_params,
+    default_threads,
+    get_device,
+    pinned_threads,
+)
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
                "trainable_params", "total_params", "train_seconds", "step_ms",
@@ -228,9 +236,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     ap.add_argument("--progress", action="store_true", help="progress bars and per-method lines")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: tiny models gain nothing from more, and on a "
-                         "busy machine extra threads wait for each other)")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=default_threads(), help=THREADS_HELP)
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="runs at a time, one process each (default: one per core, at most 2; "
                          "the numbers do not depend on it)")  # fmt: skip

@@ -23,6 +23,7 @@ import torch
 from ftnotes.lm import corpus, load_pretrained_lm
 from ftnotes.lm.methods import LR, METHODS, STEPS, run
 from ftnotes.lm.sft import evaluate_skills
+from ftnotes.utils import THREADS_HELP, default_threads
 
 N_TRAIN, N_TEST, N_SOURCE = 300, 100, 20
 
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--n-train", type=int, default=N_TRAIN)
     ap.add_argument("--steps", type=int, default=STEPS)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=default_threads(), help=THREADS_HELP)
     ap.add_argument("--lr", action="append", default=[], metavar="METHOD=RATE",
                     help="a method's learning rate instead of ftnotes.lm.methods.LR "
                          "(repeatable)")  # fmt: skip

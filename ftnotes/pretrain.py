@@ -44,7 +44,7 @@ from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
 from ftnotes.strokes import render_strokes
-from ftnotes.utils import atomic_write, save_weights, set_seed
+from ftnotes.utils import THREADS_HELP, atomic_write, default_threads, save_weights, set_seed
 
 STREAM_SEED = 1000  # training draws use seeds >= 1000; the glyph val/test splits use 2 and 3
 HANDWRITING_SEED = 500_000  # added to the glyph stream's seed for the --handwriting draws
@@ -289,7 +289,8 @@ def main(argv=None) -> int:
     # site-packages (then point $FTNOTES_WEIGHTS at the file, as the loader's message says)
     default_out = REPO_DATA_DIR if IN_CLONE else USER_WEIGHTS_DIR
     ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--threads", type=int, default=default_threads(),
+                    help=f"{THREADS_HELP}; floats differ with it, so the manifest records it")
     ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
     ap.add_argument("--export-hf-only", action="store_true",
                     help="only re-export the Hugging Face folder from the existing .pt")  # fmt: skip

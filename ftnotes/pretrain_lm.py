@@ -32,7 +32,7 @@ from ftnotes.checkpoints import IN_CLONE, REPO_DATA_DIR, USER_WEIGHTS_DIR
 from ftnotes.lm import corpus
 from ftnotes.lm.model import LM_DIR_NAME, MANIFEST_NAME, build_tokenizer, new_model, save_lm
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
-from ftnotes.utils import atomic_write, replace_dir, set_seed
+from ftnotes.utils import THREADS_HELP, atomic_write, default_threads, replace_dir, set_seed
 
 HELD_OUT_PER_SKILL = 200
 
@@ -106,7 +106,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     default_out = REPO_DATA_DIR if IN_CLONE else USER_WEIGHTS_DIR
     ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--threads", type=int, default=default_threads(),
+                    help=f"{THREADS_HELP}; floats differ with it: the shipped model was made "
+                         "with --threads 2")  # fmt: skip
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     old = None
