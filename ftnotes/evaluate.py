@@ -196,8 +196,9 @@ class StepTimes:
 
     ``seconds[name]``: one wall time per timed round, in round order, so that
     ``seconds[a][i]`` and ``seconds[b][i]`` were measured moments apart and share the load of
-    that moment. Compare two models by :meth:`ratio` (the median of those per-round ratios),
-    not by timings taken one run after another.
+    that moment. Compare two models by :meth:`ratio`, the ratio of their medians over the same
+    rounds (on a busy machine it varied less from run to run than the median of the per-round
+    ratios, whose spread :meth:`spread` reports), not by timings taken one run after another.
     """
 
     seconds: dict
@@ -215,16 +216,17 @@ class StepTimes:
         return sorted(a / b for a, b in zip(self.seconds[name], self.seconds[reference]))
 
     def ratio(self, name, reference) -> float:
-        """Median per-round ratio of ``name``'s step time to ``reference``'s."""
-        return statistics.median(self.ratios(name, reference))
+        """``name``'s median step time over ``reference``'s (the same rounds)."""
+        return self.ms(name) / self.ms(reference)
 
     def spread(self, name, reference) -> tuple[float, float]:
-        """The middle half of the per-round ratios (first and third quartile)."""
+        """The middle half of the per-round ratios (first and third quartile): how much one
+        round's comparison varies on this machine."""
         q1, _, q3 = statistics.quantiles(self.ratios(name, reference), n=4)
         return q1, q3
 
     def describe(self, name, reference) -> str:
-        """``"0.91x (0.85-0.97)"``: the median ratio and its middle half."""
+        """``"0.91x (0.85-0.97)"``: the ratio of the medians and the per-round middle half."""
         q1, q3 = self.spread(name, reference)
         return f"{self.ratio(name, reference):.2f}x ({q1:.2f}-{q3:.2f})"
 
