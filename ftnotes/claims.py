@@ -25,14 +25,23 @@ DEFAULTS = {
         "BUDGETS": [1, 5], "SWEEP_SEEDS": 3, "SWEEP_STEPS": 120, "RUN_SLOW_SWEEP": False,
     },
     "01": {
-        "SEED": 0, "LABELS_PER_CLASS": 20, "EPOCHS": 6, "BATCH_SIZE": 32,
-        "LRS": [3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], "LR": 1e-3, "PROBE_LR": 1e-2,
+        "SEED": 0, "LABELS_PER_CLASS": 20, "EPOCHS": 5, "BATCH_SIZE": 32,
+        "LRS": [3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 3e-2], "LR": 1e-3, "PROBE_LR": 1e-2,
         "HIGH_LR": 3e-3, "LAYER_DECAY": 0.5, "K_BLOCKS": 1, "ES_EPOCHS": 40, "PATIENCE": 5,
-        "SOURCE_EVAL": 2000,
+        "SOURCE_EVAL": 1000,
+    },
+    "02": {
+        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 20, "REDUCTION_FACTOR": 8,
+        "PLACEMENT": "houlsby", "SWEEP_FACTORS": (2, 8, 32), "SEED": 0, "RUN_SLOW_SWEEP": False,
     },
     "03": {
-        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 20, "R": 4, "LORA_ALPHA": 8,
+        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 16, "R": 4, "LORA_ALPHA": 8,
         "TARGETS": ("q_proj", "v_proj"), "RANKS": (1, 4, 16), "SEED": 0, "RUN_SLOW_SWEEP": False,
+    },
+    "04": {
+        "LABELS_PER_CLASS": 5, "VAL_PER_CLASS": 10, "NUM_VIRTUAL_TOKENS": 8, "DEEP": True,
+        "SWEEP_TOKENS": (1, 8, 16), "LATENCY_TOKENS": (8, 32, 128), "SEED": 0,
+        "RUN_SLOW_SWEEP": False,
     },
     "05": {
         "SEED": 0, "NOISE_RATE": 0.3, "FLAG_FRACTION": 0.3, "SHOTS": (1, 2, 5),
