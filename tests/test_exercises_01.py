@@ -5,7 +5,12 @@ import re
 import pytest
 
 from ftnotes.exercises import check
-from ftnotes.exercises.nb01 import layerwise_lr_groups, train_head, trainable_blocks, unfreeze_last_k
+from ftnotes.exercises.nb01 import (
+    layerwise_lr_groups,
+    train_head,
+    trainable_blocks,
+    unfreeze_last_k,
+)
 
 
 def llrd(exponent_of_block, head_steps=0, embed_steps=None):
