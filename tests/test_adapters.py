@@ -3,10 +3,12 @@ any torch model, reduction-factor checks. The shared contract (identity, on/off,
 files, stacking, refusals, tasks) is test_peft_contract.py, placements included."""
 
 
+import copy
+
 import pytest
 import torch
 import torchvision
-from peft_helpers import tiny_vit
+from peft_helpers import X, tiny_vit
 from torch import nn
 
 from ftnotes.peft import (
@@ -14,6 +16,7 @@ from ftnotes.peft import (
     BottleneckAdapter,
     adapter_layers,
     add_adapters,
+    remove_adapters,
     set_adapters_enabled,
 )
 from ftnotes.utils import count_params
@@ -69,6 +72,15 @@ def test_placements_and_counts(placement, n_adapters):
     assert len(adapter_layers(model)) == n_adapters
     head = 16 * 5 + 5
     assert count_params(model, trainable_only=True) == n_adapters * adapter_size(16, 4) + head
+
+
+def test_remove_adapters_gives_back_the_sub_layers():
+    base = tiny_vit()
+    model = add_adapters(copy.deepcopy(base), AdapterConfig(reduction_factor=4))
+    randomize_up(model)
+    remove_adapters(model)
+    assert not adapter_layers(model) and type(model.blocks[0].mlp).__name__ == "MLP"
+    assert torch.equal(model(X), base(X))
 
 
 def test_houlsby_sits_before_the_residual_add_and_parallel_reads_the_input():

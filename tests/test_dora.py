@@ -9,7 +9,7 @@ from peft_helpers import tiny_vit
 from torch import nn
 
 from ftnotes import peft
-from ftnotes.peft import DoraConfig, DoRALinear, add_dora
+from ftnotes.peft import DoraConfig, DoRALinear, add_dora, dora_layers
 from ftnotes.utils import count_params
 
 
@@ -35,6 +35,7 @@ def test_trainable_count_is_lora_plus_one_magnitude_per_output():
     magnitude = depth * 2 * dim
     head = count_params(model.head)
     assert count_params(model, trainable_only=True) == lora + magnitude + head
+    assert len(dora_layers(model)) == depth * 2
     assert peft.attached_method(model) == "dora"
 
 

@@ -184,6 +184,8 @@ WRONG = [
     ("05_noise_precision", lambda f, n: len(set(f) & set(n)) / len(n), "recall"),
     ("05_noise_precision", lambda f, n: len(set(f) & set(n)), "a count"),
     ("05_noise_precision", lambda f, n: len(set(f) & set(n)) / len(f), "tensor inputs"),
+    ("05_noise_precision", lambda f, n: len({int(i) for i in f} & {int(i) for i in n})
+     // len(f), "// rounds the fraction down"),
     ("05_source_retention", retention_target_head, "own \\(target\\) head"),
     ("05_source_retention", retention_swaps_head, "replaced the fine-tuned model's head"),
     ("05_source_retention", retention_train_mode, "eval\\(\\)"),

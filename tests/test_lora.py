@@ -19,6 +19,9 @@ from ftnotes.peft import (
     lora_layers,
     lora_state_dict,
     merge_lora,
+    remove_lora,
+    set_lora_enabled,
+    unmerge_lora,
 )
 from ftnotes.utils import count_params
 
@@ -57,6 +60,28 @@ def test_trainable_count_matches_formula():
     head = D * 5 + 5
     assert len(lora_layers(model)) == n_layers
     assert count_params(model, trainable_only=True) == n_layers * r * (D + D) + head
+
+
+def test_the_lora_names_are_the_shared_operations():
+    """merge_lora, unmerge_lora, set_lora_enabled and remove_lora (loralib's and peft's names)
+    are the shared operations on LoRA layers, checked for every method in
+    test_peft_contract.py."""
+    base = tiny_vit()
+    model = add_lora(copy.deepcopy(base), LoraConfig(r=2))
+    train_steps(model, lr=0.1)
+    out = model(X).detach()
+    set_lora_enabled(model, False)
+    assert torch.equal(model(X), model.head(base.forward_features(X)))
+    set_lora_enabled(model, True)
+    merge_lora(model)
+    assert all(layer.merged for _, layer in lora_layers(model))
+    torch.testing.assert_close(model(X), out, atol=1e-5, rtol=0)
+    unmerge_lora(model)
+    assert not any(layer.merged for _, layer in lora_layers(model))
+    merged = remove_lora(copy.deepcopy(model), merge=True)
+    assert not lora_layers(merged) and type(merged.blocks[0].attn.q_proj) is nn.Linear
+    torch.testing.assert_close(merged(X), out, atol=1e-5, rtol=0)
+    assert repr(remove_lora(model)) == repr(base)
 
 
 def test_targets_by_suffix_or_regex_and_unknown_target_lists_names():

@@ -256,6 +256,9 @@ def _check_noise_precision(fn, ctx):
                        f"{args}: that is recall (hits / noisy); precision is hits / flagged.")  # fmt: skip
             ctx.expect(not (close(got, hits) and hits > 0), f"{args}: a count; divide by the "
                        "number flagged.")  # fmt: skip
+            floor = hits // len(set(flagged))  # integer division: 0 for any precision below 1
+            ctx.expect(as_tensor or close(want, floor) or not close(got, floor),
+                       f"{args}: // rounds the fraction down to a whole number; divide with /.")  # fmt: skip
             ctx.expect(close(got, want), f"{args}, expected {want:.4g}"
                        f"{' (with tensor inputs)' if as_tensor else ''}.")  # fmt: skip
     ctx.ok("hits / flagged on three cases, with lists and with tensors")

@@ -131,10 +131,13 @@ def _check_exact_match(fn, ctx):
     ctx.expect(got == 0.0, f"'ab' vs 'abc' or 'b a' vs 'a b' are different answers (no "
                f"prefix or bag-of-letters matching), you gave {got}")  # fmt: skip
     ctx.ok("different strings never match")
+    got = run(["x", "b", "c"], ["x", "y", "z"])
+    ctx.expect(abs(got - 1 / 3) < 1e-9, f"1 of 3 right should give 1/3 = {1 / 3!r}, you gave "
+               f"{got!r}: return the share unrounded, with true division.")  # fmt: skip
     got = run(["x", " Y", "z", "w"], ["x", "y", "z", "v"])
     ctx.expect(abs(got - 0.75) < 1e-9, f"3 of 4 right should give 0.75, you gave {got}: divide by "
                "the number of answers.")  # fmt: skip
-    ctx.ok("3 of 4 give 0.75")
+    ctx.ok("1 of 3 gives 1/3 unrounded, 3 of 4 give 0.75")
 
 
 # ---------------------------------------------------------------- 08_lora_count
