@@ -227,8 +227,8 @@ def test_merge_and_unmerge_with_trained_weights(method, overrides):
         peft.fingerprint(model)
     peft.unmerge(model)
     assert not any(layer.merged for _, layer in layers)
-    for key, value in model.state_dict().items():
-        torch.testing.assert_close(value, weights[key], atol=1e-5, rtol=0, msg=key)
+    for key, value in model.state_dict().items():  # measured: at most 2.2e-7 (LoRA)
+        torch.testing.assert_close(value, weights[key], atol=1e-6, rtol=0, msg=key)
     torch.testing.assert_close(model(X), out, atol=1e-5, rtol=0)
     plain = peft.remove(copy.deepcopy(model), merge=True)
     assert not peft.tuner_layers(plain) and not hasattr(plain, "peft_config")
