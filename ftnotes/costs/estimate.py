@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..train import adamw_bytes
+from ..memory import adamw_bytes
 from .families import FAMILIES
 from .tape import Tape
 
