@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import multiprocessing
 import os
 import platform
@@ -29,9 +28,10 @@ from pathlib import Path
 import torch
 
 from ftnotes.checkpoints import load_manifest, load_pretrained
+from ftnotes.checks import check_choice, check_int, check_writable
 from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, RECIPES, check_method, run_method
-from ftnotes.utils import atomic_write, check_int, count_params, get_device, pinned_threads
+from ftnotes.utils import atomic_write, count_params, get_device, pinned_threads, write_json
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
                "trainable_params", "total_params", "train_seconds", "step_ms",
@@ -127,8 +127,7 @@ def run_bench(task="digits", labels_per_class=None, methods=METHODS, seeds=1, pr
     core, at most 2).
     """
     methods = parse_methods(methods)
-    if task not in TASK_NAMES:
-        raise ValueError(f"task must be one of {TASK_NAMES}, got {task!r}")
+    check_choice("task", task, TASK_NAMES)
     check_int("seeds", seeds)
     labels_per_class = parse_labels(labels_per_class)
     check_int("jobs", jobs)
@@ -203,21 +202,6 @@ def to_markdown(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def unwritable(path) -> str:
-    """Why ``path`` could not be written (checked before a long run), or '' if it can."""
-    if path is None:
-        return ""
-    path = Path(path)
-    if path.is_dir():
-        return "is a folder, not a file"
-    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
-    if not folder.is_dir():
-        return f"{folder} is not a folder"
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return f"cannot write there (no write permission in {folder})"
-    return ""
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--task", default="digits", help=f"one of {', '.join(TASK_NAMES)}")
@@ -236,14 +220,11 @@ def main(argv=None) -> int:
                          "the numbers do not depend on it)")  # fmt: skip
     args = ap.parse_args(argv)
     overrides = {} if args.epochs is None else {"epochs": args.epochs}
-    for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
-        problem = unwritable(path)
-        if problem:  # say so now: the run takes minutes and its results would be lost
-            ap.error(f"{flag} {path}: {problem}")
-    for flag, value in (("--threads", args.threads), ("--jobs", args.jobs)):
-        if value < 1:
-            ap.error(f"{flag} must be an int >= 1, got {value}")
     try:
+        check_writable("--json", args.json)
+        check_writable("--markdown", args.markdown)
+        check_int("--threads", args.threads)
+        check_int("--jobs", args.jobs)
         with pinned_threads(args.threads):
             payload = run_bench(args.task, args.labels_per_class, parse_methods(args.methods),
                                 args.seeds, args.progress, jobs=args.jobs, **overrides)  # fmt: skip
@@ -252,7 +233,7 @@ def main(argv=None) -> int:
     table = to_markdown(payload)
     print(table)
     if args.json:
-        atomic_write(args.json, json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, payload)
     if args.markdown:
         atomic_write(args.markdown, table)
     return 0

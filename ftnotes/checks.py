@@ -9,7 +9,9 @@ meant. ``None`` passes where ``optional=True`` ("None or an int >= 1").
 from __future__ import annotations
 
 import math
+import os
 from numbers import Real
+from pathlib import Path
 
 
 def _fail(name: str, value, allowed: str, optional: bool):
@@ -19,11 +21,6 @@ def _fail(name: str, value, allowed: str, optional: bool):
 def is_int(value) -> bool:
     """An ``int`` that is not a ``bool``."""
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value) -> bool:
-    """A finite real number (int, float, numpy scalar) that is not a ``bool``."""
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_int(name: str, value, minimum: int | None = 1, maximum: int | None = None,
@@ -91,3 +88,33 @@ def check_callable(name: str, value, optional: bool = False) -> None:
     """ValueError unless ``value`` can be called (``None`` too with ``optional``)."""
     if not (callable(value) or (optional and value is None)):
         _fail(name, value, "a callable", optional)
+
+
+def require(ok: bool, name: str, value, allowed: str) -> None:
+    """ValueError ``"{name} must be {allowed}, got {value!r}"`` unless ``ok``: the same message
+    for conditions the typed checks above do not cover (a list of dicts, an odd kernel size)."""
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def unwritable(path) -> str:
+    """Why ``path`` could not be written (checked before a long run), or '' if it can."""
+    if path is None:
+        return ""
+    path = Path(path)
+    if path.is_dir():
+        return "is a folder, not a file"
+    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"cannot write there (no write permission in {folder})"
+    return ""
+
+
+def check_writable(name: str, path) -> None:
+    """ValueError naming ``name`` and ``path`` if the file could not be written (None passes):
+    checked before a run of minutes, whose results would otherwise be lost at the end."""
+    problem = unwritable(path)
+    if problem:
+        raise ValueError(f"{name} {path}: {problem}")

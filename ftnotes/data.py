@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from ftnotes.checks import check_int, is_int
+from ftnotes.checks import check_choice, check_int, is_int
 from ftnotes.glyphs import GLYPH_CLASSES, render_glyphs, to_uci
 
 DIGIT_CLASSES: tuple[str, ...] = tuple("0123456789")
@@ -211,8 +211,7 @@ def _digits_task(name: str, labels_per_class, seed: int) -> Task:
 @functools.lru_cache(maxsize=3)
 def glyph_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """One fixed split of the glyph task, (X, y); the test split alone is fast to draw."""
-    if split not in GLYPH_SIZES:
-        raise ValueError(f"split must be one of {tuple(GLYPH_SIZES)}, got {split!r}")
+    check_choice("split", split, tuple(GLYPH_SIZES))
     return render_glyphs(GLYPH_SIZES[split], seed=GLYPH_SEEDS[split])
 
 
@@ -295,8 +294,7 @@ def load_task(name="digits", labels_per_class=None, seed=0, root=None, download=
     Validation and test splits never change. ``root`` overrides :func:`data_root` for
     ``mnist`` / ``fashion_mnist``; with ``download=False`` they never touch the network.
     """
-    if name not in TASK_NAMES:
-        raise ValueError(f"name must be one of {TASK_NAMES}, got {name!r}")
+    check_choice("name", name, TASK_NAMES)
     k = _check_labels_per_class(labels_per_class)
     check_int("seed", seed, 0)
     if name == "glyphs":

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ftnotes import contest
+from ftnotes.checks import check_number
 from ftnotes.contest.core import SPLIT_ENV, SubmissionError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,8 +139,7 @@ def grade(task_name: str, notebook, *, time_limit_s=None, history=True, quiet=Fa
     task = contest.get_task(task_name)
     path = _check_notebook(notebook)
     limit = task.time_limit_s if time_limit_s is None else time_limit_s
-    if not (isinstance(limit, (int, float)) and limit > 0):
-        raise ValueError(f"time_limit_s must be None or a number > 0, got {time_limit_s!r}")
+    check_number("time_limit_s", limit, 0, strict=True)
     import nbformat
 
     nb = nbformat.read(path, as_version=4)

@@ -62,7 +62,7 @@ from ftnotes.checkpoints import (  # noqa: E402
     weights_path,
 )
 from ftnotes.models import TinyViT, ViTConfig  # noqa: E402
-from ftnotes.utils import atomic_write, replace_dir  # noqa: E402
+from ftnotes.utils import replace_dir, write_json  # noqa: E402
 
 HF_DIR_NAME = "tinyvit-glyphs-hf"
 HF_FILES = ("config.json", "model.safetensors")
@@ -221,7 +221,7 @@ def export_hf(weights=None, out=None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     manifest["hf"] = {"folder": out.name, "files": files, "command": EXPORT_COMMAND}
-    atomic_write(weights.with_suffix(".json"), json.dumps(manifest, indent=2) + "\n")
+    write_json(weights.with_suffix(".json"), manifest)
     return out
 
 
@@ -307,7 +307,7 @@ def save_peft_adapter(peft_model, folder) -> Path:
     peft_model.save_pretrained(folder)
     record = {"fingerprint": base_fingerprint(peft_model),
               "base_config": _describe(peft_model.get_base_model().config)}  # fmt: skip
-    atomic_write(folder / BASE_FILE, json.dumps(record, indent=2) + "\n")
+    write_json(folder / BASE_FILE, record)
     return folder
 
 

@@ -13,16 +13,17 @@ against learning the target.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
 import torch
 
+from ftnotes.checks import check_int, check_writable
 from ftnotes.lm import corpus, load_pretrained_lm
 from ftnotes.lm.methods import LR, METHODS, STEPS, run
 from ftnotes.lm.sft import evaluate_skills
+from ftnotes.utils import write_json
 
 N_TRAIN, N_TEST, N_SOURCE = 300, 100, 20
 
@@ -103,12 +104,17 @@ def main(argv=None) -> int:
             ap.error(f"--lr {item!r}: expected METHOD=RATE, e.g. full=2e-3")
         if method not in METHODS or not lrs[method] > 0:
             ap.error(f"--lr {item!r}: METHOD must be one of {list(METHODS)} and RATE > 0")
+    try:  # before the run: its minutes of results would be lost at the end
+        check_writable("--json", args.json)
+        check_int("--threads", args.threads)
+    except ValueError as err:
+        ap.error(str(err))
     torch.set_num_threads(args.threads)
     result = bench(methods, args.seeds, args.n_train, args.steps, lrs)
     rows = summary(result)
     print(markdown(rows, result))
     if args.json:
-        args.json.write_text(json.dumps({**result, "summary": rows}, indent=2) + "\n")
+        write_json(args.json, {**result, "summary": rows})
     return 0
 
 

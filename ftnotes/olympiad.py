@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ftnotes import peft
+from ftnotes.checks import check_choice, check_number
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task, subset_per_class
 from ftnotes.evaluate import accuracy, ioai_score
 from ftnotes.ledger import state_dict_bytes, trainable_state_dict
@@ -105,8 +105,7 @@ def expand_head(model, num_new: int = NUM_TARGET, init_from_rows=None):
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0):
     """KL(teacher ‖ student) on softened outputs, times T² (Hinton et al. 2015); (B, C) each."""
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    check_number("temperature", temperature, 0, strict=True)
     t = temperature
     return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1),
                     log_target=True, reduction="batchmean") * t * t  # fmt: skip
@@ -165,17 +164,11 @@ def train_expanded(model, data: OlympiadData, *, epochs: int = 5, lr: float = 1e
     reports it as "failed" with the message, so a notebook panel never crashes).
     """
     check_int("epochs", epochs)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if head_lr is not None and not (
-        isinstance(head_lr, (int, float)) and math.isfinite(head_lr) and head_lr > 0
-    ):
-        raise ValueError(f"head_lr must be None or a finite number > 0, got {head_lr!r}")
+    check_number("lr", lr, 0, strict=True)
+    check_number("head_lr", head_lr, 0, strict=True, optional=True)
     check_int("batch_size", batch_size)
     check_int("replay_per_class", replay_per_class, 0)
-    if not (isinstance(distill_weight, (int, float)) and math.isfinite(distill_weight)
-            and distill_weight >= 0):  # fmt: skip
-        raise ValueError(f"distill_weight must be a finite number >= 0, got {distill_weight!r}")
+    check_number("distill_weight", distill_weight, 0)
     if distill_weight > 0 and teacher is None:
         raise ValueError("distill_weight > 0 needs teacher= (the frozen original model)")
     set_seed(seed)
@@ -198,8 +191,7 @@ def make_solution(strategy: str = "lora", *, lr: float = 3e-3, head_lr=1e-2, epo
     (only the head), ``partial_ft`` (the top ``k`` blocks), ``lora`` (rank-``r`` LoRA on
     q_proj/v_proj, Hu et al. 2021). ``align_head``: digit rows start from glyph rows "0"-"9".
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    check_choice("strategy", strategy, STRATEGIES)
 
     def solve(model, data):
         set_seed(seed)  # the new head rows and LoRA's A start from random draws
@@ -293,8 +285,7 @@ def run_solution(solve, base, data, tests, *, budget_s: float = BUDGET_S, name=N
     Never raises on the student's code: ``NotImplementedError`` gives "not attempted yet",
     another error "failed" with its message; a run longer than ``budget_s`` is "over budget".
     """
-    if not (isinstance(budget_s, (int, float)) and budget_s > 0):
-        raise ValueError(f"budget_s must be a number > 0, got {budget_s!r}")
+    check_number("budget_s", budget_s, 0, strict=True)
     name = name or getattr(solve, "__name__", "solution")
     model = copy.deepcopy(base).requires_grad_(True)
     start = time.perf_counter()

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .checks import check_choice, check_int, check_number
 from .schedules import schedule_values
-from .utils import check_int
 
 SIZE = (6, 3.5)
 
@@ -138,8 +138,7 @@ def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *,
     x order (a sweep). ``annotate``: write each point's name next to it. ``ax``: draw into
     this axes instead of a new figure.
     """
-    if x not in COST_AXES:
-        raise ValueError(f"x must be one of {tuple(COST_AXES)}, got {x!r}")
+    check_choice("x", x, tuple(COST_AXES))
     series = _series(runs)
     by_name = {_field(r, "name", "each run"): r for rows in series.values() for r in rows}
     lines, ref_names = {}, set()  # legend label -> y; runs drawn as a line, not a point
@@ -158,8 +157,7 @@ def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *,
             count = _field(ref, "trainable_params", "each reference")
             lines[f"{name} ({count:,} trained)"] = _field(ref, y, "each reference")
     for label, v in lines.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise ValueError(f"references[{label!r}] must be a finite number, got {v!r}")
+        check_number(f"references[{label!r}]", v)
     if isinstance(highlight, str):
         if highlight not in by_name:
             raise ValueError(f"highlight: no run named {highlight!r} in runs ({list(by_name)})")
@@ -251,8 +249,7 @@ def plot_olympiad_results(results, budget_s: float):
     ``results``: ``olympiad.OlympiadResult`` rows (``name``, ``source_acc``, ``target_acc``,
     ``score``, ``seconds``); unscored ones (over budget, crashed) are left out. Returns the figure.
     """
-    if not (isinstance(budget_s, (int, float)) and budget_s > 0):
-        raise ValueError(f"budget_s must be a number of seconds > 0, got {budget_s!r}")
+    check_number("budget_s", budget_s, 0, strict=True)  # seconds
     runs = [r for r in results if getattr(r, "score", None) is not None]
     if not runs:
         raise ValueError("results must hold at least one scored OlympiadResult")
@@ -325,8 +322,7 @@ def plot_memory_terms(rows: dict, budget_gb: float = 16.0, title: str = "will it
     """
     if not rows:
         raise ValueError("rows must be a non-empty dict of label -> {term: bytes}, got {}")
-    if not budget_gb > 0:
-        raise ValueError(f"budget_gb must be > 0, got {budget_gb!r}")
+    check_number("budget_gb", budget_gb, 0, strict=True)
     labels = list(rows)
     terms = list(next(iter(rows.values())))
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.4))

@@ -40,12 +40,13 @@ from torch import nn
 
 from ftnotes import reproduce
 from ftnotes.checkpoints import IN_CLONE, REPO_DATA_DIR, USER_WEIGHTS_DIR
+from ftnotes.checks import check_int
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
 from ftnotes.schedules import warmup_cosine, warmup_cosine_scheduler  # noqa: F401 (re-exported)
 from ftnotes.strokes import render_strokes
-from ftnotes.utils import atomic_write, save_weights, set_seed
+from ftnotes.utils import save_weights, set_seed, write_json
 
 STREAM_SEED = 1000  # training draws use seeds >= 1000; the glyph val/test splits use 2 and 3
 HANDWRITING_SEED = 500_000  # added to the glyph stream's seed for the --handwriting draws
@@ -100,8 +101,7 @@ def pretrain(cfg: ViTConfig, seed=0, epochs=8, samples_per_epoch=40_000, batch_s
     ``handwriting`` stroke digits (:mod:`ftnotes.strokes`) join each epoch's glyphs, shuffled
     in; with 0 (the default, and the shipped weights) nothing else is drawn or changed.
     """
-    if not isinstance(handwriting, int) or isinstance(handwriting, bool) or handwriting < 0:
-        raise ValueError(f"handwriting must be an int >= 0 (digits per epoch), got {handwriting!r}")
+    check_int("handwriting", handwriting, 0)  # stroke digits per epoch
     set_seed(seed)
     model = TinyViT(cfg)
 
@@ -198,8 +198,7 @@ def save(model: TinyViT, out_dir: Path, manifest: dict, stem: str = "tinyvit_gly
     weights = out_dir / f"{stem}.pt"
     save_weights(model, weights)  # atomic and byte-stable for identical tensors
     manifest = {**manifest, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
-    text = json.dumps(manifest, indent=2) + "\n"
-    atomic_write(out_dir / f"{stem}.json", text)
+    write_json(out_dir / f"{stem}.json", manifest)
     return weights
 
 

@@ -32,7 +32,7 @@ from ftnotes.checkpoints import IN_CLONE, REPO_DATA_DIR, USER_WEIGHTS_DIR
 from ftnotes.lm import corpus
 from ftnotes.lm.model import LM_DIR_NAME, MANIFEST_NAME, build_tokenizer, new_model, save_lm
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
-from ftnotes.utils import atomic_write, replace_dir, set_seed
+from ftnotes.utils import replace_dir, set_seed, write_json
 
 HELD_OUT_PER_SKILL = 200
 
@@ -93,7 +93,7 @@ def write(model, tokenizer, manifest: dict, out_dir: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     manifest = {**manifest, "folder": LM_DIR_NAME, "files": files}
-    atomic_write(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    write_json(out_dir / MANIFEST_NAME, manifest)
     return final
 
 

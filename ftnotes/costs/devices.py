@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..checks import check_choice
+
 
 @dataclass(frozen=True)
 class Device:
@@ -26,8 +28,7 @@ class Device:
 
     def peak(self, precision: str) -> float:
         """Peak TFLOPS for ``precision`` ("fp32" or "bf16-autocast")."""
-        if precision not in ("fp32", "bf16-autocast"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16-autocast', got {precision!r}")
+        check_choice("precision", precision, ("fp32", "bf16-autocast"))
         return self.fp32_tflops if precision == "fp32" else self.bf16_tflops
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..checks import check_choice, check_int, check_number
 from ..memory import adamw_bytes
 from .families import FAMILIES
 from .tape import Tape
@@ -47,12 +48,9 @@ class Setup:
     def __post_init__(self):
         for name, allowed in (("method", METHODS), ("precision", PRECISIONS),
                               ("optimizer", OPTIMIZERS)):  # fmt: skip
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), allowed)
         for name in ("batch_size", "seq_len", "r"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, getattr(self, name))
         if not isinstance(self.target_modules, tuple) or not self.target_modules:
             raise ValueError(f"target_modules must be a non-empty tuple of module names, "
                              f"got {self.target_modules!r}")  # fmt: skip
@@ -172,10 +170,8 @@ def _sequence(cfg, setup: Setup) -> int:
 def step_seconds(est: Estimate, peak_tflops: float, mfu: float) -> float:
     """FLOPs of one step / (peak x MFU). MFU (model FLOPs utilisation, Chowdhery et al. 2022,
     PaLM, arXiv:2204.02311, App. B) is an *assumption* you pass in: 0.3-0.5 is typical."""
-    if not 0 < mfu <= 1:
-        raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
-    if not peak_tflops > 0:
-        raise ValueError(f"peak_tflops must be > 0, got {peak_tflops!r}")
+    check_number("mfu", mfu, 0, 1, strict=True)
+    check_number("peak_tflops", peak_tflops, 0, strict=True)
     return est.step_flops / (peak_tflops * 1e12 * mfu)
 
 
