@@ -88,7 +88,7 @@ def grouped(optimization, stopping, objective, flat: dict):
     for cls, given in ((Optimization, optimization), (Stopping, stopping), (Objective, objective)):
         mine = {f.name: flat.pop(f.name) for f in fields(cls) if f.name in flat}
         if given is not None and not isinstance(given, cls):
-            raise ValueError(f"{cls.__name__.lower()} must be None or a {cls.__name__}, "
+            raise ValueError(f"{cls.__name__.lower()} must be None or {cls.__name__}(...), "
                              f"got {given!r}")  # fmt: skip
         groups.append(cls(**mine) if given is None else replace(given, **mine))
     if flat:

@@ -123,6 +123,33 @@ def _series(runs) -> dict:
     return series
 
 
+def _run_named(name: str, by_name: dict, what: str):
+    if name not in by_name:
+        raise ValueError(f"{what}: no run named {name!r} in runs ({list(by_name)})")
+    return by_name[name]
+
+
+def _reference_lines(references, by_name: dict, y: str) -> tuple[dict, set]:
+    """``plot_comparison``'s ``references`` as (legend label -> y value, names of the runs in
+    ``runs`` drawn as a line instead of a point)."""
+    lines, ref_names = {}, set()
+    if isinstance(references, dict):
+        lines = {str(k): v for k, v in references.items()}
+    else:
+        if isinstance(references, str) or not isinstance(references, (list, tuple, set)):
+            references = [references]
+        for ref in references:
+            if isinstance(ref, str):
+                ref_names.add(ref)
+                ref = _run_named(ref, by_name, "references")
+            name = _field(ref, "name", "each reference")
+            count = _field(ref, "trainable_params", "each reference")
+            lines[f"{name} ({count:,} trained)"] = _field(ref, y, "each reference")
+    for label, v in lines.items():
+        check_number(f"references[{label!r}]", v)
+    return lines, ref_names
+
+
 def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *, references=(),
                     highlight=None, connect: bool = False, annotate: bool = True, title=None,
                     ylabel=None, ax=None):  # fmt: skip
@@ -141,27 +168,9 @@ def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *,
     check_choice("x", x, tuple(COST_AXES))
     series = _series(runs)
     by_name = {_field(r, "name", "each run"): r for rows in series.values() for r in rows}
-    lines, ref_names = {}, set()  # legend label -> y; runs drawn as a line, not a point
-    if isinstance(references, dict):
-        lines = {str(k): v for k, v in references.items()}
-    else:
-        if isinstance(references, str) or not isinstance(references, (list, tuple, set)):
-            references = [references]
-        for ref in references:
-            if isinstance(ref, str):
-                if ref not in by_name:
-                    raise ValueError(f"references: no run named {ref!r} in runs ({list(by_name)})")
-                ref_names.add(ref)
-                ref = by_name[ref]
-            name = _field(ref, "name", "each reference")
-            count = _field(ref, "trainable_params", "each reference")
-            lines[f"{name} ({count:,} trained)"] = _field(ref, y, "each reference")
-    for label, v in lines.items():
-        check_number(f"references[{label!r}]", v)
+    lines, ref_names = _reference_lines(references, by_name, y)
     if isinstance(highlight, str):
-        if highlight not in by_name:
-            raise ValueError(f"highlight: no run named {highlight!r} in runs ({list(by_name)})")
-        highlight = by_name[highlight]
+        highlight = _run_named(highlight, by_name, "highlight")
 
     fig, ax = plt.subplots(figsize=SIZE) if ax is None else (ax.figure, ax)
     xs_all = []
