@@ -7,6 +7,7 @@ notebooks write them (``fit(model, data, lr=1e-2, patience=3)``): :func:`grouped
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 from .checks import check_bool, check_callable, check_choice, check_int, check_number
@@ -68,9 +69,9 @@ class Objective:
     replacement, from fit's seeded generator and calls ``loss_fn(model, xb, yb, rx, ry)``; how
     the two batches combine is the objective's choice, so ``replay`` needs a ``loss_fn``."""
 
-    forward: object = None
-    loss_fn: object = None
-    replay: object = None
+    forward: Callable | None = None
+    loss_fn: Callable | None = None
+    replay: tuple | None = None  # (X, y) or a TensorDataset
     replay_batch_size: int | None = None
 
     def __post_init__(self):

@@ -4,7 +4,7 @@ Pretrains the tiny ``LlamaForCausalLM`` of :mod:`ftnotes.lm.model` on a stream o
 the source skills (:mod:`ftnotes.lm.corpus`: copy, reverse, add, count, copy_reverse, several
 phrasings each, in the shares of ``corpus.MIX``; never the target skill ``mirror``), with the
 loss on the answer tokens only, AdamW and a linear warmup + cosine rate (the schedule of
-``ftnotes.pretrain``, ``ftnotes.schedules.warmup_cosine``). Then it measures the held-out exact match of every source skill (and, for
+``ftnotes.pretrain``). Then it measures the held-out exact match of every source skill (and, for
 the record, of the target, which it was never shown) and writes ``data/tiny-lm/``
 (``save_pretrained`` of model and tokenizer) and its manifest ``data/tiny-lm.json``
 (config, seed, sha256 of every file, accuracies, command, time).

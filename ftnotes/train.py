@@ -197,6 +197,15 @@ class _Loop:
         return h
 
 
+def _inputs(train, val, replay, patience):
+    """``(X, y)``, ``val`` and ``replay`` as checked tensors (None stays None), before any work."""
+    if patience is not None and val is None:
+        raise ValueError(f"patience={patience} needs validation data: pass val=...")
+    train = as_tensors(train, "train")
+    replay = as_tensors(replay, "replay") if replay is not None else None
+    return train, as_tensors(val, "val") if val is not None else None, replay
+
+
 def _quiet(progress) -> bool:
     return not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
 
@@ -222,11 +231,7 @@ def fit(model, train, val=None, *, epochs=10, batch_size=64, seed=0, device=None
     opt, stop, obj = grouped(optimization, stopping, objective, options)
     check_int("epochs", epochs)
     check_int("batch_size", batch_size)
-    if stop.patience is not None and val is None:
-        raise ValueError(f"patience={stop.patience} needs validation data: pass val=...")
-    X, y = as_tensors(train, "train")
-    replay = as_tensors(obj.replay, "replay") if obj.replay is not None else None
-    val = as_tensors(val, "val") if val is not None else None
+    (X, y), val, replay = _inputs(train, val, obj.replay, stop.patience)
     device = get_device(device)  # validates the name and that the device exists
     total = epochs * math.ceil(len(X) / batch_size)
     warmup_steps(opt.warmup, total)  # validates warmup before any work
@@ -236,6 +241,7 @@ def fit(model, train, val=None, *, epochs=10, batch_size=64, seed=0, device=None
     scheduler = make_scheduler(opt.schedule, optimizer, total, warmup=opt.warmup)
     stopper, gen = _Stopper(stop.monitor, stop.patience), torch.Generator().manual_seed(seed)
     loop = _Loop(model, optimizer, scheduler, device, opt, obj, replay, batch_size, gen)
+    history = loop.history
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     bar = tqdm(range(epochs), desc="fit", leave=False, disable=_quiet(progress))
@@ -248,14 +254,14 @@ def fit(model, train, val=None, *, epochs=10, batch_size=64, seed=0, device=None
         except TrainingDiverged as err:
             if stop.raise_diverged:
                 raise
-            loop.history.diverged, loop.history.message = True, str(err)
+            history.diverged, history.message = True, str(err)
             model.load_state_dict(good_state)
             break
         bar.set_postfix(loop.postfix())
         for callback in callbacks:
-            callback(epoch, model, loop.history)
+            callback(epoch, model, history)
         if patience_out and epoch < epochs - 1:
-            loop.history.stopped_early = True
+            history.stopped_early = True
             break
     bar.close()
     return loop.finish(stopper, stop.raise_diverged, start)
