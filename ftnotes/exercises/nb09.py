@@ -6,7 +6,7 @@ scale; here by hand, so the student sees where each number comes from).
 
 from __future__ import annotations
 
-from ..checks import check_int, check_number
+from ..checks import check_int
 from .core import exercise
 from .fixtures import as_int
 
@@ -105,7 +105,8 @@ def _check_lora_count(fn, ctx):
 def largest_batch(fixed_bytes: int, bytes_per_sample: int, budget_bytes: int) -> int:
     """The largest batch size b with fixed_bytes + b x bytes_per_sample <= budget_bytes (0 if
     not even one sample fits). Activations grow linearly with the batch; the model states don't."""
-    check_number("bytes_per_sample", bytes_per_sample, 0, strict=True)
+    if bytes_per_sample <= 0:
+        raise ValueError(f"bytes_per_sample must be > 0, got {bytes_per_sample!r}")
     return max(0, (budget_bytes - fixed_bytes) // bytes_per_sample)
 
 
