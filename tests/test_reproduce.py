@@ -1,4 +1,5 @@
-"""What "same seed" guarantees: verdicts, ``--verify``, and the notebooks on regenerated weights."""
+"""What "same seed" guarantees: verdicts, ``--verify`` of the backbone and of the tiny LM, and
+the notebooks on regenerated weights."""
 
 import json
 import math
@@ -11,11 +12,12 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from ftnotes import pretrain, reproduce
+from ftnotes import pretrain, pretrain_lm, reproduce
 from ftnotes.checkpoints import load_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--epochs", "1", "--samples-per-epoch", "256", "--no-transfer"]  # seconds, not minutes
+TINY = ["--epochs", "1", "--samples-per-epoch", "256", "--handwriting", "256",
+        "--no-transfer"]  # seconds, not minutes (the default draws 48,000 pen digits an epoch)
 
 
 def test_machine_records_what_bit_identity_depends_on():
@@ -85,6 +87,50 @@ def test_regenerating_says_how_it_compares_with_the_replaced_file(tmp_path, caps
     pretrain.main([*TINY, "--out", str(out), "--seed", "1"])
     text = capsys.readouterr().out
     assert "against the one it replaced" in text and "git checkout data/" in text
+
+
+LM_TINY = ["--steps", "20", "--threads", "1"]  # seconds: a real run, too short to learn much
+
+
+def test_lm_verify_is_identical_on_the_same_machine_and_never_writes(tmp_path, capsys):
+    out = tmp_path / "data"
+    assert pretrain_lm.main([*LM_TINY, "--out", str(out)]) == 0
+
+    def files():
+        return {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    before = files()
+    capsys.readouterr()
+    assert pretrain_lm.main([*LM_TINY, "--out", str(out), "--verify"]) == 0
+    text = capsys.readouterr().out
+    assert "IDENTICAL" in text and "source_exact_match.add" in text and "same bytes" in text
+    assert files() == before and len(before) == 7  # the manifest and the folder's six files
+    torch.set_num_threads(1)
+
+
+def test_lm_verify_reports_differs_and_another_recipe(tmp_path, capsys):
+    out = tmp_path / "data"
+    pretrain_lm.main([*LM_TINY, "--out", str(out)])
+    manifest = json.loads((out / "tiny-lm.json").read_text())
+    manifest["source_exact_match"]["count"] += 0.5  # as if the shipped model had been better
+    (out / "tiny-lm.json").write_text(json.dumps(manifest))
+    assert pretrain_lm.main([*LM_TINY, "--out", str(out), "--verify"]) == 1
+    assert "DIFFERS" in capsys.readouterr().out
+    assert pretrain_lm.main(["--steps", "30", "--out", str(out), "--verify"]) == 2
+    assert "was trained with {'steps': 20}" in capsys.readouterr().err
+    assert pretrain_lm.main([*LM_TINY, "--out", str(tmp_path / "none"), "--verify"]) == 2
+    assert "no shipped model" in capsys.readouterr().err
+    torch.set_num_threads(1)
+
+
+def test_lm_regenerating_compares_with_the_replaced_folder(tmp_path, capsys):
+    out = tmp_path / "data"
+    pretrain_lm.main([*LM_TINY, "--out", str(out)])
+    capsys.readouterr()
+    pretrain_lm.main([*LM_TINY, "--out", str(out), "--seed", "1"])
+    text = capsys.readouterr().out
+    assert "against the one it replaced" in text and "git checkout data/" in text
+    torch.set_num_threads(1)
 
 
 @pytest.mark.slow
