@@ -15,18 +15,14 @@ declared in :mod:`ftnotes.registry`, and public here too). There are two kinds:
   ``data/<name>.json`` is tracked in git: the repository vouches for every file's sha256, the
   cache only holds the bytes.
 
-:func:`locate` finds a model (an explicit path, else its environment variable, else its default
-place); :func:`read_manifest` reads its manifest and refuses a missing or wrongly typed field by
-name; :func:`verify` checks that every declared file is there with the sha256 the manifest records
-and that the architecture fields (``config.json``'s ``model_type``, ``num_hidden_layers``, ...)
-are the declared ones; :func:`load` verifies, then loads. Every failure is a
-:class:`WeightsError` naming the file, what is wrong and the command that fixes it.
-:func:`building` and :func:`write_manifest` are the one writer: a folder is built complete in a
-temp folder beside its place and swapped in, a manifest replaced atomically, so an interrupted
-write leaves the previous files as they were.
-
-It imports neither torch nor transformers (so ``python -m ftnotes.obtain`` verifies in under a
-second); :func:`load` imports them when it needs them.
+:func:`locate` finds a model (a path, else its environment variable, else its default place);
+:func:`read_manifest` refuses a missing or wrongly typed field by name; :func:`verify` checks
+every declared file against the sha256 the manifest records and the declared architecture fields
+(``config.json``'s ``model_type``, ``num_hidden_layers``, ...); :func:`load` verifies, then
+loads. Every failure is a :class:`WeightsError` naming the file, what is wrong and the command
+that fixes it. :func:`building` and :func:`write_manifest` are the one writer: a folder built
+complete beside its place and swapped in, a manifest replaced atomically. No torch or
+transformers at import (``python -m ftnotes.obtain`` verifies in under a second).
 """
 
 from __future__ import annotations
@@ -193,6 +189,9 @@ def read_manifest(name: str, path=None) -> dict:
     """The manifest of model ``name``, its schema checked (a missing or wrongly typed field is a
     :class:`WeightsError` naming the field)."""
     spec, file = get(name), manifest_path(name, path)
+    if not file.is_file() and spec.kind == OBTAINED:  # the repository's record, made once
+        raise WeightsError(file, "the manifest is missing: no record of this model yet",
+                           f"python -m ftnotes.obtain {name} --record")  # fmt: skip
     if not file.is_file():
         raise error(name, file, "the manifest is missing")
     try:

@@ -167,6 +167,13 @@ def test_check_downloads_nothing_and_names_the_command(fake, capsys):
     assert "fake: verified" in capsys.readouterr().out
 
 
+def test_a_model_without_a_record_names_the_record_command(fake):
+    fake.manifest.unlink()
+    with pytest.raises(WeightsError, match="no record of this model yet.*obtain fake --record"):
+        obtain.obtain("fake")
+    assert fake.calls == []
+
+
 def test_bad_names_and_a_failing_download(fake, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         obtain.main(["tiny-lm"])  # trained here, not obtained
