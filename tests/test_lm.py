@@ -150,33 +150,35 @@ def test_peft_target_that_does_not_exist_names_the_real_modules(tiny):
 # ---- the shipped folder and its check ----------------------------------------------------------
 
 
-def _folder(tmp_path, tok, tiny):
+def _folder(tmp_path, tok):
+    """A freshly initialised model of the declared architecture, saved with a manifest."""
     folder = tmp_path / lm.LM_DIR_NAME
-    files = lm.save_lm(tiny, tok, folder)
-    (tmp_path / lm.MANIFEST_NAME).write_text(json.dumps({"files": files}))
+    files = lm.save_lm(lm.new_model(0), tok, folder)
+    manifest = {**lm.load_lm_manifest(), "files": files}  # the shipped record, these files
+    (tmp_path / lm.MANIFEST_NAME).write_text(json.dumps(manifest))
     return folder
 
 
-def test_integrity_check_names_the_file_and_the_regenerate_command(tmp_path, tok, tiny):
-    folder = _folder(tmp_path, tok, tiny)
+def test_integrity_check_names_the_file_and_the_regenerate_command(tmp_path, tok):
+    folder = _folder(tmp_path, tok)
     model, again = lm.load_pretrained_lm(folder)
     assert type(model).__name__ == "LlamaForCausalLM" and not model.training
     assert again.get_vocab() == tok.get_vocab()
     with open(folder / "model.safetensors", "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\0\0\0\1")
-    with pytest.raises(WeightsError, match=r"model.safetensors is corrupt.*python -m ftnotes.pretrain_lm"):
+    with pytest.raises(WeightsError, match=r"model.safetensors: corrupt.*python -m ftnotes.pretrain_lm"):
         lm.load_pretrained_lm(folder)
-    folder = _folder(tmp_path, tok, tiny)  # intact again
+    folder = _folder(tmp_path, tok)  # intact again
     (folder / "tokenizer.json").unlink()
-    with pytest.raises(WeightsError, match="tokenizer.json is missing"):
+    with pytest.raises(WeightsError, match="tokenizer.json: missing"):
         lm.verify_lm(folder)
     shutil.rmtree(folder)
-    with pytest.raises(WeightsError, match="folder .* is missing.*pretrain_lm"):
+    with pytest.raises(WeightsError, match="tiny-lm: missing .*folder.*pretrain_lm"):
         lm.verify_lm(folder)
     (tmp_path / lm.MANIFEST_NAME).unlink()
     folder.mkdir()
-    with pytest.raises(WeightsError, match="manifest .* is missing"):
+    with pytest.raises(WeightsError, match="tiny-lm.json: the manifest is missing"):
         lm.verify_lm(folder)
 
 
