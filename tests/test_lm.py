@@ -200,6 +200,14 @@ def test_prefix_tuning_reaches_the_forward(tok):
     assert prefixed.loss != plain.loss
 
 
+@pytest.mark.parametrize("method", ["lora", "prompt", "prefix"])
+@pytest.mark.parametrize("size", [0, -8, 2.0])
+def test_adapter_size_must_be_positive(method, size):
+    # peft takes r=0 and num_virtual_tokens=0 and fails later, inside the model
+    with pytest.raises(ValueError, match=f"size must be an int >= 1, got {size!r}"):
+        methods.peft_config(method, size)
+
+
 def test_peft_target_that_does_not_exist_names_the_real_modules(tiny):
     config = peft.LoraConfig(r=2, target_modules=["query", "value"], task_type="CAUSAL_LM")
     with pytest.raises(ValueError, match=r"\['query', 'value'\].*q_proj.*v_proj"):
