@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from ftnotes import reproduce
+from ftnotes import cli, reproduce
 from ftnotes.checkpoints import IN_CLONE, REPO_DATA_DIR, USER_WEIGHTS_DIR
 from ftnotes.lm import corpus
 from ftnotes.lm.model import LM_DIR_NAME, MANIFEST_NAME, build_tokenizer, new_model, save_lm
@@ -100,13 +100,13 @@ def write(model, tokenizer, manifest: dict, out_dir: Path) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.pretrain_lm",
                                  description=__doc__.split("\n")[0])  # fmt: skip
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=cli.nonnegative_int, default=0)
+    ap.add_argument("--steps", type=cli.positive_int, default=6000)
+    ap.add_argument("--batch-size", type=cli.positive_int, default=64)
+    ap.add_argument("--lr", type=cli.positive_float, default=3e-3)
     default_out = REPO_DATA_DIR if IN_CLONE else USER_WEIGHTS_DIR
     ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--threads", type=cli.threads, default=2, help="torch threads (fixed: floats differ)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     old = None

@@ -322,11 +322,12 @@ def test_pretraining_is_deterministic_from_the_seed(tmp_path):
 def test_lm_bench_refuses_a_bad_learning_rate_override(capsys):
     from ftnotes import lm_bench
 
-    for bad in ("fulll=1e-3", "full=fast", "full=-1"):
+    for bad in ("fulll=1e-3", "full=fast", "full=-1", "full=inf", "full=nan", "full=0"):
         with pytest.raises(SystemExit) as exit_:
-            lm_bench.main(["--lr", bad, "--seeds", "0"])
+            lm_bench.main(["--lr", bad])
         assert exit_.value.code == 2
-        assert f"--lr {bad!r}" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"argument --lr: {bad!r}" in err and "RATE a finite number > 0" in err
 
 
 def test_training_batches_do_not_depend_on_an_earlier_padded_call(tok):
