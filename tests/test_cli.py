@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ftnotes import bench, cli, lm_bench, pretrain, pretrain_lm
+from ftnotes import bench, lm_bench, pretrain, pretrain_lm
 
 LONG_NAME = "r" * 300 + ".json"  # a file name longer than any file system allows (255 bytes)
 
@@ -139,6 +139,8 @@ def test_bench_counts_must_be_positive(ran, capsys, option):
 
 
 def test_type_functions():
+    from ftnotes import cli
+
     assert cli.positive_int("3") == 3 and cli.nonnegative_int("0") == 0 and cli.threads("2") == 2
     assert cli.positive_float("3e-3") == 3e-3
     for fn, bad in ((cli.positive_int, "0"), (cli.positive_int, "1e3"), (cli.nonnegative_int, "-1"),
