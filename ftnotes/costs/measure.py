@@ -87,14 +87,16 @@ def _scaler(device: torch.device, precision: str):
     return torch.amp.GradScaler(device.type) if precision == "fp16-autocast" else None
 
 
-def _backward_and_step(loss, opt, scaler) -> None:
+def _backward_and_step(loss, opt, scaler, during_backward=None) -> None:
+    """backward (inside ``during_backward``, a context such as :class:`_PeakStorages`), then
+    the optimizer step; with a GradScaler, which skips the step if a gradient overflowed."""
+    with during_backward or contextlib.nullcontext():
+        (loss if scaler is None else scaler.scale(loss)).backward()
     if scaler is None:
-        loss.backward()
         opt.step()
-        return
-    scaler.scale(loss).backward()
-    scaler.step(opt)
-    scaler.update()
+    else:
+        scaler.step(opt)
+        scaler.update()
 
 
 def prepare(model, setup: Setup, lora_alpha: float | None = None):
@@ -192,13 +194,7 @@ def measure_step(model, batch: dict, setup: Setup, track_live: bool | None = Non
     # Checkpointing hides what it keeps from our hooks: add the storages still alive after the
     # forward that the hooks did not see (the layers' inputs), once each.
     kept = sum(n for _, n in saved.values()) + (live.alive(exclude | set(saved)) if track else 0)
-    with peak or contextlib.nullcontext():
-        (loss if scaler is None else scaler.scale(loss)).backward()
-    if scaler is None:
-        opt.step()
-    else:  # skips the step if a gradient overflowed: then no optimizer state would exist
-        scaler.step(opt)
-        scaler.update()
+    _backward_and_step(loss, opt, scaler, peak)
     out = {
         "weights": _storage_bytes(params),
         "gradients": _storage_bytes(p.grad for p in params),
