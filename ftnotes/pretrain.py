@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ftnotes import artifacts, reproduce
+from ftnotes import artifacts, cli, reproduce
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
@@ -278,10 +278,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m ftnotes.pretrain", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--samples-per-epoch", type=int, default=40_000)
-    ap.add_argument("--handwriting", type=int, default=SHIPPED_HANDWRITING, metavar="N",
+    ap.add_argument("--seed", type=cli.nonnegative_int, default=0)
+    ap.add_argument("--epochs", type=cli.positive_int, default=8)
+    ap.add_argument("--samples-per-epoch", type=cli.positive_int, default=40_000)
+    ap.add_argument("--handwriting", type=cli.nonnegative_int, default=SHIPPED_HANDWRITING, metavar="N",
                     help="stroke-drawn handwritten digits per epoch next to the glyphs "
                          f"(ftnotes.strokes; default {SHIPPED_HANDWRITING}, the shipped recipe; "
                          "0 trains on printed glyphs only)")  # fmt: skip
@@ -289,7 +289,7 @@ def main(argv=None) -> int:
     # site-packages (then point $FTNOTES_WEIGHTS at the file, as the loader's message says)
     default_out = artifacts.DATA_DIR if artifacts.IN_CLONE else artifacts.cache_dir() / "weights"
     ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--threads", type=cli.threads, default=1, help="torch threads (fixed: floats differ)")
     ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
     ap.add_argument("--export-hf-only", action="store_true",
                     help="only re-export the Hugging Face folder from the existing .pt")  # fmt: skip

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from ftnotes import artifacts, reproduce
+from ftnotes import artifacts, cli, reproduce
 from ftnotes.lm import corpus
 from ftnotes.lm.model import LM_DIR_NAME, MANIFEST_NAME, build_tokenizer, new_model, save_lm
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
@@ -130,15 +130,15 @@ def verify(args, argv) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.pretrain_lm",
                                  description=__doc__.split("\n")[0])  # fmt: skip
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=cli.nonnegative_int, default=0)
+    ap.add_argument("--steps", type=cli.positive_int, default=6000)
+    ap.add_argument("--batch-size", type=cli.positive_int, default=64)
+    ap.add_argument("--lr", type=cli.positive_float, default=3e-3)
     # a clone regenerates its data/; an installed copy writes to the user's cache, never into
     # site-packages (then point $FTNOTES_LM at the folder, as the loader's message says)
     default_out = artifacts.DATA_DIR if artifacts.IN_CLONE else artifacts.cache_dir() / "weights"
     ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--threads", type=cli.threads, default=2, help="torch threads (fixed: floats differ)")
     ap.add_argument("--verify", action="store_true",
                     help="retrain into a temporary folder and compare with --out (never writes "
                          "there); exit 1 only if the result differs beyond tolerance")  # fmt: skip
