@@ -9,9 +9,7 @@ meant. ``None`` passes where ``optional=True`` ("None or an int >= 1").
 from __future__ import annotations
 
 import math
-import os
 from numbers import Real
-from pathlib import Path
 
 
 def _fail(name: str, value, allowed: str, optional: bool):
@@ -95,26 +93,3 @@ def require(ok: bool, name: str, value, allowed: str) -> None:
     for conditions the typed checks above do not cover (a list of dicts, an odd kernel size)."""
     if not ok:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
-def unwritable(path) -> str:
-    """Why ``path`` could not be written (checked before a long run), or '' if it can."""
-    if path is None:
-        return ""
-    path = Path(path)
-    if path.is_dir():
-        return "is a folder, not a file"
-    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
-    if not folder.is_dir():
-        return f"{folder} is not a folder"
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return f"cannot write there (no write permission in {folder})"
-    return ""
-
-
-def check_writable(name: str, path) -> None:
-    """ValueError naming ``name`` and ``path`` if the file could not be written (None passes):
-    checked before a run of minutes, whose results would otherwise be lost at the end."""
-    problem = unwritable(path)
-    if problem:
-        raise ValueError(f"{name} {path}: {problem}")

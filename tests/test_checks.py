@@ -12,7 +12,6 @@ from ftnotes.checks import (
     check_choice,
     check_int,
     check_number,
-    check_writable,
     is_int,
     require,
 )
@@ -61,13 +60,3 @@ def test_good_values_pass():
     check_callable("forward", None, optional=True)
     require(True, "x", 1, "anything")
     assert is_int(3) and not is_int(True) and not is_int(np.int64(3))
-
-
-def test_check_writable_refuses_a_folder_and_a_path_under_a_file(tmp_path):
-    check_writable("--json", None)
-    check_writable("--json", tmp_path / "new" / "out.json")  # folders are made on writing
-    with pytest.raises(ValueError, match="--json .*: is a folder"):
-        check_writable("--json", tmp_path)
-    (tmp_path / "f").write_text("")
-    with pytest.raises(ValueError, match="is not a folder"):
-        check_writable("--json", tmp_path / "f" / "out.json")

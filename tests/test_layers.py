@@ -15,7 +15,7 @@ LAYERS = [
     ("utils",),
     ("glyphs", "strokes", "data"),
     ("models",),
-    ("checkpoints", "hf"),
+    ("registry", "artifacts", "checkpoints", "hf"),  # pretrained models
     ("schedules", "optim", "memory", "divergence", "history", "fit_options"),
     ("train",),
     ("strategies",),
