@@ -169,7 +169,9 @@ def _counts(model: nn.Module, setup: Setup) -> tuple[int, int, int, int]:
 def check_config(cfg) -> None:
     """ValueError naming the field if a size of ``cfg`` (layers, widths, ...) is not an int >= 1."""
     for name in SIZES:
-        check_int(f"{type(cfg).__name__}.{name}", getattr(cfg, name, None), optional=True)
+        value = getattr(cfg, name, None)
+        if value is not None:  # a size this family does not have
+            check_int(f"{type(cfg).__name__}.{name}", value)
 
 
 def _task_of(model: nn.Module) -> str | None:
