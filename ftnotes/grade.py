@@ -20,11 +20,12 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from ftnotes import contest
 from ftnotes.contest.core import SPLIT_ENV, SubmissionError
+from ftnotes.contest.result import Result
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY_ENV = "FTNOTES_GRADE_HISTORY"
@@ -35,33 +36,6 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_
 def history_path() -> Path:
     """``$FTNOTES_GRADE_HISTORY``, else ``runs/grade_history.jsonl`` in the repository (gitignored)."""
     return Path(os.environ.get(HISTORY_ENV) or ROOT / "runs" / "grade_history.jsonl")
-
-
-@dataclass
-class Report:
-    """One grading run. ``status``: "scored", "time limit exceeded", "error", "bad submission"."""
-
-    task: str
-    notebook: str
-    status: str
-    seconds: float  # the notebook's cells, what the time limit counts
-    time_limit_s: float
-    overhead_s: float = 0.0  # kernel start + reading and scoring the submission
-    score: float | None = None
-    points: float | None = None
-    parts: dict = field(default_factory=dict)
-    message: str = ""
-    when: str = ""
-
-    def __str__(self) -> str:
-        head = f"[{self.task}] {Path(self.notebook).name}: "
-        clock = (f"time {self.seconds:.1f} s of {self.time_limit_s:.0f} s "
-                 f"(grader overhead {self.overhead_s:.1f} s)")  # fmt: skip
-        if self.score is None:
-            return head + f"NO SCORE, {self.status}: {self.message} | " + clock
-        parts = ", ".join(f"{k} {v:.3f}" for k, v in self.parts.items() if k != "score")
-        return (head + f"score {self.score:.3f}" + (f" ({parts})" if parts else "")
-                + f", {self.points:.0f} points | " + clock)  # fmt: skip
 
 
 def _check_notebook(path) -> Path:
@@ -129,8 +103,9 @@ def _run(nb, workdir: Path, limit: float) -> tuple[str, str, float, float]:
     return "ran", "", used, kernel_s
 
 
-def grade(task_name: str, notebook, *, time_limit_s=None, history=True, quiet=False) -> Report:
-    """Grade ``notebook`` on task ``task_name`` (see the module docstring); returns the Report.
+def grade(task_name: str, notebook, *, time_limit_s=None, history=True, quiet=False) -> Result:
+    """Grade ``notebook`` on task ``task_name`` (see the module docstring); returns the
+    :class:`~ftnotes.contest.result.Result`.
 
     ``time_limit_s`` replaces the statement's limit (e.g. smaller, for tests); ``history=False``
     skips the history file. Bad arguments raise ``ValueError``; the student's failures do not.
@@ -145,8 +120,8 @@ def grade(task_name: str, notebook, *, time_limit_s=None, history=True, quiet=Fa
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix=f"grade-{task.name}-") as tmp:
         status, message, used, kernel_s = _run(nb, Path(tmp), float(limit))
-        report = Report(task.name, str(path), status, used, float(limit), kernel_s,
-                        message=message, when=time.strftime("%Y-%m-%dT%H:%M:%S"))  # fmt: skip
+        report = Result(task.name, str(path), status, used, float(limit), message=message,
+                        overhead_s=kernel_s, when=time.strftime("%Y-%m-%dT%H:%M:%S"))  # fmt: skip
         if status == "ran":
             t = time.perf_counter()
             try:
@@ -163,7 +138,7 @@ def grade(task_name: str, notebook, *, time_limit_s=None, history=True, quiet=Fa
     return report
 
 
-def append_history(report: Report) -> Path:
+def append_history(report: Result) -> Path:
     """Append one JSON line to :func:`history_path` (appending never rewrites older lines)."""
     path = history_path()
     path.parent.mkdir(parents=True, exist_ok=True)

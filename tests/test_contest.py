@@ -58,7 +58,9 @@ def test_load_serves_public_or_hidden_inputs_never_labels(name, monkeypatch):
     assert public.split == "public" and hidden.split == "hidden"
     assert not set(public.test_ids.tolist()) & set(hidden.test_ids.tolist())
     assert len(hidden.test_x) == len(hidden.test_ids)
-    assert not any("test" in k for k in hidden.extra)  # no test labels ride along
+    # no test labels ride along; a task-aware task tells each item's group, a bool
+    assert not any("test" in k for k in hidden.extra if k != "test_is_old")
+    assert hidden.extra.get("test_is_old", torch.ones(1, dtype=torch.bool)).dtype == torch.bool
     monkeypatch.setenv(SPLIT_ENV, "secret")
     with pytest.raises(ValueError, match=SPLIT_ENV):
         task.load()

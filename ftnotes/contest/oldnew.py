@@ -1,11 +1,12 @@
-"""Data shared by the two "old + new classes" tasks: the 34 printed glyph classes the shipped
+"""Data shared by the "old + new classes" tasks: the 34 printed glyph classes the shipped
 model knows (labels 0-33) and the 10 handwritten digits as 10 *new* classes (labels 34-43).
-Both tasks load the backbone pretrained on printed glyphs only
+``new_digits`` and ``frozen_extend`` load the backbone pretrained on printed glyphs only
 (:data:`ftnotes.checkpoints.PRINTED_WEIGHTS`): their story is a model that has never seen
-handwriting.
+handwriting; ``keep_glyphs`` (notebook 06) the shipped one, which has seen pen-drawn digits.
 
-A handwritten "3" and a printed "3" are different classes here: the one softmax over all 44
-classes must tell the printed glyphs from the handwriting, so a new class can steal old images.
+A handwritten "3" and a printed "3" are different classes here: in one softmax over all 44
+classes the model must tell the printed glyphs from the handwriting, so a new class can steal
+old images; a task-aware task tells which group each test item belongs to instead.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ CLASSES = GLYPH_CLASSES + tuple(f"hand-{d}" for d in range(10))
 GLYPH_TEST = {"public": (1_000, 4), "hidden": (1_000, 5)}  # (size, render seed); 1-3 are taken
 
 
-def backbone():
-    """The model both tasks start from: the TinyViT pretrained on printed glyphs only, loaded
-    fresh (``load_pretrained(PRINTED_WEIGHTS)``, what the statements tell students to call)."""
-    return load_pretrained(PRINTED_WEIGHTS)
+def backbone(printed_only: bool = True):
+    """A fresh copy of the model a task starts from: the TinyViT pretrained on printed glyphs
+    only (``load_pretrained(PRINTED_WEIGHTS)``, what the statements tell students to call), or
+    with ``printed_only=False`` the shipped one (``load_pretrained()``)."""
+    return load_pretrained(PRINTED_WEIGHTS) if printed_only else load_pretrained()
 
 
 @functools.lru_cache(maxsize=2)
@@ -44,10 +46,13 @@ def digits(part: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(x[idx]).reshape(-1, 1, 8, 8), torch.as_tensor(y[idx])
 
 
-def build(task: str, split: str, seed: int, per_class: int, val_per_class=None):
+def build(task: str, split: str, seed: int, per_class: int, val_per_class=None,
+          task_aware: bool = False):  # fmt: skip
     """(ContestData, test labels). ``train``: ``per_class`` digits of every class (labels
     34-43, a seeded choice); ``val``: validation digits; ``extra``: ``old_train`` (6,000 glyphs,
-    for replay) and ``old_val`` (1,000 glyphs). Test: 1,000 glyphs + the split's digits, shuffled."""
+    for replay) and ``old_val`` (1,000 glyphs), with ``task_aware`` also ``test_is_old`` (N,)
+    bool, which test items are old-class ones. Test: 1,000 glyphs + the split's digits,
+    shuffled."""
     check_int("seed", seed, 0)
     x, y = digits("train")
     keep = torch.as_tensor(subset_per_class(y.numpy(), per_class, seed, task))
@@ -60,6 +65,14 @@ def build(task: str, split: str, seed: int, per_class: int, val_per_class=None):
     tx, ty = torch.cat([gx, dx]), torch.cat([gy, dy + NUM_OLD])
     ids, order = shuffled_ids(len(ty), split, seed=DIGITS_SEED)
     extra = {"old_train": glyph_split("train"), "old_val": glyph_split("val")}
+    if task_aware:
+        extra["test_is_old"] = (ty < NUM_OLD)[order]
     data = ContestData(task, (x[keep], y[keep] + NUM_OLD), (vx, vy + NUM_OLD), ids, tx[order],
                        split, extra)  # fmt: skip
     return data, ty[order]
+
+
+def validation(data) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation digits and glyphs together, (X, y), scored the way the test is."""
+    return (torch.cat([data.val[0], data.extra["old_val"][0]]),
+            torch.cat([data.val[1], data.extra["old_val"][1]]))  # fmt: skip

@@ -13,7 +13,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ftnotes.checkpoints import load_pretrained
-from ftnotes.contest.core import ContestData, ContestTask, accuracy_score, shuffled_ids
+from ftnotes.contest.core import ContestData, ContestTask, shuffled_ids
+from ftnotes.contest.metrics import accuracy_score
 from ftnotes.contest.oldnew import digits
 from ftnotes.data import far_permutation
 from ftnotes.evaluate import predict

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 
 from ftnotes.contest import oldnew
-from ftnotes.contest.core import ContestTask, old_new_score
+from ftnotes.contest.core import ContestTask
+from ftnotes.contest.metrics import old_new_score
 
 NAME = "frozen_extend"
 TIME_LIMIT_S = 15.0

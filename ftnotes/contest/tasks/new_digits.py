@@ -10,10 +10,11 @@ from __future__ import annotations
 import torch
 
 from ftnotes.contest import oldnew
-from ftnotes.contest.core import ContestTask, old_new_score
+from ftnotes.contest.core import ContestTask
+from ftnotes.contest.metrics import old_new_score
+from ftnotes.contest.toolbox import expand_head
 from ftnotes.data import subset_per_class
 from ftnotes.evaluate import predict
-from ftnotes.olympiad import expand_head
 from ftnotes.train import fit
 from ftnotes.utils import set_seed
 
