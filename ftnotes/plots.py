@@ -277,6 +277,40 @@ def plot_old_new_runs(results, time_limit_s: float):
     return fig
 
 
+def plot_grade_history(runs, tasks=None):
+    """Points of every graded run per task, in order; runs without a score as red crosses at 0.
+
+    ``runs``: report dicts, oldest first (``ftnotes.grade.read_history()``); ``tasks``: which
+    tasks, in which order (default: those in ``runs``). Returns the figure.
+    """
+    tasks = list(tasks) if tasks is not None else list(dict.fromkeys(r["task"] for r in runs))
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    longest = 1
+    for name in tasks:
+        mine = [r for r in runs if r["task"] == name]
+        if not mine:
+            continue
+        xs = range(1, len(mine) + 1)
+        longest = max(longest, len(mine))
+        ax.plot(xs, [r["points"] if r["points"] is not None else 0 for r in mine], "o-",
+                label=name)  # fmt: skip
+        fails = [(i, 0) for i, r in zip(xs, mine) if r["points"] is None]
+        if fails:
+            ax.plot(*zip(*fails), "x", color="tab:red", ms=9)
+    ax.axhline(100, color="gray", ls="--", lw=1, label="reference = 100")
+    if longest <= 20:  # MaxNLocator falls back to fractions below two integers in view
+        ax.set_xticks(range(1, longest + 1))
+    else:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.set_xlim(0.5, longest + 0.5)
+    n = len(runs)
+    ax.set(xlabel="graded run of that task", ylabel="points (baseline = 0)",
+           title=f"grading history ({n} run{'s' if n != 1 else ''}; red x: no score)")  # fmt: skip
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def image_grid(X, labels=None, ncols: int = 8, title=None):
     """Show 8x8 images (N, 1, 8, 8) or (N, 8, 8) in a grid, dark ink on white, with labels."""
     images = torch.as_tensor(X).detach().cpu().reshape(len(X), 8, 8).numpy()

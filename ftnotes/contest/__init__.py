@@ -14,9 +14,12 @@ In a notebook::
     print(task.statement)
     data = task.load()                                  # public test inputs, no test labels
     task.write_submission(data.test_ids, predictions)   # the file the grader scores
+
+The grader (:mod:`ftnotes.grade`) runs the notebook in a sandbox on a hidden split (the live or
+the final board) that only it can build (:class:`~ftnotes.contest.core.Secret`).
 """
 
-from ftnotes.contest.core import ContestData, ContestTask, SubmissionError
+from ftnotes.contest.core import BOARDS, ContestData, ContestTask, Secret, SubmissionError
 from ftnotes.contest.result import Result
 from ftnotes.contest.tasks import far_sprint, frozen_extend, keep_glyphs, new_digits
 
@@ -35,5 +38,5 @@ def get_task(name: str) -> ContestTask:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "ContestData", "ContestTask", "Result", "SubmissionError", "get_task",
-           "task_names"]  # fmt: skip
+__all__ = ["BOARDS", "TASKS", "ContestData", "ContestTask", "Result", "Secret", "SubmissionError",
+           "get_task", "task_names"]  # fmt: skip

@@ -57,3 +57,56 @@ def accuracy_score(pred, y: torch.Tensor) -> dict:
     pred = torch.as_tensor(pred)
     pred = pred.argmax(1) if pred.dim() == 2 else pred
     return {"score": (pred == torch.as_tensor(y)).float().mean().item()}
+
+
+def macro_f1(pred, y: torch.Tensor, num_classes: int) -> dict:
+    """Macro-averaged F1 over the ``num_classes`` classes (scikit-learn's ``f1_score``, a class
+    without predictions or items counts 0) and plain accuracy beside it. ``pred``: labels (N,)
+    (an invalid label, e.g. -1, is a wrong answer: a miss for its item's class) or scores
+    (N, C)."""
+    from sklearn.metrics import f1_score
+
+    pred = torch.as_tensor(pred)
+    pred = pred.argmax(1) if pred.dim() == 2 else pred
+    y = torch.as_tensor(y)
+    f1 = f1_score(y.numpy(), pred.numpy(), labels=list(range(num_classes)), average="macro",
+                  zero_division=0)  # fmt: skip
+    return {"score": float(f1), "accuracy": (pred == y).float().mean().item()}
+
+
+def _is_permutation(pred, n: int) -> bool:
+    return (isinstance(pred, (list, tuple)) and all(type(v) is int for v in pred)
+            and sorted(pred) == list(range(n)))  # fmt: skip
+
+
+def _order_score(pred, target) -> float:
+    """1 - I/M for one item: I discordant pairs of M = n(n-1)/2; 0 unless ``pred`` is a
+    permutation of 0..n-1; 1 for n < 2 (nothing to order)."""
+    n = len(target)
+    if n < 2:
+        return 1.0
+    if not _is_permutation(pred, n):
+        return 0.0
+    discordant = sum((target[i] > target[j]) != (pred[i] > pred[j])
+                     for i in range(n) for j in range(i + 1, n))  # fmt: skip
+    return 1.0 - discordant / (n * (n - 1) / 2)
+
+
+def pairwise_order(pred: list, y: list) -> dict:
+    """Mean over items of the pairwise order score 1 - I/M (IOAI 2026 "Find the Order"): each
+    answer and target lists the position of each of an item's n parts (rank convention); a
+    missing answer or one that is not a permutation of 0..n-1 scores 0 for that item."""
+    if len(pred) != len(y) or not len(y):
+        raise ValueError(f"pred and y need the same non-zero length, got {len(pred)}, {len(y)}")
+    scores = [_order_score(p, list(t)) for p, t in zip(pred, y)]
+    valid = sum(_is_permutation(p, len(t)) for p, t in zip(pred, y))
+    return {"score": sum(scores) / len(scores), "valid": valid / len(y)}
+
+
+def exact_match(pred: list, y: list) -> dict:
+    """Fraction of items whose text answer equals the target after stripping surrounding
+    whitespace; a missing or invalid answer (None) scores 0 for its item."""
+    if len(pred) != len(y) or not len(y):
+        raise ValueError(f"pred and y need the same non-zero length, got {len(pred)}, {len(y)}")
+    right = [isinstance(p, str) and p.strip() == t.strip() for p, t in zip(pred, y)]
+    return {"score": sum(right) / len(right)}

@@ -16,14 +16,21 @@ import functools
 import torch
 
 from ftnotes.checkpoints import PRINTED_WEIGHTS, load_pretrained
-from ftnotes.contest.core import DIGITS_SEED, ContestData, digits_contest_split, shuffled_ids
+from ftnotes.contest.core import (
+    DIGITS_SEED,
+    ContestData,
+    check_split,
+    conceal,
+    digits_contest_split,
+)
 from ftnotes.data import GLYPH_CLASSES, _digits_arrays, glyph_split, subset_per_class
 from ftnotes.glyphs import render_glyphs
 from ftnotes.utils import check_int
 
 NUM_OLD, NUM_NEW = len(GLYPH_CLASSES), 10  # 34 glyph classes, 10 digit classes
 CLASSES = GLYPH_CLASSES + tuple(f"hand-{d}" for d in range(10))
-GLYPH_TEST = {"public": (1_000, 4), "hidden": (1_000, 5)}  # (size, render seed); 1-3 are taken
+PUBLIC_GLYPHS = (1_000, 4)  # (size, render seed) of the public test; seeds 1-3 are glyph_split's
+BOARD_GLYPHS = 2_000  # a board's glyphs, rendered from the grading run's secret
 
 
 def backbone(printed_only: bool = True):
@@ -33,43 +40,55 @@ def backbone(printed_only: bool = True):
     return load_pretrained(PRINTED_WEIGHTS) if printed_only else load_pretrained()
 
 
-@functools.lru_cache(maxsize=2)
-def _glyph_test(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    n, seed = GLYPH_TEST[split]
-    return render_glyphs(n, seed=seed)
+@functools.lru_cache(maxsize=1)
+def _public_glyphs() -> tuple[torch.Tensor, torch.Tensor]:
+    return render_glyphs(PUBLIC_GLYPHS[0], seed=PUBLIC_GLYPHS[1])
 
 
-def digits(part: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """One part of the contest digits split as (X (N,1,8,8), y (N,) digit 0-9)."""
+def glyph_test(split: str, secret=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The printed glyphs of a test split: the public ones, or a board's, rendered from a seed
+    that only the grading run's secret gives (so no seed in this source regenerates them)."""
+    check_split(split, secret)
+    if split == "public":
+        return _public_glyphs()
+    return render_glyphs(BOARD_GLYPHS, seed=secret.seed(f"glyphs:{split}"))
+
+
+def digits(part: str, secret=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One part of the contest digits split as (X (N,1,8,8), y (N,) digit 0-9): "train",
+    "val", "public", or a board with the grading run's secret."""
+    if part not in ("train", "val"):
+        check_split(part, secret)
     x, y = _digits_arrays()
     idx = digits_contest_split()[part]
     return torch.as_tensor(x[idx]).reshape(-1, 1, 8, 8), torch.as_tensor(y[idx])
 
 
 def build(task: str, split: str, seed: int, per_class: int, val_per_class=None,
-          task_aware: bool = False):  # fmt: skip
+          task_aware: bool = False, secret=None):  # fmt: skip
     """(ContestData, test labels). ``train``: ``per_class`` digits of every class (labels
     34-43, a seeded choice); ``val``: validation digits; ``extra``: ``old_train`` (6,000 glyphs,
     for replay) and ``old_val`` (1,000 glyphs), with ``task_aware`` also ``test_is_old`` (N,)
-    bool, which test items are old-class ones. Test: 1,000 glyphs + the split's digits,
-    shuffled."""
+    bool, which test items are old-class ones. Test: the split's glyphs (:func:`glyph_test`)
+    and digits, shuffled (and on a board jittered: :func:`~ftnotes.contest.core.conceal`)."""
     check_int("seed", seed, 0)
+    check_split(split, secret)
     x, y = digits("train")
     keep = torch.as_tensor(subset_per_class(y.numpy(), per_class, seed, task))
     vx, vy = digits("val")
     if val_per_class is not None:
         vkeep = torch.as_tensor(subset_per_class(vy.numpy(), val_per_class, seed, task))
         vx, vy = vx[vkeep], vy[vkeep]
-    gx, gy = _glyph_test(split)
-    dx, dy = digits(split)
-    tx, ty = torch.cat([gx, dx]), torch.cat([gy, dy + NUM_OLD])
-    ids, order = shuffled_ids(len(ty), split, seed=DIGITS_SEED)
+    gx, gy = glyph_test(split, secret)
+    dx, dy = digits(split, secret)
+    ids, tx, ty = conceal(torch.cat([gx, dx]), torch.cat([gy, dy + NUM_OLD]), split, secret,
+                          f"{task}:{split}", seed=DIGITS_SEED)  # fmt: skip
     extra = {"old_train": glyph_split("train"), "old_val": glyph_split("val")}
     if task_aware:
-        extra["test_is_old"] = (ty < NUM_OLD)[order]
-    data = ContestData(task, (x[keep], y[keep] + NUM_OLD), (vx, vy + NUM_OLD), ids, tx[order],
-                       split, extra)  # fmt: skip
-    return data, ty[order]
+        extra["test_is_old"] = ty < NUM_OLD
+    data = ContestData(task, (x[keep], y[keep] + NUM_OLD), (vx, vy + NUM_OLD), ids, tx, split,
+                       extra)  # fmt: skip
+    return data, ty
 
 
 def validation(data) -> tuple[torch.Tensor, torch.Tensor]:

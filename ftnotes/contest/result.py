@@ -33,9 +33,15 @@ class Result:
     when: str = ""
 
     def _clock(self) -> str:
-        clock = f"{self.seconds:.1f} s of {self.time_limit_s:.0f} s"
+        clock = f"{self.seconds:.1f} s of {self.time_limit_s:g} s"
+        if self.extra.get("kernel_start_s") is not None:
+            clock += f" (kernel start {self.extra['kernel_start_s']:.1f} s included)"
         if self.overhead_s is not None:
-            clock += f" (grader overhead {self.overhead_s:.1f} s)"
+            clock += f", grader overhead {self.overhead_s:.1f} s"
+        if "board" in self.extra:
+            clock += f" | {self.extra['board']} board"
+        if "submission" in self.extra:
+            clock += f", submission {self.extra['submission']}"
         return clock
 
     def _costs(self) -> str:

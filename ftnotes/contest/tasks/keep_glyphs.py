@@ -14,14 +14,17 @@ import functools
 import torch
 
 from ftnotes.contest import oldnew
-from ftnotes.contest.core import ContestTask
+from ftnotes.contest.core import ContestTask, numbers_line
 from ftnotes.contest.metrics import old_new_score
 from ftnotes.contest.toolbox import make_solution, predict_task_aware
 
 NAME = "keep_glyphs"
 TIME_LIMIT_S = 60.0
 LABELS_PER_CLASS = 50
-BASELINE_SCORE, REFERENCE_SCORE, MARGIN = 0.615, 0.968, 0.3  # hidden split, seed 0 (tests)
+# mean of seeds 0-2 (each with its own secret) per board: python -m ftnotes.contest.measure
+BASELINE_SCORE = {"live": 0.605, "final": 0.587}
+REFERENCE_SCORE = {"live": 0.963, "final": 0.975}
+MARGIN = 0.3  # the reference beats the baseline by more on every seed and board (tests)
 
 STATEMENT = f"""\
 # The Two-Row Scanner
@@ -42,18 +45,18 @@ printed glyphs and pen-drawn digits. Test: printed glyphs and handwritten digits
 glyph the argmax of rows 0-33, for a handwritten digit the argmax of rows 34-43
 (`ftnotes.contest.toolbox.predict_task_aware` does it).
 
-**Time limit**: the whole notebook in **{TIME_LIMIT_S:.0f} s** on the grader's 2-core CPU.
+**Time limit**: the whole notebook, from the kernel's start to the last cell, in
+**{TIME_LIMIT_S:.0f} s** on the grader's 2-core CPU.
 
 **Score**: `½ · accuracy on the printed glyphs + ½ · accuracy on the handwritten digits`.
 Points: `100 · (score − baseline) / (reference − baseline)`, 0 below the baseline. The baseline
-(full fine-tuning on the digits only at a high-ish rate, with random digit rows) scores
-**{BASELINE_SCORE:.2f}**: it learns the digits and forgets most glyphs. The reference scores
-**{REFERENCE_SCORE:.2f}** and beats the baseline by more than {MARGIN} on every seed we tried.
+(full fine-tuning on the digits only at a high-ish rate, with random digit rows) learns the
+digits and forgets most glyphs. {numbers_line(BASELINE_SCORE, REFERENCE_SCORE, MARGIN)}
 """
 
 
-def build(seed: int = 0, split: str = "public"):
-    return oldnew.build(NAME, split, seed, LABELS_PER_CLASS, task_aware=True)
+def build(seed: int = 0, split: str = "public", secret=None):
+    return oldnew.build(NAME, split, seed, LABELS_PER_CLASS, task_aware=True, secret=secret)
 
 
 score = functools.partial(old_new_score, num_old=oldnew.NUM_OLD, task_aware=True)
