@@ -189,8 +189,10 @@ def test_bad_command_lines_are_usage_errors(tmp_path, capsys, history):
         grade("far_sprint", tmp_path / "missing.ipynb")
     assert main(["nope", str(tmp_path / "x.ipynb")]) == 2
     assert "task must be one of" in capsys.readouterr().err
-    assert main(["far_sprint", str(notebook(tmp_path, "x = 1")), "--time-limit", "inf"]) == 2
-    assert "time_limit_s must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["far_sprint", str(notebook(tmp_path, "x = 1")), "--time-limit", "inf"])
+    assert exit_.value.code == 2
+    assert "--time-limit: must be a finite number > 0, got 'inf'" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["far_sprint", str(tmp_path / "empty")]) == 2
     assert "holds no .ipynb" in capsys.readouterr().err
@@ -256,10 +258,23 @@ def test_the_courses_settings_reach_the_sandbox_and_the_graders_do_not(tmp_path,
     for suffix in (".pt", ".json"):
         shutil.copy(ROOT / "data" / f"tinyvit_glyphs{suffix}", weights / f"tinyvit_glyphs{suffix}")
     monkeypatch.setenv("FTNOTES_WEIGHTS", str(weights / "tinyvit_glyphs.pt"))
+    from ftnotes.artifacts import cache_dir
+
     path = notebook(tmp_path, "import os\nfrom ftnotes.checkpoints import load_pretrained, "
                     f"weights_path\nassert str(weights_path()) == {str(weights / 'tinyvit_glyphs.pt')!r}\n"
                     "load_pretrained()\nassert 'FTNOTES_GRADE_HISTORY' not in os.environ\n"
+                    "from ftnotes.artifacts import cache_dir\n"
+                    f"assert str(cache_dir()) == {str(cache_dir())!r}\n"
                     "assert os.environ['FTNOTES_CONTEST_SPLIT'] == 'hidden'\n"
                     "assert os.environ['HF_HUB_OFFLINE'] == '1'")  # fmt: skip
     report = grade("far_sprint", path, time_limit_s=120, quiet=True)
     assert report.status == "bad submission", report.message  # every cell ran; nothing written
+
+
+@needs_bwrap
+def test_a_flood_of_output_is_dropped_not_hoarded(tmp_path):
+    path = notebook(tmp_path, "for _ in range(3000):\n    print('x' * 10_000)", "print('after')",
+                    "raise ValueError('stop')")  # fmt: skip
+    report = grade("far_sprint", path, time_limit_s=60, quiet=True, history=False)
+    assert report.status == "error" and "ValueError: stop" in report.message
+    assert any("dropped the rest of this run's output" in line for line in report.extra["log_tail"])

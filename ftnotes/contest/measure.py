@@ -18,6 +18,7 @@ from unittest import mock
 import torch
 
 from ftnotes import contest
+from ftnotes.cli import names, positive_int
 from ftnotes.contest import core
 from ftnotes.contest.core import BOARDS, Secret
 from ftnotes.utils import pinned_threads
@@ -70,17 +71,12 @@ def table(results: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.contest.measure",
                                  description=__doc__.split("\n")[0])  # fmt: skip
-    ap.add_argument("--tasks", default=",".join(contest.task_names()),
+    ap.add_argument("--tasks", type=names(contest.task_names()), default=contest.task_names(),
                     help="comma-separated task names (default: all)")  # fmt: skip
-    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    ap.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")
     args = ap.parse_args(argv)
-    names = [n for n in args.tasks.split(",") if n]
-    bad = [n for n in names if n not in contest.TASKS]
-    if bad or not names or args.seeds < 1:
-        ap.error(f"--tasks must name tasks of {contest.task_names()} and --seeds be >= 1, got "
-                 f"{args.tasks!r}, {args.seeds}")  # fmt: skip
     torch.set_num_threads(1)
-    print(table(measure(names, range(args.seeds))))
+    print(table(measure(args.tasks, range(args.seeds))))
     return 0
 
 

