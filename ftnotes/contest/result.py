@@ -56,7 +56,8 @@ class Result:
             return head + f"NO SCORE, {self.status}: {self.message} | {self._clock()}"
         parts = ", ".join(f"{k} {v:.3f}" for k, v in self.parts.items())
         points = f", {self.points:.0f} points" if self.points is not None else ""
-        flag = f" | {self.status}: {self.message}" if self.status != "scored" else ""
+        flag = (f" | {self.status}: {self.message}" if self.status != "scored"
+                else f" | {self.message}" if self.message else "")  # e.g. items that scored 0
         return (head + f"score {self.score:.3f}" + (f" ({parts})" if parts else "") + points
                 + f" | {self._clock()}" + self._costs() + flag)  # fmt: skip
 

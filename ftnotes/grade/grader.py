@@ -57,7 +57,9 @@ def read_notebook(path: Path, max_bytes: int):
                       "MiB cap: submit code only (no weights, data or outputs; nbstripout "
                       "removes outputs)")  # fmt: skip
     try:
-        return nbformat.read(path, as_version=4), ""
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        return nb, ""
     except Exception as err:  # nbformat raises several kinds for "not a notebook"
         return None, f"not a Jupyter notebook ({type(err).__name__}: {str(err)[:120]})"
 
@@ -116,7 +118,8 @@ def grade(task_name: str, notebook, *, board: str = "live", time_limit_s=None,
     task = contest.get_task(task_name)
     path = Path(notebook)
     if not path.is_file():
-        raise ValueError(f"notebook {str(path)!r} does not exist")
+        what = "is a folder (grade_folder grades a folder)" if path.is_dir() else "does not exist"
+        raise ValueError(f"notebook {str(path)!r} {what}")
     limit, memory_gb = check_options(task, board, time_limit_s, memory_limit_gb)
     if secret is not None and not isinstance(secret, Secret):
         raise ValueError(f"secret must be None or a contest Secret, got {type(secret).__name__}")
