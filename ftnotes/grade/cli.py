@@ -15,7 +15,9 @@ from ftnotes.grade.leaderboard import grade_folder
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m ftnotes.grade", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m ftnotes.grade", description=(
+        "Grade a notebook on a task's hidden split in a sandbox, or every notebook of a folder "
+        "into a leaderboard (CSV and HTML)."))
     ap.add_argument("task", help=f"one of {', '.join(contest.task_names())}")
     ap.add_argument("path", help="the .ipynb to run and grade, or a folder of them (leaderboard)")
     ap.add_argument("--board", default="live", choices=BOARDS,
