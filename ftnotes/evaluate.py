@@ -137,7 +137,8 @@ def source_retention(model, source_head: torch.nn.Module, source_test, batch_siz
 
 
 def ioai_score(old_acc: float, new_acc: float) -> float:
-    """IOAI 2026 at-home task 1: 0.5 x accuracy on the old task + 0.5 x on the new one."""
+    """IOAI 2026 at-home task 1: 0.5 x accuracy on the old task + 0.5 x on the new one (the
+    formula; ``ftnotes.contest.metrics.old_new_score`` scores predictions with it)."""
     for name, v in (("old_acc", old_acc), ("new_acc", new_acc)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0):
             raise ValueError(f"{name} must be an accuracy in [0, 1], got {v!r}")
