@@ -65,7 +65,8 @@ def source_retention(model, source_head: torch.nn.Module, source_test, batch_siz
 
 
 def ioai_score(old_acc: float, new_acc: float) -> float:
-    """IOAI 2026 at-home task 1: 0.5 x accuracy on the old task + 0.5 x on the new one."""
+    """IOAI 2026 at-home task 1: 0.5 x accuracy on the old task + 0.5 x on the new one (the
+    formula; ``ftnotes.contest.metrics.old_new_score`` scores predictions with it)."""
     check_number("old_acc", old_acc, 0.0, 1.0)
     check_number("new_acc", new_acc, 0.0, 1.0)
     return 0.5 * old_acc + 0.5 * new_acc

@@ -46,7 +46,7 @@ class Stopping:
     ``monitor`` (needs ``val``). With ``val`` the best epoch's weights are restored at the end,
     also without early stopping. ``raise_diverged``: a divergence or failed run raises
     :class:`TrainingDiverged` instead of being flagged and printed (for loops built on ``fit``
-    that report failures themselves, like ``olympiad.train_expanded``)."""
+    that report failures themselves, like ``contest.toolbox.train_expanded``)."""
 
     patience: int | None = None
     monitor: str = "val_loss"

@@ -1,6 +1,6 @@
 """The training loop of the image classifiers: ``fit(model, train, val) -> History``.
 
-Notebooks 00-07, the bench, the recipes, notebook 06's olympiad and the contest tasks all train
+Notebooks 00-07, the bench, the recipes and the contest tasks (notebook 06's too) all train
 through it: AdamW with the field's weight-decay rule (:mod:`ftnotes.optim`) + a per-step
 learning-rate schedule (:mod:`ftnotes.schedules`) + an optional loss hook (``loss_fn``, with a
 ``replay`` source: notebook 06's objective runs through here too) + gradient clipping + early

@@ -1,4 +1,5 @@
-"""Exercises of notebook 06 (olympiad practice): head expansion by hand."""
+"""Exercises of notebook 06 (olympiad practice): head expansion by hand (the contest toolbox's
+``expand_head`` does it on a model; a test checks that the two agree)."""
 
 from __future__ import annotations
 
