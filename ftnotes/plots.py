@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .checks import check_choice, check_int, check_number
 from .schedules import schedule_values
-from .utils import check_int
 
 SIZE = (6, 3.5)
 
@@ -123,6 +123,33 @@ def _series(runs) -> dict:
     return series
 
 
+def _run_named(name: str, by_name: dict, what: str):
+    if name not in by_name:
+        raise ValueError(f"{what}: no run named {name!r} in runs ({list(by_name)})")
+    return by_name[name]
+
+
+def _reference_lines(references, by_name: dict, y: str) -> tuple[dict, set]:
+    """``plot_comparison``'s ``references`` as (legend label -> y value, names of the runs in
+    ``runs`` drawn as a line instead of a point)."""
+    lines, ref_names = {}, set()
+    if isinstance(references, dict):
+        lines = {str(k): v for k, v in references.items()}
+    else:
+        if isinstance(references, str) or not isinstance(references, (list, tuple, set)):
+            references = [references]
+        for ref in references:
+            if isinstance(ref, str):
+                ref_names.add(ref)
+                ref = _run_named(ref, by_name, "references")
+            name = _field(ref, "name", "each reference")
+            count = _field(ref, "trainable_params", "each reference")
+            lines[f"{name} ({count:,} trained)"] = _field(ref, y, "each reference")
+    for label, v in lines.items():
+        check_number(f"references[{label!r}]", v)
+    return lines, ref_names
+
+
 def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *, references=(),
                     highlight=None, connect: bool = False, annotate: bool = True, title=None,
                     ylabel=None, ax=None):  # fmt: skip
@@ -138,32 +165,12 @@ def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *,
     x order (a sweep). ``annotate``: write each point's name next to it. ``ax``: draw into
     this axes instead of a new figure.
     """
-    if x not in COST_AXES:
-        raise ValueError(f"x must be one of {tuple(COST_AXES)}, got {x!r}")
+    check_choice("x", x, tuple(COST_AXES))
     series = _series(runs)
     by_name = {_field(r, "name", "each run"): r for rows in series.values() for r in rows}
-    lines, ref_names = {}, set()  # legend label -> y; runs drawn as a line, not a point
-    if isinstance(references, dict):
-        lines = {str(k): v for k, v in references.items()}
-    else:
-        if isinstance(references, str) or not isinstance(references, (list, tuple, set)):
-            references = [references]
-        for ref in references:
-            if isinstance(ref, str):
-                if ref not in by_name:
-                    raise ValueError(f"references: no run named {ref!r} in runs ({list(by_name)})")
-                ref_names.add(ref)
-                ref = by_name[ref]
-            name = _field(ref, "name", "each reference")
-            count = _field(ref, "trainable_params", "each reference")
-            lines[f"{name} ({count:,} trained)"] = _field(ref, y, "each reference")
-    for label, v in lines.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise ValueError(f"references[{label!r}] must be a finite number, got {v!r}")
+    lines, ref_names = _reference_lines(references, by_name, y)
     if isinstance(highlight, str):
-        if highlight not in by_name:
-            raise ValueError(f"highlight: no run named {highlight!r} in runs ({list(by_name)})")
-        highlight = by_name[highlight]
+        highlight = _run_named(highlight, by_name, "highlight")
 
     fig, ax = plt.subplots(figsize=SIZE) if ax is None else (ax.figure, ax)
     xs_all = []
@@ -253,8 +260,7 @@ def plot_old_new_runs(results, time_limit_s: float):
     ``contest.toolbox.run_solution``; unscored ones (crashed, not attempted) are left out.
     Returns the figure.
     """
-    if not (isinstance(time_limit_s, (int, float)) and time_limit_s > 0):
-        raise ValueError(f"time_limit_s must be a number of seconds > 0, got {time_limit_s!r}")
+    check_number("time_limit_s", time_limit_s, 0, strict=True)  # seconds
     runs = [r for r in results if getattr(r, "score", None) is not None]
     if not runs:
         raise ValueError("results must hold at least one scored contest Result")
@@ -365,8 +371,7 @@ def plot_memory_terms(rows: dict, budget_gb: float = 16.0, title: str = "will it
     """
     if not rows:
         raise ValueError("rows must be a non-empty dict of label -> {term: bytes}, got {}")
-    if not budget_gb > 0:
-        raise ValueError(f"budget_gb must be > 0, got {budget_gb!r}")
+    check_number("budget_gb", budget_gb, 0, strict=True)
     labels = list(rows)
     terms = list(dict.fromkeys(t for r in rows.values() for t in r))
     colours = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")

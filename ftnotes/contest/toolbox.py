@@ -16,7 +16,6 @@ task's scorer (:func:`ftnotes.contest.metrics.old_new_score`).
 from __future__ import annotations
 
 import copy
-import math
 import time
 
 import torch
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ftnotes import peft
+from ftnotes.checks import check_number
 from ftnotes.contest.metrics import task_aware_labels
 from ftnotes.contest.oldnew import NUM_NEW, NUM_OLD
 from ftnotes.contest.result import Result
@@ -117,15 +117,6 @@ def expanded_loss(teacher=None, distill_weight: float = 0.0, temperature: float 
     return loss_fn
 
 
-def _check_rate(name: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value)
-                                       and value > 0):  # fmt: skip
-        allowed = "None or a finite number > 0" if allow_none else "a finite number > 0"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
 def train_expanded(model, data, *, epochs: int = 5, lr: float = 1e-3, head_lr=None,
                    replay_per_class: int = 0, distill_weight: float = 0.0,
                    temperature: float = 2.0, teacher=None, batch_size: int = 32,
@@ -145,15 +136,11 @@ def train_expanded(model, data, *, epochs: int = 5, lr: float = 1e-3, head_lr=No
     message, so a notebook panel never crashes).
     """
     check_int("epochs", epochs)
-    _check_rate("lr", lr)
-    _check_rate("head_lr", head_lr, allow_none=True)
+    check_number("lr", lr, 0, strict=True)
+    check_number("head_lr", head_lr, 0, strict=True, optional=True)
     check_int("batch_size", batch_size)
     check_int("replay_per_class", replay_per_class, 0)
-    if isinstance(distill_weight, bool) or not (
-        isinstance(distill_weight, (int, float)) and math.isfinite(distill_weight)
-        and distill_weight >= 0
-    ):  # fmt: skip
-        raise ValueError(f"distill_weight must be a finite number >= 0, got {distill_weight!r}")
+    check_number("distill_weight", distill_weight, 0)
     if distill_weight > 0 and teacher is None:
         raise ValueError("distill_weight > 0 needs teacher= (the frozen original model)")
     x, y = data.train
@@ -235,7 +222,7 @@ def run_solution(task, solve, base, data, test, *, time_limit_s=None, name=None)
     keeps its score for reading but is "time limit exceeded" (it would count 0).
     """
     limit = task.time_limit_s if time_limit_s is None else time_limit_s
-    _check_rate("time_limit_s", limit)
+    check_number("time_limit_s", limit, 0, strict=True)
     name = name or getattr(solve, "__name__", "solution")
     model = copy.deepcopy(base).requires_grad_(True)
     start = time.perf_counter()

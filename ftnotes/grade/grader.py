@@ -12,7 +12,6 @@ line to the history. Every failure has a reason, no score, and its history line.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ftnotes import contest
+from ftnotes.checks import check_choice, check_number
 from ftnotes.contest.core import BOARDS, INPUTS_ENV, SPLIT_ENV, Secret
 from ftnotes.contest.formats import SubmissionError
 from ftnotes.contest.result import Result
@@ -32,18 +32,11 @@ MAX_TIME_LIMIT_S = 24 * 3600.0
 
 def check_options(task, board, time_limit_s, memory_limit_gb) -> tuple[float, float]:
     """(limit in seconds, memory cap in GB), or ValueError naming the bad argument."""
-    if board not in BOARDS:
-        raise ValueError(f"board must be one of {BOARDS}, got {board!r}")
+    check_choice("board", board, BOARDS)
     limit = task.time_limit_s if time_limit_s is None else time_limit_s
-    if isinstance(limit, bool) or not (isinstance(limit, (int, float)) and math.isfinite(limit)
-                                       and 0 < limit <= MAX_TIME_LIMIT_S):  # fmt: skip
-        raise ValueError(f"time_limit_s must be None or a finite number of seconds in (0, "
-                         f"{MAX_TIME_LIMIT_S:g}], got {time_limit_s!r}")  # fmt: skip
+    check_number("time_limit_s", limit, 0, MAX_TIME_LIMIT_S, strict=True)  # seconds
     memory = task.memory_limit_gb if memory_limit_gb is None else memory_limit_gb
-    if isinstance(memory, bool) or not (isinstance(memory, (int, float)) and math.isfinite(memory)
-                                        and 0.25 <= memory <= 1024):  # fmt: skip
-        raise ValueError(f"memory_limit_gb must be None or a number of GB in [0.25, 1024], got "
-                         f"{memory_limit_gb!r}")  # fmt: skip
+    check_number("memory_limit_gb", memory, 0.25, 1024)
     return float(limit), float(memory)
 
 
