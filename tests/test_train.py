@@ -239,7 +239,7 @@ def test_notebook01_top_of_panel_range_is_reported():
     assert h.diverged and "learning rate 0.1" in h.message
 
 
-# --- the loss hook and replay source (olympiad.train_expanded is fit with both) ---
+# --- the loss hook and replay source (contest.toolbox.train_expanded is fit with both) ---
 
 
 def _weights(model):
