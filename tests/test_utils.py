@@ -175,3 +175,17 @@ def test_every_cli_defaults_to_the_thread_rule(monkeypatch):
             with pytest.raises(SystemExit):
                 module.main([])
         assert set(seen.values()) == {1 if env is None else 2}, seen
+
+
+def test_write_json_has_the_course_shape_and_never_half_writes(tmp_path):
+    import json
+
+    from ftnotes.utils import write_json
+
+    path = tmp_path / "sub" / "m.json"
+    obj = {"sha256": "ab", "files": {"a": 1}, "acc": 0.5}
+    write_json(path, obj)
+    assert path.read_text() == json.dumps(obj, indent=2) + "\n"  # byte-identical to the old writers
+    with pytest.raises(TypeError):
+        write_json(path, {"bad": object()})  # not JSON: refused before anything is written
+    assert json.loads(path.read_text()) == obj and [p.name for p in path.parent.iterdir()] == ["m.json"]
