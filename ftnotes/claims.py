@@ -10,12 +10,18 @@ only when every setting has its shipped value; otherwise it is printed, with wha
     claims = Claims.from_settings("00", globals())
     claims.check(reach_ft <= 5, "full fine-tuning reaches 80% validation accuracy by epoch 5")
 
+A claim about *time* (``timing=True``: one step against another, timed interleaved) is asserted
+like the others, except where ``$FTNOTES_TIMING_CLAIMS`` is ``report``: the browser test sets it,
+since there the notebooks share two cores with a browser and a Jupyter server, and its job is the
+page; nbval, run on the same notebooks by ``make test``, asserts those claims.
+
 ``DEFAULTS`` holds each notebook's shipped settings; ``tests/test_claims.py`` checks that the
 notebooks' settings cells still say the same.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ftnotes.checks import check_choice
@@ -63,6 +69,16 @@ DEFAULTS = {
     },
 }  # fmt: skip
 
+TIMING_ENV = "FTNOTES_TIMING_CLAIMS"  # "report": timing claims print their verdict, never fail
+
+
+def timing_claims_reported() -> bool:
+    """Whether timing claims are reported, not asserted (``$FTNOTES_TIMING_CLAIMS``)."""
+    value = os.environ.get(TIMING_ENV, "").strip()
+    if value:
+        check_choice(TIMING_ENV, value, ("report",))
+    return value == "report"
+
 
 @dataclass
 class Claims:
@@ -93,9 +109,16 @@ class Claims:
         return ", ".join(f"{n} = {mine!r} (shipped: {shipped!r})"
                          for n, (shipped, mine) in self.changed.items())  # fmt: skip
 
-    def check(self, ok: bool, claim: str) -> bool:
-        """Assert ``claim`` at the shipped settings; elsewhere print whether it held. Returns ok."""
+    def check(self, ok: bool, claim: str, timing: bool = False) -> bool:
+        """Assert ``claim`` at the shipped settings; elsewhere print whether it held. Returns ok.
+
+        ``timing=True``: a claim about measured time, reported instead of asserted where
+        ``$FTNOTES_TIMING_CLAIMS=report`` (the browser test's kernels)."""
         ok = bool(ok)
+        if self.at_defaults and timing and timing_claims_reported():
+            verdict = "holds" if ok else "does NOT hold"
+            print(f"[timing claim, reported: {TIMING_ENV}=report] {claim}: {verdict} in this run")
+            return ok
         if self.at_defaults:
             assert ok, f"claim failed at the shipped settings: {claim}"
             return ok
