@@ -79,7 +79,7 @@ def test_bench_markdown_path_is_checked_too(ran, capsys, tmp_path):
 @pytest.mark.parametrize("value", ["0", "-1", "two"])
 def test_threads_must_be_a_positive_int(ran, capsys, tool, argv, value):
     refused(tool, [*argv, "--threads", value], capsys,
-            f"argument --threads: torch threads must be an int from 1 to this machine's",
+            "argument --threads: torch threads must be an int from 1 to this machine's",
             f"cores, got {value!r}")
     assert not ran
 
