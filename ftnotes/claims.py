@@ -34,16 +34,16 @@ DEFAULTS = {
     },
     "01": {
         "SEED": 0, "LABELS_PER_CLASS": 20, "EPOCHS": 5, "BATCH_SIZE": 32,
-        "LRS": [3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 3e-2], "LR": 1e-3, "PROBE_LR": 1e-2,
+        "LRS": [1e-4, 3e-4, 1e-3, 3e-3, 3e-2], "LR": 1e-3, "PROBE_LR": 1e-2,
         "HIGH_LR": 3e-3, "LAYER_DECAY": 0.5, "K_BLOCKS": 1, "ES_EPOCHS": 40, "PATIENCE": 5,
-        "SOURCE_EVAL": 1000,
+        "VAL_SIZE": 120, "SOURCE_EVAL": 500,
     },
     "02": {
         "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 20, "REDUCTION_FACTOR": 8,
         "PLACEMENT": "houlsby", "SWEEP_FACTORS": (2, 8, 32), "SEED": 0, "RUN_SLOW_SWEEP": False,
     },
     "03": {
-        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 16, "R": 4, "LORA_ALPHA": 8,
+        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 12, "R": 4, "LORA_ALPHA": 8,
         "TARGETS": ("q_proj", "v_proj"), "RANKS": (1, 4, 16), "SEED": 0, "RUN_SLOW_SWEEP": False,
     },
     "04": {

@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("notebook", type=Path, help="a notebook path, e.g. notebooks/07_huggingface.ipynb")
     ap.add_argument("--pairs", type=int, default=2, help="idle/busy pairs, alternated (default 2)")
     args = ap.parse_args(argv)
+    if not args.notebook.is_file() and (ROOT / args.notebook).is_file():
+        args.notebook = ROOT / args.notebook  # a path from the repository root
     if not args.notebook.is_file():
         ap.error(f"notebook: {args.notebook} is not a file")
     if args.pairs < 1:
