@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..train import adamw_bytes
-from .families import FAMILIES
+from .families import CAUSAL_FAMILIES, FAMILIES
 from .tape import Tape
 
 METHODS = ("full", "lora", "probe")
@@ -132,15 +132,21 @@ def _base_name(model: nn.Module, name: str) -> str:
 def estimate(model, setup: Setup) -> Estimate:
     """Predict one training step of ``model`` (an nn.Module, e.g. on the meta device, or a
     transformers config) under ``setup``. Activations: batch_size x seq_len tokens (ViT: the
-    image's patches + CLS, whatever ``seq_len`` says)."""
+    image's patches + CLS, whatever ``seq_len`` says). A causal LM (``meta_model(config,
+    AutoModelForCausalLM)``) is trained with the causal-LM loss over every position, its
+    ``vocab_size`` logits included."""
     if not isinstance(setup, Setup):
         raise ValueError(f"setup must be an ftnotes.costs.Setup, got {setup!r}")
     if not isinstance(model, nn.Module):
         model = meta_model(model)
     cfg = model.config
+    causal = getattr(model, "lm_head", None) is not None  # a *ForCausalLM: the LM loss
+    if causal and setup.method == "probe":
+        raise ValueError("method='probe' trains a classification head; a causal LM has none "
+                         "(its lm_head is the tied embedding): use 'full' or 'lora'")  # fmt: skip
     stored, trained, tensors, _ = _counts(model, setup)
     state = {"adamw": adamw_bytes(trained, tensors), "sgd": 0, "sgd-momentum": 4 * trained}
-    family = FAMILIES.get(cfg.model_type)
+    family = (CAUSAL_FAMILIES if causal else FAMILIES).get(cfg.model_type)
     est = Estimate(4 * stored, 4 * trained, state[setup.optimizer], None, stored, trained, 0)
     if family is None:
         return est

@@ -1,4 +1,5 @@
-"""One symbolic forward per transformers architecture (ViT, BERT, Qwen2), op by op.
+"""One symbolic forward per transformers architecture (ViT, BERT, Qwen2 / Llama as a
+classifier or a causal LM), op by op.
 
 Each function walks the modules of ``transformers``' implementation in the order they run and
 lets :class:`~ftnotes.costs.tape.Tape` record what autograd saves. Names are module paths as
@@ -82,8 +83,9 @@ def _rope(tape: Tape, q, cos, sin):
     return tape.add(tape.mul(q, cos), tape.mul(tape.copy(q), sin))
 
 
-def qwen2(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
-    """Qwen2ForSequenceClassification (Qwen2 report, arXiv:2407.10671): RMSNorm, GQA, RoPE, SwiGLU."""
+def _decoder(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool):
+    """The embeddings and decoder layers of Qwen2 / Llama (RMSNorm, GQA, RoPE, SwiGLU): the
+    last hidden state."""
     h, i, s = cfg.hidden_size, cfg.intermediate_size, seq_len
     heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
     d = getattr(cfg, "head_dim", None) or h // heads
@@ -104,8 +106,28 @@ def qwen2(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
             gate = tape.act(tape.linear(a, pre + "mlp.gate_proj", h, i))
             up = tape.linear(a, pre + "mlp.up_proj", h, i)
             x = tape.add(x, tape.linear(tape.mul(gate, up), pre + "mlp.down_proj", i, h))
-    tape.linear(tape.rms_norm(x, "norm"), "score", h, cfg.num_labels)
+    return tape.rms_norm(x, "norm")
+
+
+def qwen2(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
+    """Qwen2ForSequenceClassification (Qwen2 report, arXiv:2407.10671): RMSNorm, GQA, RoPE, SwiGLU."""
+    x = _decoder(tape, cfg, batch, seq_len, checkpoint)
+    tape.linear(x, "score", cfg.hidden_size, cfg.num_labels)
     _loss(tape, batch, cfg.num_labels)
 
 
+def causal_lm(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
+    """Qwen2ForCausalLM / LlamaForCausalLM trained with the causal-LM loss: the LM head turns
+    every position into ``vocab_size`` logits, and the loss's log-softmax keeps a float32 copy
+    of all of them (batch x seq_len x vocab_size x 4 bytes: 5 GB for Qwen2.5-0.5B's 151,936
+    tokens at 32 x 256), whatever the method trains. With tied embeddings the head's weight is
+    the embedding matrix (``lm_head`` trains exactly when ``embed_tokens`` does)."""
+    x = _decoder(tape, cfg, batch, seq_len, checkpoint)
+    tape.linear(x, "lm_head", cfg.hidden_size, cfg.vocab_size)
+    _loss(tape, batch * seq_len, cfg.vocab_size)
+    tape.save(tape.new(batch * seq_len, INT64, False, "shift_labels"))  # nll_loss keeps its targets
+
+
 FAMILIES = {"vit": vit, "bert": bert, "qwen2": qwen2}
+# *ForCausalLM models (they have an ``lm_head``): the same decoders, scored by the causal-LM loss
+CAUSAL_FAMILIES = {"qwen2": causal_lm, "llama": causal_lm}

@@ -153,8 +153,9 @@ def measure_step(model, batch: dict, setup: Setup, track_live: bool | None = Non
     return out
 
 
-def random_batch(cfg, setup: Setup, device="cpu", seed: int = 0) -> dict:
-    """Seeded random inputs of the right shapes (pixels or token ids) and labels."""
+def random_batch(cfg, setup: Setup, device="cpu", seed: int = 0, causal: bool = False) -> dict:
+    """Seeded random inputs of the right shapes (pixels or token ids) and labels (``causal``:
+    the input ids themselves, every position scored)."""
     g = torch.Generator().manual_seed(seed)
     b = setup.batch_size
     labels = torch.randint(0, cfg.num_labels, (b,), generator=g)
@@ -162,24 +163,30 @@ def random_batch(cfg, setup: Setup, device="cpu", seed: int = 0) -> dict:
         x = {"pixel_values": torch.randn(b, cfg.num_channels, cfg.image_size, cfg.image_size, generator=g)}
     else:  # token ids below the pad id, so every position counts
         x = {"input_ids": torch.randint(0, cfg.vocab_size - 1, (b, setup.seq_len), generator=g)}
+        labels = x["input_ids"].clone() if causal else labels
     return {k: v.to(device) for k, v in {**x, "labels": labels}.items()}
 
 
-def build(cfg, setup: Setup, seed: int = 0, device="cpu"):
-    """A randomly initialised model of ``cfg`` with ``setup`` applied, in train mode."""
+def build(cfg, setup: Setup, seed: int = 0, device="cpu", causal: bool = False):
+    """A randomly initialised model of ``cfg`` (``causal``: its *ForCausalLM) with ``setup``
+    applied, in train mode."""
     from .estimate import meta_model
 
     torch.manual_seed(seed)
-    cls = type(meta_model(cfg))
+    if causal:
+        from transformers import AutoModelForCausalLM as cls
+    else:
+        cls = type(meta_model(cfg))
     with torch.device(device):
-        model = cls(cfg)
+        model = cls.from_config(cfg) if causal else cls(cfg)
     return prepare(model.train(), setup)
 
 
-def measure(cfg, setup: Setup, seed: int = 0, device="cpu", track_live=None) -> dict:
+def measure(cfg, setup: Setup, seed: int = 0, device="cpu", track_live=None,
+            causal: bool = False) -> dict:  # fmt: skip
     """Build, run one step and count: see :func:`measure_step`."""
-    model = build(cfg, setup, seed, device)
-    return measure_step(model, random_batch(cfg, setup, device, seed), setup, track_live)
+    model = build(cfg, setup, seed, device, causal)
+    return measure_step(model, random_batch(cfg, setup, device, seed, causal), setup, track_live)
 
 
 

@@ -38,6 +38,22 @@ def _fail(msg: str) -> WeightsError:
                         f"or point ${ENV} at a converted folder).")  # fmt: skip
 
 
+def load_manifest(path=None) -> dict:
+    """The conversion record next to the folder (``<folder>.json``, written at set-up by
+    ``python -m ftnotes.reallm.convert``): source, quantization, converter, logit check."""
+    folder = smollm2_path(path)
+    manifest = folder.with_name(folder.name + ".json")
+    if not manifest.is_file():
+        raise _fail(f"the manifest {manifest} is missing")
+    try:
+        record = json.loads(manifest.read_text())
+    except (OSError, ValueError) as err:
+        raise _fail(f"the manifest {manifest} is unreadable ({err})") from None
+    if not isinstance(record, dict):
+        raise _fail(f"the manifest {manifest} must hold a JSON object")
+    return record
+
+
 def _check_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise _fail(f"the SmolLM2 folder {folder} is missing")
@@ -64,14 +80,20 @@ def load_smollm2(path=None, dtype=torch.float32, device=None):
     CPU (bfloat16 matmuls are emulated there); ``torch.bfloat16`` on a GPU that has it.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     folder = smollm2_path(path)
     _check_folder(folder)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar: one bar per training, no others
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except Exception as err:  # json, safetensors and shape errors come in many types
         raise _fail(f"{folder} could not be loaded ({str(err).splitlines()[0][:300]})") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     try:
         check_upstream(model.config, tokenizer)
     except WeightsError as err:
