@@ -48,7 +48,7 @@ DEFAULTS = {
     },
     "11": {
         "SEED": 0, "N_TRAIN": 16, "N_TEST": 6, "SHOTS": 2, "STEPS": 8, "BATCH_SIZE": 4, "R": 8,
-        "TOP_K": 4, "LR": {"lora_qv": 4e-3, "lora_all": 2e-3, "top_layers": 1e-3},
+        "TOP_K": 4, "LR": {"lora_qv": 8e-3, "lora_all": 4e-3, "top_layers": 1e-3},
     },
 }  # fmt: skip
 

@@ -48,7 +48,7 @@ def bench(method_names=methods.METHODS, seeds=3, steps=methods.STEPS, n_train=N_
             _, rec = methods.run(m, base, tok, train, test, steps=steps, lr=lrs[m], seed=seed,
                                  batch_size=batch_size, device=device)  # fmt: skip
             runs.append(rec.as_dict())
-            log(f"seed {seed} {m:10s} lr {rec.lr:.0e}: accuracy {rec.accuracy:.3f}, log-lik "
+            log(f"seed {seed} {m:10s} lr {rec.lr:g}: accuracy {rec.accuracy:.3f}, log-lik "
                 f"{rec.loglik:.3f}, {rec.step_seconds:.2f} s/step")  # fmt: skip
     return {"before": before, "runs": runs, "seeds": seeds, "steps": steps, "batch_size": batch_size,
             "n_train": n_train,
@@ -80,7 +80,7 @@ def markdown(rows, result) -> str:
              "| method | lr | accuracy mean (min-max) | lift over zero-shot | answer log-lik after "
              "| trainable | s/step |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        lines.append(f"| {r['method']} | {r['lr']:.0e} | {r['mean']:.3f} ({r['min']:.3f}-"
+        lines.append(f"| {r['method']} | {r['lr']:g} | {r['mean']:.3f} ({r['min']:.3f}-"
                      f"{r['max']:.3f}) | {100 * r['lift']:+.1f} points | {r['loglik']:.3f} | "
                      f"{r['trainable']:,} | {r['step_seconds']:.2f} |")  # fmt: skip
     return "\n".join(lines)

@@ -143,7 +143,7 @@ class FakeTokenizer:
         return "".join(f"{m['role']}: {m['content']} " for m in messages) + "assistant: "
 
     def __call__(self, texts, padding=False, padding_side="right", add_special_tokens=True,
-                 return_tensors=None):  # fmt: skip
+                 return_tensors=None, verbose=True):  # fmt: skip
         ids = [[5] * len(t.split()) for t in texts]
         if not padding:
             return {"input_ids": ids}

@@ -141,7 +141,7 @@ def encode_for_generation(tokenizer, texts, max_new_tokens: int, context: int) -
     Left: a batch is generated column by column, so every row's *last* column must be its own
     last token (with right padding a short row would continue from a pad)."""
     enc = tokenizer(list(texts), padding=True, padding_side="left", add_special_tokens=False,
-                    return_tensors="pt")  # fmt: skip
+                    return_tensors="pt", verbose=False)  # fmt: skip
     check_fits(enc["attention_mask"].sum(1).tolist(), max_new_tokens, context)
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
@@ -173,7 +173,8 @@ def generate(model, tokenizer, conversations, max_new_tokens: int = 3, prefill: 
         raise ValueError(f"conversations must be a list of message lists, got {conversations!r:.80}")
     texts = [chat_text(tokenizer, c, prefill) for c in conversations]
     context = context_length(model)
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    # verbose=False: an over-long prompt gets check_fits' error, not transformers' log line first
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
     check_fits(lengths, max_new_tokens, context)  # all of them, before the first generate
     order = sorted(range(len(texts)), key=lengths.__getitem__)
     device = next(model.parameters()).device
