@@ -2,9 +2,10 @@
 
 nbval reports one test item per cell; students and reviewers care about whole notebooks, so the
 cells' setup+call+teardown times are summed per file. Machines differ in speed by up to 2.5x, so
-the budgets (DEVELOPERS.md) are in *reference steps*: one TinyViT training step at batch 32 on
-one thread, as timed by ``../shared/tools/refstep.py``. The summary prints the CPU, that step
-time and each notebook in steps, and flags a notebook over its budget.
+the budgets (below) are in *reference steps*: one TinyViT-sized training step at batch 32 on
+one thread, as timed by ``tools/refstep.py`` (plain torch, in the repository, so a fresh clone
+measures it too). The summary prints the CPU, that step time and each notebook in steps, and
+flags a notebook over its budget.
 """
 
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 NOTEBOOK_BUDGET_STEPS = 2_300
 TOTAL_BUDGET_STEPS = 20_000
-REFSTEP = Path(__file__).resolve().parent.parent / "shared" / "tools" / "refstep.py"
+REFSTEP = Path(__file__).resolve().parent / "tools" / "refstep.py"
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 
@@ -51,7 +52,7 @@ def pytest_terminal_summary(terminalreporter):
     if step is None:
         write(f"reference step: unavailable ({REFSTEP} not found); times in seconds only")
     else:
-        write(f"reference step: {step:.2f} ms (python {REFSTEP.relative_to(REFSTEP.parents[2])})")
+        write(f"reference step: {step:.2f} ms (python {REFSTEP.relative_to(REFSTEP.parents[1])})")
     write(f"{'seconds':>8}  {'ref steps':>9}  notebook (budget {NOTEBOOK_BUDGET_STEPS:,} steps each)")
     for path, seconds in sorted(_notebook_seconds.items()):
         steps = seconds * 1e3 / step if step else float("nan")

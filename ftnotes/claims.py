@@ -40,6 +40,10 @@ DEFAULTS = {
         "BENCH_METHODS": ("linear_probe", "lora", "full_ft"), "SCHEDULE_LR": 6e-3,
         "SCHEDULE_EPOCHS": 10,
     },
+    "09": {
+        "BUDGET_GB": 16, "TIME_LIMIT_S": 600, "MFU": 0.4, "BATCH_SIZE": 32, "SEQ_LEN": 256, "R": 8,
+        "TARGETS": ("query", "value", "q_proj", "v_proj"), "SMALL_LAYERS": (1, 2), "SEED": 0,
+    },
     "08": {
         "SEED": 0, "N_TRAIN": 300, "N_TEST": 100, "N_SOURCE": 20, "STEPS": 100,
         "BATCH_SIZE": 32, "LORA_R": 16, "N_VIRTUAL": 8,

@@ -319,28 +319,36 @@ def plot_confusion(cm, classes, title: str = "confusion matrix"):
 
 
 def plot_memory_terms(rows: dict, budget_gb: float = 16.0, title: str = "will it fit?"):
-    """Stacked horizontal bars of the four memory terms (GB) per setup, with a budget line.
+    """Stacked horizontal bars of the memory terms (GB) per setup, with a budget line.
 
     ``rows`` maps a label to a dict of term -> bytes (``Estimate.terms()``); None counts as 0.
+    A term below 0.1% of the largest total in every row (a classifier's loss backward) gets no
+    bar and no legend entry. The legend sits outside the axes, so it never hides a bar or the
+    budget line.
     """
     if not rows:
         raise ValueError("rows must be a non-empty dict of label -> {term: bytes}, got {}")
     if not budget_gb > 0:
         raise ValueError(f"budget_gb must be > 0, got {budget_gb!r}")
     labels = list(rows)
-    terms = list(next(iter(rows.values())))
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.4))
+    terms = list(dict.fromkeys(t for r in rows.values() for t in r))
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+    if len(terms) > len(colours):
+        raise ValueError(f"rows must have at most {len(colours)} terms, got {terms}")
+    gbs = {t: np.array([(rows[lb].get(t) or 0) / 1e9 for lb in labels]) for t in terms}
+    largest = max(sum(gbs.values()).max(), 1e-12)
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(labels) + 1.4))
     left = np.zeros(len(labels))
-    for term, colour in zip(terms, ("tab:blue", "tab:orange", "tab:green", "tab:red")):
-        gb = np.array([(rows[lb].get(term) or 0) / 1e9 for lb in labels])
-        ax.barh(labels, gb, left=left, color=colour, label=term)
-        left += gb
+    for term, colour in zip(terms, colours):
+        if gbs[term].max() >= 1e-3 * largest:
+            ax.barh(labels, gbs[term], left=left, color=colour, label=term)
+        left += gbs[term]
     for y, total in enumerate(left):
         ax.text(total, y, f" {total:.1f} GB", va="center", fontsize=8)
     ax.axvline(budget_gb, color="black", ls="--", label=f"{budget_gb:g} GB budget")
     ax.invert_yaxis()  # the first row on top, as listed
     ax.set(xlabel="memory (GB = 1e9 bytes)", title=title)
     ax.set_xlim(0, max(left.max(), budget_gb) * 1.18)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig

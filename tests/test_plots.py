@@ -178,3 +178,20 @@ def test_plot_log_history_reads_trainer_logs():
         plot_log_history({"run": logs[:1]})
     with pytest.raises(ValueError, match="runs must be"):
         plot_log_history([])
+
+
+@pytest.mark.parametrize("total_gb", [3.0, 15.0, 26.0])
+def test_memory_terms_legend_never_covers_the_budget_line(total_gb):
+    """Notebook 09's single-bar figure put its legend over the 16 GB line (issue 31)."""
+    from ftnotes.plots import plot_memory_terms
+
+    terms = {"weights": 2e9, "gradients": 0, "optimizer state": 0,
+             "activations": (total_gb - 2) * 1e9, "loss backward": 0.0}  # fmt: skip
+    fig = plot_memory_terms({"LoRA, fp16": terms}, budget_gb=16)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    line = next(ln for ln in ax.get_lines() if "budget" in ln.get_label()).get_window_extent()
+    assert legend.x0 > line.x1 or legend.x1 < line.x0 or legend.y0 > line.y1 or legend.y1 < line.y0
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "loss backward" not in labels and "activations" in labels  # empty terms: no entry

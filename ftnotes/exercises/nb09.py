@@ -131,14 +131,17 @@ def largest_batch(fixed_bytes: int, bytes_per_sample: int, budget_bytes: int) ->
 )
 def _check_largest_batch(fn, ctx):
     gb = 10**9
-    cases = ((4 * gb, gb // 2, 16 * gb), (0, 3, 10), (2 * gb, 7 * 10**8, 16 * gb), (5, 5, 10))
+    # 10 / 3 = 3.33 and 11 / 3 = 3.67: round, ceil and floor part ways
+    cases = ((4 * gb, gb // 2, 16 * gb), (0, 3, 10), (2 * gb, 7 * 10**8, 16 * gb), (5, 5, 10),
+             (0, 3, 11))  # fmt: skip
     for fixed, per, budget in cases:
         got = as_int(fn(fixed, per, budget), "largest_batch", ctx)
         want = largest_batch(fixed, per, budget)
         msg = f"largest_batch({fixed:,}, {per:,}, {budget:,}) = {got}"
         ctx.expect(got != budget // per or budget // per == want,
                    f"{msg}: the fixed bytes (weights, gradients, state) come first.")  # fmt: skip
-        ctx.expect(got != want + 1, f"{msg}: round down; that batch overflows the budget.")
+        ctx.expect(got != want + 1, f"{msg}: round down ({budget - fixed:,} / {per:,} = "
+                   f"{(budget - fixed) / per:.3g}); that batch overflows the budget.")  # fmt: skip
         ctx.expect(got == want, f"{msg}, expected {want}.")
         ctx.expect(fixed + got * per <= budget, f"{msg} does not fit.")
     ctx.ok("round down, fixed bytes first, exact fit allowed")

@@ -25,6 +25,7 @@ import torch
 
 from ftnotes.lm.model import new_model
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
+from ftnotes.utils import check_int
 
 METHODS = ("scratch", "full", "lora", "prompt", "prefix", "prefix_mlp")
 # One learning rate per method, chosen on the notebook's budget (100 steps, 300 examples, the
@@ -47,8 +48,12 @@ N_VIRTUAL = 8
 
 
 def peft_config(method: str, size: int | None = None, hidden_size: int = 64):
-    """The peft config of an adapter method; ``size`` is LoRA's rank or the virtual tokens."""
+    """The peft config of an adapter method; ``size`` (None: the default, or an int >= 1) is
+    LoRA's rank or the virtual tokens (peft accepts 0 and fails later, inside the model)."""
     import peft
+
+    if size is not None:
+        check_int("size", size)
 
     if method == "lora":
         r = LORA_R if size is None else size

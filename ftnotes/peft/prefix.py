@@ -60,9 +60,9 @@ class PrefixTunedViT(PeftWrapper):
 
     def __init__(self, base: TinyViT, config: PrefixTuningConfig | None = None, num_classes=None):
         super().__init__()
-        check_vit(base)
+        check_vit(base, "prefix")
         self.peft_config = config = config or PrefixTuningConfig()
-        self.base = base.requires_grad_(False)
+        self.base = base
         D, L, P = base.cfg.dim, base.cfg.depth, config.num_virtual_tokens
         ref = base.cls_token
         if config.prefix_projection:
@@ -76,6 +76,7 @@ class PrefixTunedViT(PeftWrapper):
             prefix = torch.randn(L, 2, P, D, device=ref.device, dtype=ref.dtype) * 0.02
             self.prefix_embeddings = nn.Parameter(prefix)
         self.head = new_head(base, num_classes)
+        base.requires_grad_(False)  # last: a refused argument leaves the backbone as it was
 
     @classmethod
     def for_loading(cls, base, config, state_dict, num_classes):

@@ -24,7 +24,7 @@ from torch import nn
 
 from ftnotes.models import TinyViT
 from ftnotes.peft.config import PeftConfig
-from ftnotes.peft.tuners import PeftWrapper
+from ftnotes.peft.tuners import PeftWrapper, refuse_other_method
 from ftnotes.utils import check_int
 
 PROMPT_INITS = ("random", "data")
@@ -55,9 +55,12 @@ class PromptTuningConfig(PeftConfig):
         return PromptTunedViT(model, self, num_classes=num_classes, init_data=init_data)
 
 
-def check_vit(base) -> None:
+def check_vit(base, method: str) -> None:
+    """ValueError unless ``base`` is a TinyViT without another PEFT method (wrapping would
+    freeze that method's tensors without a word)."""
     if not isinstance(base, TinyViT):
         raise ValueError(f"base must be an ftnotes TinyViT, got {type(base).__name__}")
+    refuse_other_method(base, method)
 
 
 def new_head(base: TinyViT, num_classes: int | None) -> nn.Linear:
@@ -83,12 +86,13 @@ class PromptTunedViT(PeftWrapper):
     def __init__(self, base: TinyViT, config: PromptTuningConfig | None = None, num_classes=None,
                  init_data: torch.Tensor | None = None):  # fmt: skip
         super().__init__()
-        check_vit(base)
+        check_vit(base, "prompt")
         self.peft_config = config = config or PromptTuningConfig()
-        self.base = base.requires_grad_(False)
+        self.base = base
         self.prompt_embeddings = nn.Parameter(self._empty_prompts(()))
         self._init_prompts(init_data)
         self.head = new_head(base, num_classes)
+        base.requires_grad_(False)  # last: a refused argument leaves the backbone as it was
 
     def _empty_prompts(self, lead: tuple) -> torch.Tensor:
         cfg = self.base.cfg
@@ -146,17 +150,18 @@ class MultiTaskPromptViT(PromptTunedViT):
     def __init__(self, base: TinyViT, config: PromptTuningConfig | None = None,
                  num_classes: Sequence[int] = (10, 10), init_data=None):  # fmt: skip
         PeftWrapper.__init__(self)
-        check_vit(base)
+        check_vit(base, "prompt")
         if isinstance(num_classes, int) or not len(num_classes):
             raise ValueError(
                 f"num_classes must be a non-empty list (one per task), got {num_classes!r}"
             )
         self.peft_config = config = config or PromptTuningConfig()
-        self.base = base.requires_grad_(False)
+        self.base = base
         self.num_classes = list(num_classes)
         self.prompt_embeddings = nn.Parameter(self._empty_prompts((len(num_classes),)))
         self._init_prompts(init_data)
         self.heads = nn.ModuleList(new_head(base, c) for c in num_classes)
+        base.requires_grad_(False)  # last: a refused argument leaves the backbone as it was
 
     @classmethod
     def for_loading(cls, base, config, state_dict, num_classes):
