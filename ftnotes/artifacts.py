@@ -393,7 +393,8 @@ def hash_files(folder, names) -> dict[str, str]:
 
 
 def write_manifest(path, data: dict) -> Path:
-    """Write a manifest atomically (indented JSON and a newline, the format of every manifest)."""
-    from ftnotes.utils import atomic_write
+    """Write a manifest atomically (indented JSON and a newline, the format of every manifest):
+    :func:`ftnotes.utils.write_json`, the one JSON writer."""
+    from ftnotes.utils import write_json
 
-    return atomic_write(path, json.dumps(data, indent=2) + "\n")
+    return write_json(path, data)

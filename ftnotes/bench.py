@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import multiprocessing
 import os
 import platform
@@ -30,9 +29,10 @@ import torch
 
 from ftnotes import cli
 from ftnotes.checkpoints import load_manifest, load_pretrained
+from ftnotes.checks import check_choice, check_int
 from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, RECIPES, check_method, run_method
-from ftnotes.utils import atomic_write, check_int, count_params, get_device, pinned_threads
+from ftnotes.utils import atomic_write, count_params, get_device, pinned_threads, write_json
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
                "trainable_params", "total_params", "train_seconds", "step_ms",
@@ -128,8 +128,7 @@ def run_bench(task="digits", labels_per_class=None, methods=METHODS, seeds=1, pr
     core, at most 2).
     """
     methods = parse_methods(methods)
-    if task not in TASK_NAMES:
-        raise ValueError(f"task must be one of {TASK_NAMES}, got {task!r}")
+    check_choice("task", task, TASK_NAMES)
     check_int("seeds", seeds)
     labels_per_class = parse_labels(labels_per_class)
     check_int("jobs", jobs)
@@ -242,7 +241,7 @@ def main(argv=None) -> int:
     table = to_markdown(payload)
     print(table)
     if args.json:
-        atomic_write(args.json, json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, payload)
     if args.markdown:
         atomic_write(args.markdown, table)
     return 0

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ftnotes.checks import check_choice
+
 DEFAULTS = {
     "00": {
         "SEED": 0, "LABELS_PER_CLASS": 10, "CURVE_EPOCHS": 20, "BATCH_SIZE": 32,
@@ -70,8 +72,7 @@ class Claims:
     @classmethod
     def from_settings(cls, notebook: str, namespace: dict) -> Claims:
         """Compare the settings in ``namespace`` (a notebook's ``globals()``) with ``DEFAULTS``."""
-        if notebook not in DEFAULTS:
-            raise ValueError(f"notebook must be one of {sorted(DEFAULTS)}, got {notebook!r}")
+        check_choice("notebook", notebook, sorted(DEFAULTS))
         missing = [name for name in DEFAULTS[notebook] if name not in namespace]
         if missing:
             raise ValueError(f"namespace lacks the settings {missing}: run the settings cell first")

@@ -55,7 +55,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback  # n
 from ftnotes import artifacts  # noqa: E402
 from ftnotes.checkpoints import load_manifest, load_pretrained, weights_path  # noqa: E402
 from ftnotes.models import TinyViT, ViTConfig  # noqa: E402
-from ftnotes.utils import atomic_write  # noqa: E402
+from ftnotes.utils import write_json  # noqa: E402
 
 _SPEC = artifacts.get("tinyvit-hf")  # the declaration: files, command, architecture
 HF_DIR_NAME = _SPEC.location
@@ -280,7 +280,7 @@ def save_peft_adapter(peft_model, folder) -> Path:
     peft_model.save_pretrained(folder)
     record = {"fingerprint": base_fingerprint(peft_model),
               "base_config": _describe(peft_model.get_base_model().config)}  # fmt: skip
-    atomic_write(folder / BASE_FILE, json.dumps(record, indent=2) + "\n")
+    write_json(folder / BASE_FILE, record)
     return folder
 
 

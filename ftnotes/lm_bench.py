@@ -13,7 +13,6 @@ against learning the target.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 
@@ -21,7 +20,7 @@ from ftnotes import cli
 from ftnotes.lm import corpus, load_pretrained_lm
 from ftnotes.lm.methods import LR, METHODS, STEPS, run
 from ftnotes.lm.sft import evaluate_skills
-from ftnotes.utils import atomic_write, pinned_threads
+from ftnotes.utils import pinned_threads, write_json
 
 N_TRAIN, N_TEST, N_SOURCE = 300, 100, 20
 
@@ -96,7 +95,7 @@ def main(argv=None) -> int:
     rows = summary(result)
     print(markdown(rows, result))
     if args.json:
-        atomic_write(args.json, json.dumps({**result, "summary": rows}, indent=2) + "\n")
+        write_json(args.json, {**result, "summary": rows})
     return 0
 
 

@@ -42,9 +42,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ftnotes import artifacts, cli, reproduce
+from ftnotes.checks import check_int
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
+from ftnotes.schedules import warmup_cosine, warmup_cosine_scheduler  # noqa: F401 (re-exported)
 from ftnotes.strokes import render_strokes
 from ftnotes.utils import save_weights, set_seed
 
@@ -53,22 +55,12 @@ HANDWRITING_SEED = 500_000  # added to the glyph stream's seed for the --handwri
 SHIPPED_HANDWRITING = 48_000  # stroke digits per epoch in the shipped recipe (ftnotes.strokes)
 
 
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """Learning-rate factor: linear from ~0 to 1 over ``warmup`` steps, then cosine to 0."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
 def _loop(model, batches_fn, epochs, groups, weight_decay, warmup_frac=0.05, smoothing=0.0):
     """AdamW + warmup-cosine over ``epochs``; ``batches_fn(epoch)`` yields (x, y) batches."""
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     steps_per_epoch = len(list(batches_fn(-1)))
     total = epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: warmup_cosine(s, total, max(1, int(warmup_frac * total)))
-    )
+    sched = warmup_cosine_scheduler(opt, total, max(1, int(warmup_frac * total)))
     model.train()
     for epoch in range(epochs):
         for x, y in batches_fn(epoch):
@@ -111,8 +103,7 @@ def pretrain(cfg: ViTConfig, seed=0, epochs=8, samples_per_epoch=40_000, batch_s
     ``handwriting`` stroke digits (:mod:`ftnotes.strokes`) join each epoch's glyphs, shuffled
     in; with 0 (the default, and the shipped weights) nothing else is drawn or changed.
     """
-    if not isinstance(handwriting, int) or isinstance(handwriting, bool) or handwriting < 0:
-        raise ValueError(f"handwriting must be an int >= 0 (digits per epoch), got {handwriting!r}")
+    check_int("handwriting", handwriting, 0)  # stroke digits per epoch
     set_seed(seed)
     model = TinyViT(cfg)
 

@@ -14,15 +14,13 @@ method's rate from ``ftnotes.reallm.methods.LR``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
-from pathlib import Path
 
-from ftnotes.bench import unwritable
+from ftnotes import cli
 from ftnotes.reallm import forgetting, methods, task
 from ftnotes.reallm.model import load_smollm2
-from ftnotes.utils import atomic_write, get_device, pinned_threads
+from ftnotes.utils import get_device, pinned_threads, write_json
 
 N_TRAIN, N_TEST, SHOTS = 16, 20, 2  # per category; solved examples in the few-shot prompt
 
@@ -86,59 +84,33 @@ def markdown(rows, result) -> str:
     return "\n".join(lines)
 
 
-def _positive(ap, flag, value):
-    if value < 1:
-        ap.error(f"{flag} must be an int >= 1, got {value}")
-
-
-def parse_lrs(ap, items) -> dict:
-    lrs = {}
-    for item in items:
-        method, _, rate = item.partition("=")
-        try:
-            lrs[method] = float(rate)
-        except ValueError:
-            ap.error(f"--lr {item!r}: expected METHOD=RATE, e.g. lora_all=3e-3")
-        if method not in methods.METHODS or not 0 < lrs[method] < float("inf"):
-            ap.error(f"--lr {item!r}: METHOD must be one of {list(methods.METHODS)} and RATE a "
-                     "finite number > 0")  # fmt: skip
-    return lrs
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.reallm_bench",
                                  description=__doc__.split("\n")[0])  # fmt: skip
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--methods", default=",".join(methods.METHODS))
-    ap.add_argument("--steps", type=int, default=methods.STEPS)
-    ap.add_argument("--batch-size", type=int, default=methods.BATCH_SIZE)
-    ap.add_argument("--n-train", type=int, default=N_TRAIN, help="per category")
-    ap.add_argument("--n-test", type=int, default=N_TEST, help="per category")
+    ap.add_argument("--seeds", type=cli.positive_int, default=3, help="seeds 0..N-1 (default 3)")
+    ap.add_argument("--methods", type=cli.names(methods.METHODS), default=methods.METHODS,
+                    help=f"comma list (default: all of {','.join(methods.METHODS)})")  # fmt: skip
+    ap.add_argument("--steps", type=cli.positive_int, default=methods.STEPS)
+    ap.add_argument("--batch-size", type=cli.positive_int, default=methods.BATCH_SIZE)
+    ap.add_argument("--n-train", type=cli.positive_int, default=N_TRAIN, help="per category")
+    ap.add_argument("--n-test", type=cli.positive_int, default=N_TEST, help="per category")
     ap.add_argument("--split", default="test", choices=("test", "validation"))
-    ap.add_argument("--shots", type=int, default=SHOTS, help="few-shot examples (0: none)")
-    ap.add_argument("--lr", action="append", default=[], metavar="METHOD=RATE")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--shots", type=cli.nonnegative_int, default=SHOTS,
+                    help="few-shot examples (0: none)")  # fmt: skip
+    ap.add_argument("--lr", type=cli.name_rate(methods.METHODS), action="append", default=[],
+                    metavar="METHOD=RATE", help="a method's learning rate instead of "
+                    "ftnotes.reallm.methods' (repeatable)")  # fmt: skip
+    ap.add_argument("--threads", type=cli.threads, default=1, help="torch threads (default 1)")
+    ap.add_argument("--json", type=cli.output_path, help="also write every run as JSON (checked "
+                    "before the bench starts; written atomically)")  # fmt: skip
     args = ap.parse_args(argv)
-    for flag in ("seeds", "steps", "batch_size", "n_train", "n_test", "threads"):
-        _positive(ap, "--" + flag.replace("_", "-"), getattr(args, flag))
-    if args.shots < 0:
-        ap.error(f"--shots must be an int >= 0, got {args.shots}")
-    names = tuple(m for m in args.methods.split(",") if m)
-    unknown = sorted(set(names) - set(methods.METHODS))
-    if unknown or not names:
-        ap.error(f"--methods: unknown {unknown or names}; allowed {list(methods.METHODS)}")
-    lrs = parse_lrs(ap, args.lr)
-    problem = unwritable(args.json)
-    if problem:  # say so now: the runs take minutes and their results would be lost
-        ap.error(f"--json {args.json}: {problem}")
     with pinned_threads(args.threads):
-        result = bench(names, args.seeds, args.steps, args.n_train, args.n_test, args.split, lrs,
-                       args.shots, args.batch_size)  # fmt: skip
+        result = bench(args.methods, args.seeds, args.steps, args.n_train, args.n_test, args.split,
+                       dict(args.lr), args.shots, args.batch_size)  # fmt: skip
     rows = summary(result)
     print(markdown(rows, result))
     if args.json:
-        atomic_write(args.json, json.dumps({**result, "summary": rows}, indent=2) + "\n")
+        write_json(args.json, {**result, "summary": rows})
     return 0
 
 

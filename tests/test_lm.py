@@ -332,6 +332,24 @@ def test_lm_bench_refuses_a_bad_learning_rate_override(capsys):
         assert f"argument --lr: {bad!r}" in err and "RATE a finite number > 0" in err
 
 
+def test_lm_bench_checks_its_json_path_first_and_writes_it_whole(tmp_path, capsys, monkeypatch):
+    from ftnotes import lm_bench
+
+    ran = []
+    result = {"source_before": {"copy": 1.0}, "runs": [], "seeds": 0, "n_train": 1, "steps": 1,
+              "lr": {}}  # fmt: skip
+    monkeypatch.setattr(lm_bench, "bench", lambda *a, **k: ran.append(1) or result)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        lm_bench.main(["--json", str(blocker / "out.json")])
+    assert exit_.value.code == 2 and "--json" in capsys.readouterr().err and not ran
+    out = tmp_path / "out.json"
+    assert lm_bench.main(["--json", str(out)]) == 0 and ran == [1]
+    assert json.loads(out.read_text())["summary"] == [] and out.read_text().endswith("}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "out.json"]  # no temp left
+
+
 def test_training_batches_do_not_depend_on_an_earlier_padded_call(tok):
     # a padded tokenizer call (generation's) leaves padding on in the Rust tokenizer: encoding
     # through it directly once made every later training batch left-padded garbage

@@ -145,13 +145,14 @@ def test_generate_returns_answers_in_the_order_given():
 
 @pytest.mark.parametrize("argv, message", [
     (["--json", "FILE/x.json"], "is not a folder"),
-    (["--seeds", "0"], "--seeds must be an int >= 1, got 0"),
+    (["--seeds", "0"], "--seeds: must be an int >= 1, got '0'"),
     (["--methods", ","], "--methods"),
     (["--methods", "full"], "unknown"),
     (["--lr", "lora_all=inf"], "finite number > 0"),
     (["--lr", "lora_all"], "expected METHOD=RATE"),
-    (["--threads", "0"], "--threads must be an int >= 1, got 0"),
-    (["--shots", "-1"], "--shots must be an int >= 0"),
+    (["--threads", "0"], "--threads: torch threads must be an int >= 1, got '0'"),
+    (["--shots", "-1"], "--shots: must be an int >= 0, got '-1'"),
+    (["--steps", "2.5"], "--steps: must be an int >= 1, got '2.5'"),
 ])  # fmt: skip
 def test_bench_refuses_bad_arguments_before_loading(argv, message, monkeypatch, capsys, tmp_path):
     from ftnotes import reallm_bench

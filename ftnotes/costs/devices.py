@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..checks import check_choice
+
 PRECISIONS = ("fp32", "bf16-autocast", "fp16-autocast")
 
 
@@ -36,8 +38,7 @@ class Device:
 
     def peak(self, precision: str) -> float:
         """Peak TFLOPS for ``precision`` (one of :data:`PRECISIONS`)."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        check_choice("precision", precision, PRECISIONS)
         if precision == "bf16-autocast" and not self.bf16:
             raise ValueError(f"precision='bf16-autocast': the {self.name} has no bf16 tensor "
                              f"cores; use 'fp16-autocast' (with a GradScaler) or 'fp32'")  # fmt: skip

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from numbers import Real
 
 import torch
 from torch import nn
 
-from ..train import adamw_bytes
+from ..checks import check_bool, check_choice, check_int, check_number
+from ..memory import adamw_bytes
 from .devices import PRECISIONS
 from .families import DECODERS, FAMILIES
 from .tape import Tape
@@ -35,9 +35,6 @@ SIZES = ("hidden_size", "num_hidden_layers", "num_layers", "intermediate_size", 
          "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "image_size",
          "patch_size", "num_channels", "num_labels", "d_model", "d_ff", "d_kv", "num_heads")  # fmt: skip
 
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -66,15 +63,10 @@ class Setup:
     def __post_init__(self):
         for name, allowed in (("method", METHODS), ("precision", PRECISIONS),
                               ("optimizer", OPTIMIZERS), ("task", TASKS)):  # fmt: skip
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), allowed)
         for name in ("batch_size", "seq_len", "r"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if not isinstance(self.gradient_checkpointing, bool):  # "no" is truthy: never guess
-            raise ValueError(f"gradient_checkpointing must be True or False, got "
-                             f"{self.gradient_checkpointing!r}")  # fmt: skip
+            check_int(name, getattr(self, name))
+        check_bool("gradient_checkpointing", self.gradient_checkpointing)  # "no" is truthy
         if not isinstance(self.target_modules, tuple) or not self.target_modules:
             raise ValueError(f"target_modules must be a non-empty tuple of module names, "
                              f"got {self.target_modules!r}")  # fmt: skip
@@ -142,8 +134,7 @@ def meta_model(config, cls=None, task: str = "classification") -> nn.Module:
         AutoModelForSequenceClassification,
     )
 
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    check_choice("task", task, TASKS)
     if cls is None:
         vision = config.model_type == "vit"
         cls = AutoModelForImageClassification if vision else AutoModelForSequenceClassification
@@ -179,8 +170,8 @@ def check_config(cfg) -> None:
     """ValueError naming the field if a size of ``cfg`` (layers, widths, ...) is not an int >= 1."""
     for name in SIZES:
         value = getattr(cfg, name, None)
-        if value is not None and (not _is_int(value) or value < 1):
-            raise ValueError(f"{type(cfg).__name__}.{name} must be an int >= 1, got {value!r}")
+        if value is not None:  # a size this family does not have
+            check_int(f"{type(cfg).__name__}.{name}", value)
 
 
 def _task_of(model: nn.Module) -> str | None:
@@ -222,8 +213,7 @@ def estimate(model, setup: Setup, states_only: bool = False) -> Estimate:
     FLOPs, and ``.total`` refuses)."""
     if not isinstance(setup, Setup):
         raise ValueError(f"setup must be an ftnotes.costs.Setup, got {setup!r}")
-    if not isinstance(states_only, bool):
-        raise ValueError(f"states_only must be True or False, got {states_only!r}")
+    check_bool("states_only", states_only)
     if not isinstance(model, nn.Module):
         check_config(model)
         model = meta_model(model, task=setup.task)
@@ -265,18 +255,11 @@ def _sequence(cfg, setup: Setup) -> int:
     return setup.seq_len
 
 
-def _positive(name: str, value, upper: float | None = None) -> None:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not (ok and value > 0 and (upper is None or value <= upper)):
-        allowed = f"in (0, {upper:g}]" if upper is not None else "a finite number > 0"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
 def step_seconds(est: Estimate, peak_tflops: float, mfu: float) -> float:
     """FLOPs of one step / (peak x MFU). MFU (model FLOPs utilisation, Chowdhery et al. 2022,
     PaLM, arXiv:2204.02311, App. B) is an *assumption* you pass in: 0.3-0.5 is typical."""
-    _positive("mfu", mfu, 1)
-    _positive("peak_tflops", peak_tflops)
+    check_number("mfu", mfu, 0, 1, strict=True)
+    check_number("peak_tflops", peak_tflops, 0, strict=True)
     if not isinstance(est, Estimate) or est.step_flops <= 0:
         raise ValueError(f"est must be an Estimate with FLOPs (not states_only), got "
                          f"{type(est).__name__} with flops={getattr(est, 'flops', None)!r}")  # fmt: skip
@@ -285,7 +268,5 @@ def step_seconds(est: Estimate, peak_tflops: float, mfu: float) -> float:
 
 def steps_in(seconds: float, est: Estimate, peak_tflops: float, mfu: float) -> int:
     """How many optimizer steps fit in ``seconds`` (finite, >= 0) at that throughput."""
-    ok = isinstance(seconds, Real) and not isinstance(seconds, bool) and math.isfinite(seconds)
-    if not (ok and seconds >= 0):
-        raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+    check_number("seconds", seconds, 0)
     return math.floor(seconds / step_seconds(est, peak_tflops, mfu))

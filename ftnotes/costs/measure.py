@@ -3,7 +3,8 @@
 * weights, gradients, optimizer state: the bytes of the parameters, of every ``.grad`` and of
   every tensor in ``optimizer.state`` after one ``optimizer.step()``;
 * saved activations: every tensor autograd packs for backward, seen through
-  ``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage (a view keeps its whole
+  ``torch.autograd.graph.saved_tensors_hooks`` by the one meter ``fit`` uses too
+  (:class:`ftnotes.memory.SavedTensorMeter`), deduplicated by storage (a view keeps its whole
   storage alive) and excluding the parameters' own storages;
 * with gradient checkpointing, ``torch.utils.checkpoint`` pushes its own hooks, so ours cannot
   see what it keeps: there we count the storages made during the forward that are still alive
@@ -30,6 +31,7 @@ from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from ..memory import SavedTensorMeter, storage_bytes, storage_key
 from .estimate import Setup, matches
 
 
@@ -132,14 +134,6 @@ def make_optimizer(params, name: str):
     return torch.optim.SGD(params, lr=1e-5, momentum=0.9 if name == "sgd-momentum" else 0.0)
 
 
-def _storage_bytes(tensors) -> int:
-    seen = {}
-    for t in tensors:
-        if isinstance(t, torch.Tensor):
-            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-    return sum(seen.values())
-
-
 def _peak_rss_reset() -> int | None:
     """Reset Linux's peak-RSS counter and return the current RSS in bytes (None elsewhere)."""
     status = Path("/proc/self/status")
@@ -164,16 +158,8 @@ def measure_step(model, batch: dict, setup: Setup, track_live: bool | None = Non
     backward"``: the most bytes of storages made by the step alive at one time (CPU only)."""
     device = next(model.parameters()).device
     params = list(model.parameters())
-    param_ptrs = {p.untyped_storage().data_ptr() for p in params}
     opt = make_optimizer(params, setup.optimizer)
-    saved: dict[int, tuple[StorageWeakRef, int]] = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in param_ptrs:
-            ref = StorageWeakRef(t.untyped_storage())
-            saved[ref.cdata] = (ref, t.untyped_storage().nbytes())
-        return t
-
+    meter = SavedTensorMeter(params)
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -183,23 +169,21 @@ def measure_step(model, batch: dict, setup: Setup, track_live: bool | None = Non
     track = (setup.gradient_checkpointing if track_live is None else track_live) and not cuda
     live = _LiveStorages()
     autocast, scaler = _autocast(device, setup.precision), _scaler(device, setup.precision)
-    before_step = {StorageWeakRef(t.untyped_storage()).cdata for t in [*params, *batch.values()]}
+    before_step = {storage_key(t) for t in [*params, *batch.values()]}
     peak = _PeakStorages(before_step) if track_peak and not cuda else None
-    hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
-    with hooks, (live if track else contextlib.nullcontext()), autocast, peak or contextlib.nullcontext():
+    with meter, (live if track else contextlib.nullcontext()), autocast, peak or contextlib.nullcontext():
         loss = model(**batch).loss
-    exclude = {StorageWeakRef(p.untyped_storage()).cdata for p in params} | {
-        StorageWeakRef(loss.untyped_storage()).cdata}  # fmt: skip
+    exclude = meter.skip | {storage_key(loss)}
     alive = live.alive(exclude) if track else None
     # Checkpointing hides what it keeps from our hooks: add the storages still alive after the
     # forward that the hooks did not see (the layers' inputs), once each.
-    kept = sum(n for _, n in saved.values()) + (live.alive(exclude | set(saved)) if track else 0)
+    kept = meter.bytes + (live.alive(exclude | meter.keys) if track else 0)
     _backward_and_step(loss, opt, scaler, peak)
     out = {
-        "weights": _storage_bytes(params),
-        "gradients": _storage_bytes(p.grad for p in params),
-        "optimizer state": _storage_bytes(v for s in opt.state.values() for v in s.values()),
-        "saved by autograd": sum(n for _, n in saved.values()),
+        "weights": storage_bytes(params),
+        "gradients": storage_bytes(p.grad for p in params),
+        "optimizer state": storage_bytes(v for s in opt.state.values() for v in s.values()),
+        "saved by autograd": meter.bytes,
         "alive after forward": alive,
     }
     if cuda:

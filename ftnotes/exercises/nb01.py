@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ..utils import check_int
+from ..checks import check_int
 from .core import exercise
 from .fixtures import as_int, close, names_list, require, returned, tiny_vit, trainable_names
 
@@ -42,7 +42,7 @@ def layerwise_lr_groups(model: nn.Module, base_lr: float, decay: float) -> list[
 def unfreeze_last_k(model: nn.Module, k: int) -> nn.Module:
     """Train only the head, the final norm and the last ``k`` blocks (those nearest the head)."""
     depth = len(model.blocks)
-    require(isinstance(k, int) and 0 <= k <= depth, "k", k, f"an int in 0..{depth}")
+    check_int("k", k, 0, depth)
     for name, p in model.named_parameters():
         in_top_blocks = name.startswith("blocks.") and int(name.split(".")[1]) >= depth - k
         p.requires_grad = in_top_blocks or name.startswith(("head.", "norm."))

@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+from ..checks import check_int
 from .core import exercise
 from .fixtures import allclose, as_int, names_list, randn, require, returned, sgd_step
 
@@ -27,7 +28,7 @@ class LoRALinear(nn.Module):
 
     def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float = 8.0):
         super().__init__()
-        require(isinstance(r, int) and r >= 1, "r", r, "an int >= 1")
+        check_int("r", r)
         self.base = base
         for p in self.base.parameters():
             p.requires_grad = False

@@ -6,6 +6,7 @@ scale; here by hand, so the student sees where each number comes from).
 
 from __future__ import annotations
 
+from ..checks import check_int
 from .core import exercise
 from .fixtures import as_int
 
@@ -15,8 +16,7 @@ from .fixtures import as_int
 def adamw_state_bytes(num_params: int) -> int:
     """Bytes of AdamW's state for ``num_params`` trained float32 parameters (Loshchilov &
     Hutter 2019): two moments, exp_avg and exp_avg_sq, 4 bytes each per parameter."""
-    if isinstance(num_params, bool) or not isinstance(num_params, int) or num_params < 0:
-        raise ValueError(f"num_params must be an int >= 0, got {num_params!r}")
+    check_int("num_params", num_params, 0)
     return 2 * 4 * num_params
 
 
@@ -61,8 +61,7 @@ def lora_qv_count(hidden_size: int, num_heads: int, num_kv_heads: int, num_layer
     a grouped-query-attention model: r x (in + out) per adapted layer (Hu et al. 2021)."""
     for name, v in (("hidden_size", hidden_size), ("num_heads", num_heads),
                     ("num_kv_heads", num_kv_heads), ("num_layers", num_layers), ("r", r)):  # fmt: skip
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        check_int(name, v)
     kv_width = num_kv_heads * (hidden_size // num_heads)
     return num_layers * r * ((hidden_size + hidden_size) + (hidden_size + kv_width))
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ftnotes.checks import check_choice
 from ftnotes.lm.model import new_model
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
 from ftnotes.utils import check_int
@@ -90,8 +91,7 @@ def wrap(model, config):
 def make(method: str, base, size: int | None = None, seed: int = 0):
     """The model to train for ``method``: a copy of ``base`` (never ``base`` itself), wrapped
     with peft for the adapter methods, or a fresh model for ``scratch``."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    check_choice("method", method, METHODS)
     torch.manual_seed(seed)  # the adapters' random starts
     if method == "scratch":
         return new_model(seed)

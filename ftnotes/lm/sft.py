@@ -14,15 +14,15 @@ prompt is input, not something to learn: it is random letters the model could on
 
 from __future__ import annotations
 
-import math
 import re
 import time
 import warnings
 
 import torch
 
+from ftnotes.checks import check_bool, check_int, check_number
 from ftnotes.lm.model import ASSISTANT, END, SPECIAL_TOKENS, USER
-from ftnotes.utils import check_int
+from ftnotes.schedules import warmup_cosine_scheduler
 
 IGNORE = -100  # the label transformers' cross-entropy skips
 _SPECIAL_LIKE = re.compile(r"<\|?[^<>|\s]*\|?>")
@@ -260,36 +260,34 @@ def evaluate_skills(model, tokenizer, sets: dict, max_new_tokens: int = 14) -> d
     return out
 
 
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """The learning-rate factor of ``ftnotes.pretrain`` (linear warmup, cosine to 0)."""
-    from ftnotes.pretrain import warmup_cosine as factor
-
-    return factor(step, total, warmup)
-
-
 def train_sft(model, tokenizer, examples, steps: int = 150, lr: float = 1e-3,
               batch_size: int = 32, seed: int = 0, mask_prompt: bool = True,
               weight_decay: float = 0.0, warmup: int = 10, log_every: int = 0,
               max_grad_norm: float | None = 1.0) -> dict:  # fmt: skip
     """AdamW on the parameters that require gradients (all of a plain model; the adapter of a
-    peft model), linear warmup then cosine, ``steps`` batches drawn in shuffled epochs, the
-    gradient clipped to norm ``max_grad_norm`` (``None``: not clipped; 1.0 is the default of
-    transformers' ``Trainer``).
+    peft model), linear warmup then cosine (:func:`ftnotes.schedules.warmup_cosine`), ``steps``
+    batches drawn in shuffled epochs, the gradient clipped to norm ``max_grad_norm`` (``None``:
+    not clipped; 1.0 is the default of transformers' ``Trainer``).
+
+    The language model's own loop, not ``train.fit`` (the image classifiers'): its batches are
+    dicts of token ids whose padding columns are trimmed per batch, its budget is a number of
+    steps, not epochs, and it has no classes to count or validate against.
 
     Returns ``{"loss": [per-step loss], "seconds": wall time, "steps": steps}``.
     """
     check_int("steps", steps)
     check_int("batch_size", batch_size)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    check_number("lr", lr, 0, strict=True)
+    check_number("weight_decay", weight_decay, 0)
+    check_int("warmup", warmup, 0)
+    check_number("max_grad_norm", max_grad_norm, 0, strict=True, optional=True)
+    check_bool("mask_prompt", mask_prompt)
     batch = encode_examples(tokenizer, examples, mask_prompt=mask_prompt, model=model)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no parameter with requires_grad=True: nothing would train")
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: warmup_cosine(s, steps, min(warmup, steps))
-    )
+    sched = warmup_cosine_scheduler(opt, steps, min(warmup, steps))
     gen = torch.Generator().manual_seed(seed)
     n = batch["input_ids"].shape[0]
     order, pos, losses = torch.randperm(n, generator=gen), 0, []

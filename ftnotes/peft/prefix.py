@@ -19,11 +19,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ftnotes.checks import check_bool, check_int
 from ftnotes.models import TinyViT
 from ftnotes.peft.config import PeftConfig
 from ftnotes.peft.prompt import check_vit, new_head
 from ftnotes.peft.tuners import PeftWrapper
-from ftnotes.utils import check_int
 
 
 @dataclass
@@ -40,10 +40,7 @@ class PrefixTuningConfig(PeftConfig):
     def validate(self):
         for name in ("num_virtual_tokens", "encoder_hidden_size"):
             check_int(f"PrefixTuningConfig.{name}", getattr(self, name))
-        if not isinstance(self.prefix_projection, bool):
-            raise ValueError(
-                f"PrefixTuningConfig.prefix_projection must be True or False, got {self.prefix_projection!r}"
-            )
+        check_bool("PrefixTuningConfig.prefix_projection", self.prefix_projection)
 
     def attach(self, model, num_classes=None, **kwargs):
         return PrefixTunedViT(model, self, num_classes=num_classes)

@@ -22,10 +22,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ftnotes.checks import check_bool, check_choice, check_int, check_number
 from ftnotes.models import TinyViT
 from ftnotes.peft.config import PeftConfig
 from ftnotes.peft.tuners import PeftWrapper, refuse_other_method
-from ftnotes.utils import check_int
 
 PROMPT_INITS = ("random", "data")
 
@@ -44,12 +44,8 @@ class PromptTuningConfig(PeftConfig):
 
     def validate(self):
         check_int("PromptTuningConfig.num_virtual_tokens", self.num_virtual_tokens)
-        if not isinstance(self.deep, bool):
-            raise ValueError(f"PromptTuningConfig.deep must be True or False, got {self.deep!r}")
-        if self.init not in PROMPT_INITS:
-            raise ValueError(
-                f"PromptTuningConfig.init must be one of {PROMPT_INITS}, got {self.init!r}"
-            )
+        check_bool("PromptTuningConfig.deep", self.deep)
+        check_choice("PromptTuningConfig.init", self.init, PROMPT_INITS)
 
     def attach(self, model, num_classes=None, init_data=None, **kwargs):
         return PromptTunedViT(model, self, num_classes=num_classes, init_data=init_data)
@@ -200,8 +196,7 @@ def init_prompts_from_data(model: PromptTunedViT, X: torch.Tensor, noise_scale: 
     """
     if not isinstance(X, torch.Tensor) or X.numel() == 0:
         raise ValueError(f"X must be a non-empty tensor of images, got {type(X).__name__}")
-    if not noise_scale >= 0:
-        raise ValueError(f"noise_scale must be >= 0, got {noise_scale!r}")
+    check_number("noise_scale", noise_scale, 0)
     base, prompts = model.base, model.prompt_embeddings
     tokens = base.embed(X.to(prompts.device, prompts.dtype))
     for i in range(prompts.shape[-3]):

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ftnotes.checks import check_int
 from ftnotes.reallm import forgetting, sft, task
-from ftnotes.utils import check_int, set_seed
+from ftnotes.utils import set_seed
 
 METHODS = ("lora_qv", "lora_all", "top_layers")
 TARGETS = {"lora_qv": ["q_proj", "v_proj"], "lora_all": "all-linear"}

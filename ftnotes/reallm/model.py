@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from ftnotes import artifacts
+from ftnotes.checks import check_int
 from ftnotes.reallm.convert import NAME, check_upstream
-from ftnotes.utils import check_int
 
 ROLES = ("system", "user", "assistant")
 

@@ -86,7 +86,8 @@ def sft_config(steps: int, lr: float, batch_size: int = 8, seed: int = 0, device
     """
     from trl import SFTConfig
 
-    from ftnotes.utils import check_int, get_device
+    from ftnotes.checks import check_int
+    from ftnotes.utils import get_device
 
     check_int("steps", steps)
     check_int("batch_size", batch_size)
@@ -126,7 +127,7 @@ def make_trainer(model, tokenizer, rows, config, peft_config=None):
 def trl_batch(trainer, n: int) -> dict:
     """The first ``n`` rows of ``trainer.train_dataset`` as TRL prepared them (its tokenisation
     and labels) and collated by ``trainer.data_collator`` (its padding), on the model's device."""
-    from ftnotes.utils import check_int
+    from ftnotes.checks import check_int
 
     check_int("n", n)
     data = trainer.train_dataset
