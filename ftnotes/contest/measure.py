@@ -34,9 +34,11 @@ def _run(task, board: str, seed: int) -> dict:
     row = {"baseline": task.score(task.baseline(data, seed), y)["score"]}
     pred = task.reference(data, seed)
     row["reference"] = task.score(pred, y)["score"]
-    with mock.patch.object(core, "JITTER", 0.0):
-        plain, plain_y = task.build(seed, board, secret)
-    row["jitter"] = row["reference"] - task.score(task.reference(plain, seed), plain_y)["score"]
+    row["jitter"] = 0.0  # text inputs (a JSONL task's prompts) are never jittered
+    if isinstance(data.test_x, torch.Tensor):
+        with mock.patch.object(core, "JITTER", 0.0):
+            plain, plain_y = task.build(seed, board, secret)
+        row["jitter"] = row["reference"] - task.score(task.reference(plain, seed), plain_y)["score"]
     return row
 
 
