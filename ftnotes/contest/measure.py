@@ -15,6 +15,8 @@ import statistics
 import sys
 from unittest import mock
 
+import torch
+
 from ftnotes import contest
 from ftnotes.cli import names, positive_int
 from ftnotes.contest import core
@@ -32,9 +34,11 @@ def _run(task, board: str, seed: int) -> dict:
     row = {"baseline": task.score(task.baseline(data, seed), y)["score"]}
     pred = task.reference(data, seed)
     row["reference"] = task.score(pred, y)["score"]
-    with mock.patch.object(core, "JITTER", 0.0):
-        plain, plain_y = task.build(seed, board, secret)
-    row["jitter"] = row["reference"] - task.score(task.reference(plain, seed), plain_y)["score"]
+    row["jitter"] = 0.0  # text inputs (a JSONL task's prompts) are never jittered
+    if isinstance(data.test_x, torch.Tensor):
+        with mock.patch.object(core, "JITTER", 0.0):
+            plain, plain_y = task.build(seed, board, secret)
+        row["jitter"] = row["reference"] - task.score(task.reference(plain, seed), plain_y)["score"]
     return row
 
 
@@ -73,8 +77,7 @@ def main(argv=None) -> int:
                     help="comma-separated task names (default: all)")  # fmt: skip
     ap.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")
     args = ap.parse_args(argv)
-    print(table(  # measure() runs on one pinned thread
-measure(args.tasks, range(args.seeds))))
+    print(table(measure(args.tasks, range(args.seeds))))  # measure() pins one thread
     return 0
 
 

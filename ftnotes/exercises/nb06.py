@@ -87,3 +87,14 @@ def _check_expand_rows(fn, ctx):
     ctx.expect(torch.equal(fresh.weight[:6], head.weight), "old rows must be copied then too.")
     ctx.expect(all(p.requires_grad for p in fresh.parameters()), "the new head must be trainable.")
     ctx.ok("without init_from_rows: new trainable rows, old rows kept")
+    # a second head shape and row list, so a solution that hard-codes 16 x 6 or the rows fails
+    with torch.random.fork_rng():
+        small = nn.Linear(7, 4)
+    other = fn(small, 2, [3, 1])
+    x = randn(3, 7, seed=6)
+    with torch.no_grad():
+        right = (isinstance(other, nn.Linear) and other.out_features == 6
+                 and torch.allclose(other(x), small(x)[:, [0, 1, 2, 3, 3, 1]], atol=1e-6))  # fmt: skip
+    ctx.expect(right, "a (7 -> 4) head with 2 new rows copied from rows 3 and 1 must give "
+                      "(7 -> 6) whose logits are old 0-3, then old 3 and 1.")  # fmt: skip
+    ctx.ok("another head shape and row order work too")

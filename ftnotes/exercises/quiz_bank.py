@@ -467,4 +467,33 @@ QUIZZES = {
             ),
         ],
     ),  # fmt: skip
+    "11_pad_eos": (
+        "SmolLM2's pad token is its EOS, <|im_end|>. You pad a training batch and set "
+        "labels = -100 wherever input_ids == pad_token_id. What goes wrong?",
+        [
+            (
+                "Nothing: the padding is masked, and the attention mask hides the pads as well",
+                False,
+                "the attention mask is about what positions see; the labels lost more than "
+                "the pads: the id of every pad is also the id of the real EOS.",
+            ),
+            (
+                "The EOS that ends each answer is masked too, so the model never learns to stop",
+                True,
+                "pad and EOS share one id, so masking by id drops the one token that teaches "
+                "the model to end its turn; mask padding by position (the attention mask).",
+            ),
+            (
+                "The prompt tokens are now scored, so the model learns to repeat the definitions",
+                False,
+                "whether the prompt is scored depends on the prompt mask (-100 on the prompt), "
+                "not on how padding is found.",
+            ),
+            (
+                "The loss averages over no tokens in most rows, so training diverges at once",
+                False,
+                "the answer tokens are still scored; the loss stays finite. The harm is quieter.",
+            ),
+        ],
+    ),  # fmt: skip
 }
