@@ -32,7 +32,16 @@ from ftnotes.checkpoints import load_manifest, load_pretrained
 from ftnotes.checks import check_choice, check_int
 from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, RECIPES, check_method, run_method
-from ftnotes.utils import atomic_write, count_params, get_device, pinned_threads, write_json
+from ftnotes.utils import (
+    THREADS_HELP,
+    atomic_write,
+    count_params,
+    default_threads,
+    get_device,
+    pin_threads,
+    pinned_threads,
+    write_json,
+)
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
                "trainable_params", "total_params", "train_seconds", "step_ms",
@@ -106,7 +115,7 @@ _WORKER_BASE = None
 
 def _init_worker(threads: int, base) -> None:
     global _WORKER_BASE
-    torch.set_num_threads(threads)
+    pin_threads(threads)  # the parent's count, by the one rule
     _WORKER_BASE = base
 
 
@@ -224,9 +233,7 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", type=cli.output_path, default=None,
                     help="also write the table here")  # fmt: skip
     ap.add_argument("--progress", action="store_true", help="progress bars and per-method lines")
-    ap.add_argument("--threads", type=cli.threads, default=1,
-                    help="torch threads (default 1: tiny models gain nothing from more, and on a "
-                         "busy machine extra threads wait for each other)")  # fmt: skip
+    ap.add_argument("--threads", type=cli.threads, default=default_threads(), help=THREADS_HELP)
     ap.add_argument("--jobs", type=cli.positive_int, default=min(2, os.cpu_count() or 1),
                     help="runs at a time, one process each (default: one per core, at most 2; "
                          "the numbers do not depend on it)")  # fmt: skip

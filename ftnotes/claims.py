@@ -10,12 +10,18 @@ only when every setting has its shipped value; otherwise it is printed, with wha
     claims = Claims.from_settings("00", globals())
     claims.check(reach_ft <= 5, "full fine-tuning reaches 80% validation accuracy by epoch 5")
 
+A claim about *time* (``timing=True``: one step against another, timed interleaved) is asserted
+like the others, except where ``$FTNOTES_TIMING_CLAIMS`` is ``report``: the browser test sets it,
+since there the notebooks share two cores with a browser and a Jupyter server, and its job is the
+page; nbval, run on the same notebooks by ``make test``, asserts those claims.
+
 ``DEFAULTS`` holds each notebook's shipped settings; ``tests/test_claims.py`` checks that the
 notebooks' settings cells still say the same.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ftnotes.checks import check_choice
@@ -27,14 +33,23 @@ DEFAULTS = {
         "BUDGETS": [1, 5], "SWEEP_SEEDS": 3, "SWEEP_STEPS": 120, "RUN_SLOW_SWEEP": False,
     },
     "01": {
-        "SEED": 0, "LABELS_PER_CLASS": 20, "EPOCHS": 6, "BATCH_SIZE": 32,
-        "LRS": [3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], "LR": 1e-3, "PROBE_LR": 1e-2,
+        "SEED": 0, "LABELS_PER_CLASS": 20, "EPOCHS": 5, "BATCH_SIZE": 32,
+        "LRS": [1e-4, 3e-4, 1e-3, 3e-3, 3e-2], "LR": 1e-3, "PROBE_LR": 1e-2,
         "HIGH_LR": 3e-3, "LAYER_DECAY": 0.5, "K_BLOCKS": 1, "ES_EPOCHS": 40, "PATIENCE": 5,
-        "SOURCE_EVAL": 2000,
+        "VAL_SIZE": 120, "SOURCE_EVAL": 500,
+    },
+    "02": {
+        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 20, "REDUCTION_FACTOR": 8,
+        "PLACEMENT": "houlsby", "SWEEP_FACTORS": (2, 8, 32), "SEED": 0, "RUN_SLOW_SWEEP": False,
     },
     "03": {
-        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 20, "R": 4, "LORA_ALPHA": 8,
+        "LABELS_PER_CLASS": 10, "VAL_SIZE": 120, "EPOCHS": 12, "R": 4, "LORA_ALPHA": 8,
         "TARGETS": ("q_proj", "v_proj"), "RANKS": (1, 4, 16), "SEED": 0, "RUN_SLOW_SWEEP": False,
+    },
+    "04": {
+        "LABELS_PER_CLASS": 5, "VAL_PER_CLASS": 10, "NUM_VIRTUAL_TOKENS": 8, "DEEP": True,
+        "SWEEP_TOKENS": (1, 8, 16), "LATENCY_TOKENS": (8, 32, 128), "SEED": 0,
+        "RUN_SLOW_SWEEP": False,
     },
     "05": {
         "SEED": 0, "NOISE_RATE": 0.3, "FLAG_FRACTION": 0.3, "SHOTS": (1, 2, 5),
@@ -57,6 +72,16 @@ DEFAULTS = {
         "TOP_K": 4, "LR": {"lora_qv": 8e-3, "lora_all": 4e-3, "top_layers": 1e-3},
     },
 }  # fmt: skip
+
+TIMING_ENV = "FTNOTES_TIMING_CLAIMS"  # "report": timing claims print their verdict, never fail
+
+
+def timing_claims_reported() -> bool:
+    """Whether timing claims are reported, not asserted (``$FTNOTES_TIMING_CLAIMS``)."""
+    value = os.environ.get(TIMING_ENV, "").strip()
+    if value:
+        check_choice(TIMING_ENV, value, ("report",))
+    return value == "report"
 
 
 @dataclass
@@ -88,9 +113,16 @@ class Claims:
         return ", ".join(f"{n} = {mine!r} (shipped: {shipped!r})"
                          for n, (shipped, mine) in self.changed.items())  # fmt: skip
 
-    def check(self, ok: bool, claim: str) -> bool:
-        """Assert ``claim`` at the shipped settings; elsewhere print whether it held. Returns ok."""
+    def check(self, ok: bool, claim: str, timing: bool = False) -> bool:
+        """Assert ``claim`` at the shipped settings; elsewhere print whether it held. Returns ok.
+
+        ``timing=True``: a claim about measured time, reported instead of asserted where
+        ``$FTNOTES_TIMING_CLAIMS=report`` (the browser test's kernels)."""
         ok = bool(ok)
+        if self.at_defaults and timing and timing_claims_reported():
+            verdict = "holds" if ok else "does NOT hold"
+            print(f"[timing claim, reported: {TIMING_ENV}=report] {claim}: {verdict} in this run")
+            return ok
         if self.at_defaults:
             assert ok, f"claim failed at the shipped settings: {claim}"
             return ok

@@ -40,11 +40,17 @@ def nonnegative_int(text: str) -> int:
 
 
 def threads(text: str) -> int:
-    """torch threads: an int >= 1 (``torch.set_num_threads(0)`` is a RuntimeError)."""
+    """torch threads: an int from 1 (``torch.set_num_threads(0)`` is a RuntimeError) to this
+    machine's cores (``utils.pin_threads`` refuses more: they would take turns on the cores)."""
+    cores = os.cpu_count() or 1
     try:
-        return _int(text, 1)
+        value = _int(text, 1)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"torch threads must be an int >= 1, got {text!r}") from None
+        value = None
+    if value is None or value > cores:
+        raise argparse.ArgumentTypeError(f"torch threads must be an int from 1 to this machine's "
+                                         f"{cores} cores, got {text!r}")  # fmt: skip
+    return value
 
 
 def positive_float(text: str) -> float:

@@ -29,20 +29,32 @@ class TrainingDiverged(FloatingPointError):
     """The loss turned NaN/inf or exploded; ``fit`` catches it, other loops let it surface."""
 
 
-def check_loss(value: float, first_loss: float, lr: float, step: int) -> None:
+def too_high(lr) -> str:
+    """The advice when a run failed: ``lr`` one rate, or ``{group name: rate}`` for a run whose
+    named parameter groups learn at different rates (then each is named, so that a student is
+    not told to lower a rate they never set, such as a head's)."""
+    if isinstance(lr, dict):
+        if len(set(lr.values())) > 1:
+            rates = ", ".join(f"{name} {rate:g}" for name, rate in lr.items())
+            return f"a learning rate is probably too high (this run's: {rates}); try 10x smaller"
+        lr = max(lr.values())
+    return f"the learning rate {lr:g} is probably too high; try 10x smaller ({lr / 10:g})"
+
+
+def check_loss(value: float, first_loss: float, lr: float | dict, step: int) -> None:
     """Raise :class:`TrainingDiverged` if ``value`` is NaN/inf or > EXPLODE_FACTOR x the first loss.
 
-    The message names the likely cause, a learning rate ``lr`` too high, and what to try.
+    The message names the likely cause, a learning rate ``lr`` too high (:func:`too_high`), and
+    what to try.
     """
     if not math.isfinite(value) or value > EXPLODE_FACTOR * max(first_loss, 1e-3):
         raise TrainingDiverged(
-            f"training diverged at step {step} (loss = {value:.4g}): the learning rate "
-            f"{lr:g} is probably too high; try 10x smaller ({lr / 10:g})"
+            f"training diverged at step {step} (loss = {value:.4g}): {too_high(lr)}"
         )
 
 
 def check_epoch_loss(
-    mean_loss: float, first_loss: float, lr: float, epoch: int, num_classes: int | None = None
+    mean_loss: float, first_loss: float, lr: float | dict, epoch: int, num_classes: int | None = None
 ) -> None:
     """Raise :class:`TrainingDiverged` if an epoch's ``mean_loss`` ended far above the start.
 
@@ -55,11 +67,11 @@ def check_epoch_loss(
         raise TrainingDiverged(
             f"training failed in epoch {epoch + 1}: its mean loss {mean_loss:.3g} is "
             f"{mean_loss / max(first_loss, 1e-3):.1f}x the first step's ({first_loss:.3g}){above}"
-            f": the learning rate {lr:g} is probably too high; try 10x smaller ({lr / 10:g})"
+            f": {too_high(lr)}"
         )
 
 
-def at_chance_message(train_acc: float, val_acc: float, num_classes: int, lr: float) -> str:
+def at_chance_message(train_acc: float, val_acc: float, num_classes: int, lr: float | dict) -> str:
     """A failure message if both accuracies are at chance (<= CHANCE_FACTOR / num_classes), else ''."""
     level = CHANCE_FACTOR / num_classes
     # with few classes a short, honest run can sit near 1/C, so only 5+ classes are judged
@@ -68,12 +80,11 @@ def at_chance_message(train_acc: float, val_acc: float, num_classes: int, lr: fl
     return (
         f"training failed: the model ends at chance level (train accuracy {train_acc:.3f}, "
         f"validation {val_acc:.3f}; guessing gives 1/{num_classes} = {1 / num_classes:.3f}): "
-        f"the learning rate {lr:g} is probably too high (try 10x smaller, {lr / 10:g}), "
-        "or the labels do not match the images"
+        f"{too_high(lr)}; or the labels do not match the images"
     )
 
 
-def failed_run_message(history, first_loss: float, lr: float, num_classes: int | None) -> str:
+def failed_run_message(history, first_loss: float, lr: float | dict, num_classes: int | None) -> str:
     """Why a finished run failed ('' if it did not): its last epoch's mean loss far above the
     start (:func:`check_epoch_loss`), else, with validation, both accuracies at chance
     (:func:`at_chance_message`, on the epoch whose weights were kept). ``history``: a

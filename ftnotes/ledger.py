@@ -25,7 +25,8 @@ class RunRecord:
     ``checkpoint_bytes``: what one would save for this task: the full state dict when every
     parameter trained, else only the trainable parameters (PEFT, probes). ``source_acc`` is
     ``None`` where no source head was given. ``step_ms``: median time of one training step
-    (forward, backward, optimizer update; ``History.step_ms``).
+    (forward, backward, optimizer update; ``History.step_ms``), or ``None`` for a run whose
+    step was not timed (a notebook that times steps interleaved times only some runs).
     """
 
     name: str
@@ -40,7 +41,7 @@ class RunRecord:
     checkpoint_bytes: int
     full_checkpoint_bytes: int
     extra: dict = field(default_factory=dict)
-    step_ms: float = 0.0
+    step_ms: float | None = 0.0
 
 
 class Ledger:
@@ -104,7 +105,7 @@ class Ledger:
 def cost_shares(records, reference: str = "full_ft", show: bool = True) -> dict[str, dict]:
     """What each run costs as a fraction of the ``reference`` run's (by name; full fine-tuning):
     trainable parameters, optimizer state (measured bytes) and the time of one training step
-    (``RunRecord.step_ms``). Prints a table unless ``show=False``; returns
+    (``RunRecord.step_ms``; ``None``, a run not timed: ``nan``, printed ``-``). Prints a table unless ``show=False``; returns
     ``{name: {"trainable": ..., "optimizer state": ..., "step time": ...}}``.
 
     The first two fall together (AdamW keeps 8 bytes per trained parameter); the step time
@@ -120,7 +121,8 @@ def cost_shares(records, reference: str = "full_ft", show: bool = True) -> dict[
         r.name: {
             "trainable": r.trainable_params / ref.trainable_params,
             "optimizer state": r.optimizer_state_bytes / ref.optimizer_state_bytes,
-            "step time": r.step_ms / ref.step_ms if ref.step_ms else float("nan"),
+            "step time": r.step_ms / ref.step_ms if r.step_ms is not None and ref.step_ms
+            else float("nan"),  # a run not timed (step_ms None): no share
         }
         for r in records
     }
@@ -130,8 +132,9 @@ def cost_shares(records, reference: str = "full_ft", show: bool = True) -> dict[
               f"{'step time':>10s}   (shares: of {reference}'s)")  # fmt: skip
         for r in records:
             s = shares[r.name]
+            ms, share = ("-", "-") if r.step_ms is None else (f"{r.step_ms:.2f}", f"{s['step time']:.0%}")
             print(f"{r.name:{w}s} {s['trainable']:10.1%} {s['optimizer state']:12.1%} "
-                  f"{r.step_ms:8.2f} {s['step time']:10.0%}")  # fmt: skip
+                  f"{ms:>8s} {share:>10s}")  # fmt: skip
     return shares
 
 

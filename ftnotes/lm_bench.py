@@ -20,7 +20,7 @@ from ftnotes import cli
 from ftnotes.lm import corpus, load_pretrained_lm
 from ftnotes.lm.methods import LR, METHODS, STEPS, run
 from ftnotes.lm.sft import evaluate_skills
-from ftnotes.utils import pinned_threads, write_json
+from ftnotes.utils import THREADS_HELP, default_threads, pinned_threads, write_json
 
 N_TRAIN, N_TEST, N_SOURCE = 300, 100, 20
 
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
                     help=f"comma list (default: all of {','.join(METHODS)})")  # fmt: skip
     ap.add_argument("--n-train", type=cli.positive_int, default=N_TRAIN)
     ap.add_argument("--steps", type=cli.positive_int, default=STEPS)
-    ap.add_argument("--threads", type=cli.threads, default=1)
+    ap.add_argument("--threads", type=cli.threads, default=default_threads(), help=THREADS_HELP)
     ap.add_argument("--lr", type=cli.name_rate(METHODS), action="append", default=[],
                     metavar="METHOD=RATE", help="a method's learning rate instead of "
                     "ftnotes.lm.methods.LR (repeatable)")  # fmt: skip

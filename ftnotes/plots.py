@@ -82,6 +82,32 @@ def plot_schedules(names, total_steps: int = 100, base_lr: float = 1.0, warmup=0
     return fig
 
 
+def plot_schedule_runs(histories: dict, title: str | None = None):
+    """Runs that differ only in their learning-rate schedule, side by side: the rate per step
+    (left), the training loss per step (middle), the validation accuracy per epoch (right).
+
+    ``histories``: run name -> :class:`~ftnotes.train.History` (``lr``, ``loss`` and ``val_acc``
+    filled). One legend for all three panels, below them: every panel draws the same runs in
+    the same colours. Returns the figure.
+    """
+    if not isinstance(histories, dict) or not histories:
+        raise ValueError(f"histories must be a non-empty dict of name -> History, got {histories!r:.80}")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for name, h in histories.items():
+        (line,) = axes[0].plot(h.lr, label=name)
+        axes[1].plot(h.loss, alpha=0.8, color=line.get_color())
+        axes[2].plot(range(1, len(h.val_acc) + 1), h.val_acc, "o-", ms=3, color=line.get_color())
+    axes[0].set(xlabel="step", ylabel="learning rate", title="the schedules")
+    axes[1].set(xlabel="step", ylabel="training loss (per batch)", title="training loss")
+    axes[2].set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1), title="validation")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(histories),
+               fontsize=8, frameon=False)  # fmt: skip
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))  # the bottom strip holds the legend
+    return fig
+
+
 def plot_lr_per_layer(groups, title: str = "learning rate per layer"):
     """Bar chart of each parameter group's rate, bottom (embeddings) to top (head), log scale."""
     names = [g.get("name", f"group {i}") for i, g in enumerate(groups)]
@@ -209,7 +235,28 @@ def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *,
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
+    hide_crowded_xtick_labels(ax)
     return fig
+
+
+def hide_crowded_xtick_labels(ax, pad_px: float = 3.0) -> list[str]:
+    """Hide each x tick label that would touch the last one kept, left to right; the ticks stay.
+
+    Exact counts as ticks on a log axis can sit close together (an IA3 run with 1,258 trainable
+    numbers next to an adapter with 1,650): their labels would print over each other. Measured
+    on the drawn labels, so it holds for any figure size and font. Returns the hidden labels.
+    """
+    renderer = ax.figure.canvas.get_renderer()
+    hidden, last = [], None
+    labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    for label in sorted(labels, key=lambda t: t.get_window_extent(renderer).x0):
+        box = label.get_window_extent(renderer)
+        if last is not None and box.x0 < last.x1 + pad_px:
+            label.set_visible(False)
+            hidden.append(label.get_text())
+        else:
+            last = box
+    return hidden
 
 
 def plot_delta_spectrum(spectra, *, mean: bool = False, title=None, ax=None):

@@ -48,7 +48,7 @@ from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
 from ftnotes.schedules import warmup_cosine, warmup_cosine_scheduler  # noqa: F401 (re-exported)
 from ftnotes.strokes import render_strokes
-from ftnotes.utils import save_weights, set_seed
+from ftnotes.utils import THREADS_HELP, default_threads, pin_threads, save_weights, set_seed
 
 STREAM_SEED = 1000  # training draws use seeds >= 1000; the glyph val/test splits use 2 and 3
 HANDWRITING_SEED = 500_000  # added to the glyph stream's seed for the --handwriting draws
@@ -280,7 +280,8 @@ def main(argv=None) -> int:
     # site-packages (then point $FTNOTES_WEIGHTS at the file, as the loader's message says)
     default_out = artifacts.DATA_DIR if artifacts.IN_CLONE else artifacts.cache_dir() / "weights"
     ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
-    ap.add_argument("--threads", type=cli.threads, default=1, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--threads", type=cli.threads, default=default_threads(),
+                    help=f"{THREADS_HELP}; floats differ with it, so the manifest records it")
     ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
     ap.add_argument("--export-hf-only", action="store_true",
                     help="only re-export the Hugging Face folder from the existing .pt")  # fmt: skip
@@ -288,7 +289,7 @@ def main(argv=None) -> int:
                     help="retrain into a temporary folder and compare with --out (never writes "
                          "there); exit 1 only if the result differs beyond tolerance")  # fmt: skip
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     if args.export_hf_only:
         return _export_hf(args.out / "tinyvit_glyphs.pt")
     if args.verify:

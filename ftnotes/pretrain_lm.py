@@ -30,13 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from ftnotes import artifacts, cli, reproduce
 from ftnotes.lm import corpus
 from ftnotes.lm.model import LM_DIR_NAME, MANIFEST_NAME, build_tokenizer, new_model, save_lm
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
-from ftnotes.utils import set_seed
+from ftnotes.utils import THREADS_HELP, default_threads, pin_threads, set_seed
 
 HELD_OUT_PER_SKILL = 200
 RECIPE = ("seed", "steps", "batch_size", "lr")  # what --verify needs to match the shipped run
@@ -138,12 +136,14 @@ def main(argv=None) -> int:
     # site-packages (then point $FTNOTES_LM at the folder, as the loader's message says)
     default_out = artifacts.DATA_DIR if artifacts.IN_CLONE else artifacts.cache_dir() / "weights"
     ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
-    ap.add_argument("--threads", type=cli.threads, default=2, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--threads", type=cli.threads, default=default_threads(),
+                    help=f"{THREADS_HELP}; floats differ with it: the shipped model was made "
+                         "with --threads 2")  # fmt: skip
     ap.add_argument("--verify", action="store_true",
                     help="retrain into a temporary folder and compare with --out (never writes "
                          "there); exit 1 only if the result differs beyond tolerance")  # fmt: skip
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     if args.verify:
         return verify(args, argv)
     previous = None

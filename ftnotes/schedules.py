@@ -123,12 +123,17 @@ def make_scheduler(
         main = sched.LinearLR(optimizer, 1.0, 0.0, total_iters=total_steps - w)
         return _with_warmup(optimizer, w, main)
     if name == "one_cycle":
+        # the step count first: too few steps round any warmup fraction down to 0 steps, and
+        # "needs warmup > 0, got 0.5" would blame the warmup for what the step count caused
+        if total_steps < 3:
+            raise ValueError(
+                f"schedule 'one_cycle' needs total_steps >= 3 (at least two rising steps and one "
+                f"falling), got total_steps={total_steps}"
+            )
         if w == 0:
             raise ValueError(
                 f"schedule 'one_cycle' needs warmup > 0 (its rising phase), got {warmup!r}"
             )
-        if total_steps < 3:
-            raise ValueError(f"schedule 'one_cycle' needs total_steps >= 3, got {total_steps}")
         # OneCycleLR divides by (rising steps - 1): a one-step rise would be a ZeroDivisionError
         w = max(w, 2)
         max_lr = [g["lr"] for g in optimizer.param_groups]

@@ -102,13 +102,16 @@ class _Loop:
         self.replay, self.gen = replay, gen
         self.replay_batch_size = obj.replay_batch_size or batch_size
         self.history, self.meter = History(), SavedTensorMeter(model.parameters())
-        # the peak rate the user asked for (OneCycleLR keeps it as max_lr, the others initial_lr)
-        self.base_lr = max(g.get("max_lr", g.get("initial_lr")) for g in optimizer.param_groups)
+        # the peak rate the user asked for (OneCycleLR keeps it as max_lr, the others initial_lr);
+        # groups that all carry a "name" are blamed by name when their rates differ
+        peaks = [(g.get("name"), g.get("max_lr", g.get("initial_lr"))) for g in optimizer.param_groups]
+        named = all(name for name, _ in peaks)
+        self.blamed_lr = dict(peaks) if named else max(rate for _, rate in peaks)
         self.step, self.first_loss, self.num_classes, self.labels = 0, None, None, None
 
     def check(self, value: float) -> None:
         self.first_loss = value if self.first_loss is None else self.first_loss
-        check_loss(value, self.first_loss, self.base_lr, self.step)
+        check_loss(value, self.first_loss, self.blamed_lr, self.step)
 
     def loss(self, xb, yb):
         """``(loss, logits)`` of a batch; with replay, a replay batch drawn here goes along."""
@@ -188,7 +191,7 @@ class _Loop:
         if not h.diverged:
             # judged on the last epoch, not stopped mid-way: a loss spike that recovers is no
             # failure, and keeping the weights shows the damage a too-high rate did
-            h.message = failed_run_message(h, self.first_loss, self.base_lr, self.num_classes)
+            h.message = failed_run_message(h, self.first_loss, self.blamed_lr, self.num_classes)
             h.diverged = bool(h.message)
         if h.diverged and raise_diverged:
             raise TrainingDiverged(h.message)

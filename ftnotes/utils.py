@@ -1,7 +1,8 @@
-"""The one place that seeds random generators and picks the device.
+"""The one place that seeds random generators, picks the device and pins torch's threads.
 
 Every notebook and script calls :func:`set_seed` right before a random step that matters
-(minGPT's ``utils.set_seed`` habit) and :func:`get_device` instead of hard-coding ``"cpu"``.
+(minGPT's ``utils.set_seed`` habit), :func:`get_device` instead of hard-coding ``"cpu"``, and
+:func:`pin_threads` once at the start (the course's one thread rule).
 """
 
 from __future__ import annotations
@@ -73,18 +74,60 @@ def get_device(prefer=None) -> torch.device:
     return torch.device("cpu")
 
 
-@contextlib.contextmanager
-def pinned_threads(n: int = 1):
-    """Run the block with torch at ``n`` threads, then restore the previous count.
+THREADS_ENV = "FTNOTES_THREADS"
+THREADS_HELP = "torch threads (default: $FTNOTES_THREADS, else 1: the course's one thread rule)"
 
-    Where the package trains or times outside a notebook (grading a solution, a check): on a
-    busy machine torch's default of one thread per core spins workers that wait for each other
-    (a LoRA run took 6.8 s instead of 2.6 s with one other busy core), and fixed threads also
-    keep the float results the same from run to run.
+
+def default_threads() -> int:
+    """The course's torch thread count: ``$FTNOTES_THREADS`` if set, else 1.
+
+    One rule for every notebook, bench, ``Trainer`` run and command-line tool. The models here
+    are tiny: a second thread only adds synchronisation, and when another process keeps a core
+    busy, threads that wait for each other make every step several times slower (notebook 07
+    with torch's default of one thread per core: 23x on a 2-core machine with one busy core).
+    A ValueError names the variable when it is not a whole number >= 1.
     """
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return 1
+    cores = os.cpu_count() or 1
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= cores:
+        raise ValueError(
+            f"{THREADS_ENV} must be a whole number of torch threads from 1 to {cores} (this "
+            f"machine's cores), got {raw!r}; unset it for the default, 1"
+        )
+    return int(raw)
+
+
+def pin_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads by the course's rule and return the count.
+
+    ``n`` if given, else :func:`default_threads` (``$FTNOTES_THREADS``, else 1). Every notebook
+    calls it in its first code cell. ``torch.set_num_threads`` sets the OpenMP and MKL pools
+    that CPU kernels use; transformers' ``Trainer`` keeps the count (it changes it only for
+    multi-process CPU training, which the course never starts).
+    """
+    n = default_threads() if n is None else n
     check_int("n", n)
-    before = torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    if n > cores:  # more threads than cores: they take turns, and every step waits for the last
+        raise ValueError(f"n must be at most this machine's {cores} cores, got {n}")
     torch.set_num_threads(n)
+    return n
+
+
+@contextlib.contextmanager
+def pinned_threads(n: int | None = None):
+    """Run the block with torch at ``n`` threads (default: :func:`default_threads`), then
+    restore the previous count.
+
+    Where the package trains or times outside a notebook (grading a solution, a check, the
+    bench): on a busy machine torch's default of one thread per core spins workers that wait
+    for each other (a LoRA run took 6.8 s instead of 2.6 s with one other busy core), and
+    fixed threads also keep the float results the same from run to run.
+    """
+    before = torch.get_num_threads()
+    pin_threads(n)
     try:
         yield
     finally:

@@ -8,6 +8,7 @@ saved with outputs.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -49,6 +50,36 @@ def find_chromium() -> str | None:
     return None
 
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RUN_TIMEOUT_S = 240  # per notebook at least: notebooks aim at about a minute on a 2-core laptop
+TIMEOUT_BUDGETS = 3  # a notebook may take 3x its budget in reference steps before it times out
+
+
+def _root_conftest():
+    """The root conftest.py (budgets, the reference-step tool) loaded as a module."""
+    spec = importlib.util.spec_from_file_location("_ftnotes_root_conftest", ROOT / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def reference_step_ms() -> float | None:
+    """This machine's reference step now (tools/refstep.py, about 4 s), or None without it."""
+    return _root_conftest().reference_step_ms()
+
+
+def run_timeout_s(name: str, step_ms: float | None) -> float:
+    """Seconds to wait for notebook ``name`` to run: TIMEOUT_BUDGETS times its budget in
+    reference steps (the root conftest's, 8,000 for the real models' 10 and 11) at ``step_ms``,
+    measured just before the run so that a busy moment gets more time; never less than
+    RUN_TIMEOUT_S, and RUN_TIMEOUT_S without a measurement. A fixed 240 s failed on a busy
+    machine (07, before it pinned its threads, took 340 s at load 4-8)."""
+    if not step_ms:
+        return float(RUN_TIMEOUT_S)
+    budget = _root_conftest().budget_steps(name)
+    return max(float(RUN_TIMEOUT_S), TIMEOUT_BUDGETS * budget * step_ms / 1000)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,7 +89,8 @@ def free_port() -> int:
 class Lab:
     """A running ``jupyter lab`` serving ``root``; ``close()`` stops kernels and the process group."""
 
-    def __init__(self, root: pathlib.Path, home: pathlib.Path, timeout: float = 90):
+    def __init__(self, root: pathlib.Path, home: pathlib.Path, timeout: float = 90,
+                 env: dict | None = None):  # fmt: skip
         self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         for name, values in LAB_SETTINGS.items():
@@ -73,6 +105,7 @@ class Lab:
             JUPYTER_DATA_DIR=str(home / "data"),
             JUPYTER_RUNTIME_DIR=str(home / "runtime"),
             JUPYTER_PLATFORM_DIRS="1",
+            **(env or {}),  # the kernels inherit it
         )
         cmd = [
             sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",

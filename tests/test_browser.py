@@ -9,6 +9,11 @@ JupyterLab, runs all cells from the Run menu and then checks the rendered page:
   real controls (sliders, dropdowns, selects, inputs), not as a text repr like "VBox(children=";
 * the notebook shows at least one plot image.
 
+It tests the page, not timings: the notebooks' timing claims (one training step against another,
+``ftnotes.claims``) print their verdict here instead of failing (``$FTNOTES_TIMING_CLAIMS``),
+since the kernels share the cores with Chromium and the server; nbval asserts them. Each run may
+take three times the notebook's budget in reference steps, measured just before it (at least 240 s).
+
 Which notebooks must show what (the placeholder 00 has neither): a panel is required when the
 notebook's code contains "panel(", a plot when it contains "plt", "plot" or "fig". Notebooks
 named in NO_PLOT_OR_PANEL_CHECK skip both rules; it stays empty unless a notebook has a reason.
@@ -37,15 +42,18 @@ from browser_helpers import (
     Lab,
     cell_sources,
     find_chromium,
+    reference_step_ms,
+    run_timeout_s,
     write_live_demo,
 )
+
+from ftnotes.claims import TIMING_ENV
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 SHOTS = ROOT / "artifacts" / "browser"
 LIVE_DEMO = "zz_live_panel_demo.ipynb"
 NO_PLOT_OR_PANEL_CHECK: set[str] = set()  # add a name here only with a comment saying why
-RUN_TIMEOUT_S = 240  # per notebook: generous, notebooks aim at about a minute on a 2-core laptop
 CHROMIUM = find_chromium()
 TIMES: dict[str, float] = {}
 
@@ -68,7 +76,10 @@ def lab(tmp_path_factory, request):
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     if LIVE_TARGET == LIVE_DEMO:
         write_live_demo(root / LIVE_DEMO)
-    server = Lab(root, home)
+    # Timing claims (a step against another, ftnotes.claims) are printed here, not asserted: the
+    # notebooks share the cores with Chromium and the server, and this test checks the page;
+    # nbval asserts them (make test runs both). 03's step-time assert failed here under load.
+    server = Lab(root, home, env={TIMING_ENV: "report"})
     try:
         yield server
     finally:
@@ -123,9 +134,12 @@ def run_all(page, lab, name):
         assert time.monotonic() < deadline, f"{name}: no idle kernel after 90 s\n{lab.log()}"
         time.sleep(0.25)
     print(f"\n{name}: kernel idle after {time.monotonic() - deadline + 90:.1f} s")
+    step_ms = reference_step_ms()  # now, with this moment's load: a busy machine gets more time
+    timeout_s = run_timeout_s(name, step_ms)
+    print(f"{name}: reference step {step_ms} ms, run timeout {timeout_s:.0f} s")
     page.click('.lm-MenuBar-itemLabel:text-is("Run")')
     page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
-    page.wait_for_function(JS_RUN_FINISHED, timeout=RUN_TIMEOUT_S * 1000, polling=250)
+    page.wait_for_function(JS_RUN_FINISHED, timeout=timeout_s * 1000, polling=250)
     # widgets render after the kernel answers; give the last comm messages a moment to land
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=30_000)
 

@@ -79,7 +79,8 @@ def test_bench_markdown_path_is_checked_too(ran, capsys, tmp_path):
 @pytest.mark.parametrize("value", ["0", "-1", "two"])
 def test_threads_must_be_a_positive_int(ran, capsys, tool, argv, value):
     refused(tool, [*argv, "--threads", value], capsys,
-            f"argument --threads: torch threads must be an int >= 1, got {value!r}")
+            "argument --threads: torch threads must be an int from 1 to this machine's",
+            f"cores, got {value!r}")
     assert not ran
 
 
@@ -151,3 +152,12 @@ def test_type_functions():
     assert cli.name_rate(["a"])("a=1e-2") == ("a", 1e-2)
     with pytest.raises(argparse.ArgumentTypeError):
         cli.name_rate(["a"])("a=inf")
+
+
+@pytest.mark.parametrize(("tool", "argv"), [(bench.main, []), (lm_bench.main, []),
+                                            (pretrain.main, []), (pretrain_lm.main, [])])  # fmt: skip
+def test_more_threads_than_cores_is_a_usage_error_not_a_traceback(ran, capsys, tool, argv, monkeypatch):
+    # utils.pin_threads refuses more threads than cores with a ValueError after parsing
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    refused(tool, [*argv, "--threads", "3"], capsys, "argument --threads", "2 cores, got '3'")
+    assert ran == []

@@ -12,6 +12,7 @@ from ftnotes.contest import ContestData, get_task
 from ftnotes.contest import toolbox as T
 from ftnotes.contest.metrics import old_new_score
 from ftnotes.contest.oldnew import NUM_NEW, NUM_OLD
+from ftnotes.divergence import TrainingDiverged
 
 S, N = NUM_OLD, NUM_NEW
 TASK = get_task("keep_glyphs")
@@ -225,3 +226,22 @@ def test_run_solution_trains_on_one_thread_and_restores_it():
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+def test_a_failed_run_names_each_rate_not_the_head_rate_alone():
+    # notebook 06: a LoRA run with a large rank and replay diverged and the message blamed "the
+    # learning rate 0.01", the head's (head_lr), a rate the panel does not set
+    data, _ = fake_data()
+    model = T.expand_head(tiny_vit(S), N, range(N))
+    with pytest.raises(TrainingDiverged) as err:
+        T.train_expanded(model, data, epochs=2, lr=1e-4, head_lr=1e6)
+    message = str(err.value)
+    assert "lr 0.0001" in message and "head_lr 1e+06" in message, message
+    assert "the learning rate 1e+06" not in message
+
+
+def test_one_rate_keeps_its_advice():
+    from ftnotes.divergence import too_high
+
+    assert too_high(0.01) == "the learning rate 0.01 is probably too high; try 10x smaller (0.001)"
+    assert too_high({"lr": 0.01, "head_lr": 0.01}) == too_high(0.01)

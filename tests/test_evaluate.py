@@ -127,3 +127,84 @@ def test_latency_ms_one_model_and_interleaved():
         latency_ms(model, x, repeats=0)
     with pytest.raises(ValueError, match="models must be"):
         latency_ms({}, x)
+
+
+class _Clock:
+    """A fake perf_counter that moves only when a model runs: deterministic step times."""
+
+    def __init__(self):
+        self.now, self.calls = 0.0, 0
+
+    def __call__(self):
+        return self.now
+
+
+def _costed(model, clock, cost, load):
+    """``model`` whose forward advances the fake clock by cost x the load of this round."""
+
+    class Costed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, x):
+            clock.now += cost * load(clock.calls // 2)  # two models: two calls a round
+            clock.calls += 1
+            return self.inner(x)
+
+    return Costed()
+
+
+def test_step_times_are_interleaved_so_load_falls_on_every_model_alike(monkeypatch):
+    """Two models, one twice as costly; a load burst (5x) in the middle of the timing. Timed
+    interleaved, the per-round ratio is exactly 2 in every round, burst or not."""
+    import ftnotes.evaluate as ev
+
+    clock = _Clock()
+    monkeypatch.setattr(ev.time, "perf_counter", clock)
+    load = lambda round_: 5.0 if 20 <= round_ < 40 else 1.0  # noqa: E731
+    models = {"cheap": _costed(tiny_vit(num_classes=4), clock, 0.01, load),
+              "dear": _costed(tiny_vit(num_classes=4), clock, 0.02, load)}  # fmt: skip
+    X, y = torch.rand(64, 1, 8, 8), torch.arange(64) % 4
+    steps = ev.step_times(models, (X, y), batch_size=16, rounds=60, warmup=2)
+    assert len(steps) == 60 and set(steps.seconds) == {"cheap", "dear"}
+    ratios = steps.ratios("dear", "cheap")
+    assert ratios[0] == pytest.approx(2.0) and ratios[-1] == pytest.approx(2.0)
+    assert steps.ratio("dear", "cheap") == pytest.approx(2.0)
+    assert steps.describe("dear", "cheap") == "2.00x (2.00-2.00)"
+    assert max(steps.seconds["cheap"]) == pytest.approx(5 * min(steps.seconds["cheap"]))
+
+
+def test_step_times_use_the_same_batch_for_every_model_and_leave_the_models_unchanged():
+    from ftnotes.evaluate import step_times
+
+    seen = {"a": [], "b": []}
+    models = {name: tiny_vit(num_classes=4, seed=i) for i, name in enumerate(seen)}
+    for name, m in models.items():
+        m.tag = name  # copied along with the model
+    before = {name: copy.deepcopy(m.state_dict()) for name, m in models.items()}
+    X, y = torch.rand(40, 1, 8, 8), torch.arange(40) % 4
+
+    def forward(model, xb):
+        seen[model.tag].append(xb.clone())
+        return model(xb)
+
+    step_times(models, (X, y), batch_size=16, rounds=4, warmup=1, forward=forward)
+    assert len(seen["a"]) == len(seen["b"]) == 5
+    assert all(torch.equal(a, b) for a, b in zip(seen["a"], seen["b"]))  # same batch each round
+    assert not torch.equal(seen["a"][0], seen["a"][1])  # the next round, the next batch
+    for name, m in models.items():  # timed on copies
+        assert all(torch.equal(v, before[name][k]) for k, v in m.state_dict().items())
+
+
+def test_step_times_bad_input():
+    from ftnotes.evaluate import step_times
+
+    data = (torch.rand(8, 1, 8, 8), torch.zeros(8, dtype=torch.long))
+    with pytest.raises(ValueError, match="at least two"):
+        step_times({"a": tiny_vit(num_classes=2)}, data)
+    frozen = tiny_vit(num_classes=2).requires_grad_(False)
+    with pytest.raises(ValueError, match=r"models\['b'\] has no trainable parameters"):
+        step_times({"a": tiny_vit(num_classes=2), "b": frozen}, data)
+    with pytest.raises(ValueError, match="rounds must be an int >= 2"):
+        step_times({"a": tiny_vit(num_classes=2), "b": tiny_vit(num_classes=2)}, data, rounds=1)

@@ -58,3 +58,17 @@ def test_get_device():
     assert get_device().type in {"cpu", "cuda", "mps"}
     with pytest.raises(ValueError, match="device"):
         get_device("tpu")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_pins_threads_by_the_course_rule_in_its_import_cell(path):
+    """One rule (ftnotes.utils.pin_threads: 1, or $FTNOTES_THREADS), called where the notebook
+    first imports torch, before any work; notebook 07 once pinned nothing, and its Trainer runs
+    took 23x longer with one busy core."""
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    first = next("".join(c["source"]) for c in cells if "import torch" in "".join(c["source"]))
+    assert "pin_threads()" in first, f"{path.name}: the cell that imports torch must pin threads"
+    for i, cell in enumerate(cells):
+        assert "set_num_threads" not in "".join(cell["source"]), (
+            f"{path.name}: code cell {i} sets torch's threads by hand; use pin_threads()"
+        )

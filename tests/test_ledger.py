@@ -94,3 +94,15 @@ def test_cost_shares_against_the_reference_run(capsys):
     assert cost_shares([lora], reference="lora", show=False)["lora"]["trainable"] == 1.0
     with pytest.raises(ValueError, match="reference must name one of the runs"):
         cost_shares([lora], show=False)
+
+
+def test_cost_shares_of_a_run_not_timed(capsys):
+    # notebook 02 times some runs interleaved (step_ms None for the others) and still compares
+    # every run's optimizer state: cost_shares failed on the untimed ones
+    full = RunRecord("full_ft", 0.9, None, 100, 100, 808, 0, 1.0, 1.0, 0, 0, step_ms=8.0)
+    wide = RunRecord("adapter rf=32", 0.9, None, 5, 105, 48, 0, 1.0, 1.0, 0, 0, step_ms=None)
+    shares = cost_shares(Ledger([full, wide]))
+    assert shares["adapter rf=32"]["optimizer state"] == 48 / 808
+    assert shares["adapter rf=32"]["step time"] != shares["adapter rf=32"]["step time"]  # nan
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("adapter"))
+    assert row.split()[-2:] == ["-", "-"]

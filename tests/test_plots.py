@@ -181,6 +181,51 @@ def test_plot_log_history_reads_trainer_logs():
         plot_log_history([])
 
 
+def _visible_xtick_boxes(fig, ax):
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for t in ax.get_xticklabels()
+            if t.get_visible() and t.get_text()]  # fmt: skip
+
+
+def test_comparison_tick_labels_of_close_counts_do_not_overlap():
+    # notebook 02's ledger: IA3 (1,258 trainable) next to the rf=32 adapter (1,650) printed
+    # their counts over each other
+    from ftnotes.plots import plot_comparison
+
+    counts = [490, 1258, 1650, 3010, 5530, 19498, 77530]
+    rows = [{"name": f"run {c}", "trainable_params": c, "target_acc": 0.9} for c in counts]
+    fig = plot_comparison(rows)
+    ax = fig.axes[0]
+    boxes = _visible_xtick_boxes(fig, ax)
+    assert len(ax.get_xticks()) == len(counts)  # every run keeps its tick mark
+    assert 2 <= len(boxes) < len(counts)  # a crowded label went, the others stayed
+    boxes.sort(key=lambda b: b.x0)
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels overlap"
+    plt.close(fig)
+
+
+def test_schedule_runs_have_one_legend_for_all_three_panels():
+    # notebook 05's figure had its legend on the third panel only
+    from types import SimpleNamespace
+
+    from ftnotes.plots import plot_schedule_runs
+
+    names = ["cosine, no warmup", "cosine, 20% warmup", "constant", "one-cycle"]
+    runs = {n: SimpleNamespace(lr=[1e-3 * (i + 1)] * 20, loss=[2.0 - 0.1 * i] * 20,
+                               val_acc=[0.5] * 10) for i, n in enumerate(names)}  # fmt: skip
+    fig = plot_schedule_runs(runs)
+    assert len(fig.axes) == 3 and all(ax.get_legend() is None for ax in fig.axes)
+    assert len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == names
+    colours = [[line.get_color() for line in ax.get_lines()] for ax in fig.axes]
+    assert colours[0] == colours[1] == colours[2]  # one legend fits every panel
+    fig.canvas.draw()
+    legend_box = fig.legends[0].get_window_extent()
+    assert all(not legend_box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("total_gb", [3.0, 15.0, 26.0])
 def test_memory_terms_legend_never_covers_the_budget_line(total_gb):
     """Notebook 09's single-bar figure put its legend over the 16 GB line (issue 31)."""

@@ -107,6 +107,16 @@ def test_small_warmup_is_not_rounded_away_and_one_cycle_edges():
         schedule_values("one_cycle", 2, warmup=0.5)
 
 
+@pytest.mark.parametrize("total", [1, 2])
+def test_one_cycle_with_too_few_steps_names_the_step_count_not_the_warmup(total):
+    # total_steps=1 rounds warmup=0.5 down to 0 steps: the message blamed the warmup before
+    from ftnotes.schedules import schedule_values
+
+    with pytest.raises(ValueError, match=f"needs total_steps >= 3.*got total_steps={total}") as err:
+        schedule_values("one_cycle", total, warmup=0.5)
+    assert "warmup" not in str(err.value)
+
+
 # --- the closed-form warmup-cosine of the shipped weights (pretrain, pretrain_lm, lm.sft) ---
 
 

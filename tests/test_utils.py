@@ -124,6 +124,59 @@ def test_replace_dir_swaps_in_the_new_folder_and_drops_the_old(tmp_path):
     assert (tmp_path / "fresh").is_dir() and not again.exists()
 
 
+def test_pin_threads_follows_the_one_rule(monkeypatch):
+    from ftnotes.utils import THREADS_ENV, default_threads, pin_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv(THREADS_ENV, raising=False)
+        assert default_threads() == 1 and pin_threads() == 1 == torch.get_num_threads()
+        if (os.cpu_count() or 1) >= 2:
+            monkeypatch.setenv(THREADS_ENV, "2")
+            assert pin_threads() == 2 == torch.get_num_threads()
+            assert pin_threads(1) == 1 == torch.get_num_threads()  # an explicit n wins
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "two", "1.5", "３", "99999"])
+def test_bad_thread_settings_name_the_variable_and_what_is_allowed(monkeypatch, raw):
+    from ftnotes.utils import THREADS_ENV, pin_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv(THREADS_ENV, raw)
+    with pytest.raises(ValueError, match=f"FTNOTES_THREADS must be a whole number .* got {raw!r}"):
+        pin_threads()
+    assert torch.get_num_threads() == before  # refused before anything changed
+    for n in (0, True, 1.0, 99999):
+        with pytest.raises(ValueError, match="n must be"):
+            pin_threads(n)
+
+
+def test_every_cli_defaults_to_the_thread_rule(monkeypatch):
+    import argparse
+
+    from ftnotes import bench, lm_bench, pretrain, pretrain_lm
+    from ftnotes.utils import THREADS_ENV
+
+    seen = {}
+
+    def stop(self, args=None, namespace=None):
+        seen[self.prog] = self.get_default("threads")
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", stop)
+    for env in (None, "2") if (os.cpu_count() or 1) >= 2 else (None,):
+        if env is None:
+            monkeypatch.delenv(THREADS_ENV, raising=False)
+        else:
+            monkeypatch.setenv(THREADS_ENV, env)
+        for module in (bench, lm_bench, pretrain, pretrain_lm):
+            with pytest.raises(SystemExit):
+                module.main([])
+        assert set(seen.values()) == {1 if env is None else 2}, seen
+
+
 def test_write_json_has_the_course_shape_and_never_half_writes(tmp_path):
     import json
 

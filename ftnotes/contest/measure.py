@@ -77,8 +77,7 @@ def main(argv=None) -> int:
                     help="comma-separated task names (default: all)")  # fmt: skip
     ap.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1 (default 3)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    print(table(measure(args.tasks, range(args.seeds))))
+    print(table(measure(args.tasks, range(args.seeds))))  # measure() pins one thread
     return 0
 
 

@@ -87,8 +87,9 @@ def _groups(model, lr, head_lr):
     body = [p for n, p in model.named_parameters() if p.requires_grad and ".head." not in f".{n}"]
     # weight_decay 0: decoupled decay would shrink the old rows of the head even where
     # they get no gradient, and change the old predictions a linear probe must keep.
-    return [{"params": g, "lr": r, "weight_decay": 0.0}
-            for g, r in ((body, lr), (head, head_lr or lr)) if g]  # fmt: skip
+    # named after train_expanded's arguments: a failed run's message names each rate
+    return [{"params": g, "lr": r, "weight_decay": 0.0, "name": name}
+            for g, r, name in ((body, lr, "lr"), (head, head_lr or lr, "head_lr")) if g]  # fmt: skip
 
 
 def expanded_loss(teacher=None, distill_weight: float = 0.0, temperature: float = 2.0):
