@@ -370,4 +370,62 @@ QUIZZES = {
             ),
         ],
     ),  # fmt: skip
+    "10_probe_or_finetune": (
+        "A contest gives you a frozen-in-a-folder text encoder, 400 labelled texts and 10 "
+        "minutes on a CPU. The probe (frozen embeddings + logistic regression) scores 0.90 on "
+        "validation. What next?",
+        [
+            (
+                "Fine-tune every weight, since fine-tuning always beats a frozen probe",
+                False,
+                "not always: on the concrete categories the probe was already near the ceiling "
+                "and fine-tuning added little for many times the cost.",
+            ),
+            (
+                "Read the probe's validation errors before paying for any fine-tuning",
+                True,
+                "if its errors are distinctions the encoder never learned, fine-tuning can pay; "
+                "if the probe is near what the data allows, spend the time elsewhere.",
+            ),
+            (
+                "Switch to TF-IDF, which needs no model and so cannot overfit the texts",
+                False,
+                "TF-IDF was the weakest baseline on both tasks: it sees only the words.",
+            ),
+            (
+                "Train the same architecture from scratch so that nothing pretrained leaks in",
+                False,
+                "with a few hundred texts, a transformer from scratch learns next to nothing "
+                "(the bench: close to chance).",
+            ),
+        ],
+    ),  # fmt: skip
+    "10_padding_mask": (
+        "You mean-pool a padded batch but average over every position, the [PAD] ones too. "
+        "What goes wrong?",
+        [
+            (
+                "Nothing: padded positions hold zero vectors, so they add nothing to the sum",
+                False,
+                "the encoder computes a vector at every position, padding included; those "
+                "vectors are not zero.",
+            ),
+            (
+                "The tokenizer refuses the batch, because pooling needs equal lengths",
+                False,
+                "the tokenizer pads to equal lengths; the mistake is silent.",
+            ),
+            (
+                "Only the longest text of the batch gets a wrong embedding",
+                False,
+                "the opposite: the longest row has no padding and is the only one left right.",
+            ),
+            (
+                "A text's embedding depends on the other texts in its batch",
+                True,
+                "the shorter rows average in padding vectors, as many as the longest row "
+                "dictates: same text, another batch, another embedding. Use the mask.",
+            ),
+        ],
+    ),  # fmt: skip
 }

@@ -1,0 +1,131 @@
+"""Every method of notebook 10 on a WordNet task, one runner: baselines and fine-tuning.
+
+* ``tfidf``: TF-IDF of words and word pairs + ``LogisticRegression`` (no pretrained model);
+* ``zero_shot``: the class whose description (:data:`ftnotes.text.wordnet.DESCRIPTIONS`, the
+  lexicographer files' own one-line descriptions) has the most similar embedding;
+* ``probe``: frozen mean-pooled embeddings + ``LogisticRegression`` (the 2026 "Ghost" hint);
+* ``lora`` (r=8 on every linear layer of the encoder), ``lora_qv`` (r=8 on ``query`` and
+  ``value`` only), ``full`` (every weight), ``scratch`` (the same architecture, random start):
+  ``Trainer`` runs of :mod:`ftnotes.text.finetune`, the same examples, epochs and batch size.
+
+A seed changes the training examples drawn (``per_class`` of each category), the new head's
+start and the batch order; the evaluation split is fixed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ftnotes.text import finetune
+from ftnotes.text.encoder import embed
+from ftnotes.text.wordnet import DESCRIPTIONS, load_definitions
+from ftnotes.utils import pinned_threads
+
+BASELINES = ("tfidf", "zero_shot", "probe")
+FINETUNED = ("lora", "lora_qv", "full", "scratch")
+METHODS = BASELINES + FINETUNED
+# Rates chosen on the validation split (6 abstract categories, 60 per class, 3 epochs, batch
+# 16, seed 0): python -m ftnotes.text.bench --split validation --seeds 1 --lr METHOD=RATE.
+LR = {"lora": 1e-3, "lora_qv": 1e-3, "full": 1e-4, "scratch": 3e-4}
+PROBE_C = 1.0  # LogisticRegression's inverse regularisation for the probe (sklearn's default)
+TFIDF_C = 10.0
+R = 8
+MAX_LENGTH = 64  # tokens; the longest definition of the shipped subset has 48 (notebook 10)
+BATCH_SIZE = 16
+
+__all__ = ["METHODS", "BASELINES", "FINETUNED", "LR", "Result", "run", "logistic_regression"]
+
+
+@dataclass
+class Result:
+    """One method, one seed: scores on the evaluation split, what trained, what it cost."""
+
+    method: str
+    seed: int
+    accuracy: float
+    macro_f1: float
+    seconds: float
+    trainable: int = 0
+    lr: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _scores(labels, pred) -> tuple[float, float]:
+    from sklearn.metrics import f1_score
+
+    labels, pred = np.asarray(labels), np.asarray(pred)
+    return float((labels == pred).mean()), float(f1_score(labels, pred, average="macro"))
+
+
+def logistic_regression(X, y, C=PROBE_C):
+    """The classical model on top of features: multinomial logistic regression (lbfgs)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, max_iter=3000).fit(X, y)
+
+
+def run_baseline(method, train, test, encoder=None, tokenizer=None, cache=None) -> tuple:
+    """``(predictions, trainable count)`` of a baseline; ``cache`` (dict) keeps embeddings."""
+    if method == "tfidf":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        clf = logistic_regression(vec.fit_transform(train.texts), train.labels, TFIDF_C)
+        return clf.predict(vec.transform(test.texts)), clf.coef_.size + clf.intercept_.size
+    cache = {} if cache is None else cache
+
+    def vectors(texts):
+        key = tuple(texts)
+        if key not in cache:
+            cache[key] = embed(encoder, tokenizer, texts, MAX_LENGTH).numpy()
+        return cache[key]
+
+    if method == "zero_shot":
+        labels = vectors([DESCRIPTIONS[c] for c in test.label_names])
+        return (vectors(test.texts) @ labels.T).argmax(1), 0
+    clf = logistic_regression(vectors(train.texts), train.labels)
+    return clf.predict(vectors(test.texts)), clf.coef_.size + clf.intercept_.size
+
+
+def run_finetune(method, train, test, tokenizer, seed=0, lr=None, epochs=3, r=R, threads=1,
+                 device=None):
+    """``(model, trainer, Result)`` of one Trainer run of ``method``, scored on ``test``."""
+    lr = LR[method] if lr is None else lr
+    targets = finetune.QUERY_VALUE if method == "lora_qv" else finetune.ALL_LINEAR
+    kind = "lora" if method.startswith("lora") else method
+    model = finetune.new_classifier(train.label_names, kind, r=r, targets=targets, seed=seed)
+    train_ds = finetune.tokenize(tokenizer, train.texts, train.labels, MAX_LENGTH)
+    test_ds = finetune.tokenize(tokenizer, test.texts, test.labels, MAX_LENGTH, sort=True)
+    trainer, seconds = finetune.train(model, tokenizer, train_ds, lr, epochs, BATCH_SIZE, seed,
+                                      threads, device, desc=method)  # fmt: skip
+    with pinned_threads(threads):
+        scores = trainer.evaluate(test_ds)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    res = Result(method, seed, scores["eval_accuracy"], scores["eval_macro_f1"], seconds,
+                 trainable, lr, {"steps": trainer.state.global_step,
+                                 "final_loss": trainer.state.log_history[-2].get("loss")})  # fmt: skip
+    return model, trainer, res
+
+
+def run(method, categories, per_class=60, seed=0, split="test", epochs=3, lr=None,
+        encoder=None, tokenizer=None, cache=None, threads=1, device=None) -> Result:
+    """One method, one seed, on ``categories``: trained on ``per_class`` training definitions
+    per category (drawn with ``seed``), scored on ``split``."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    train = load_definitions(categories, "train", per_class=per_class, seed=seed)
+    test = load_definitions(categories, split)
+    start = time.perf_counter()
+    if method in BASELINES:
+        with pinned_threads(threads):
+            pred, trainable = run_baseline(method, train, test, encoder, tokenizer, cache)
+        acc, f1 = _scores(test.labels, pred)
+        return Result(method, seed, acc, f1, time.perf_counter() - start, int(trainable))
+    return run_finetune(method, train, test, tokenizer, seed, lr, epochs, threads=threads,
+                        device=device)[2]

@@ -1,0 +1,125 @@
+"""The encoder's loader, pooling, tokenization and the classifier's checks (notebook 10)."""
+
+import shutil
+
+import pytest
+import torch
+
+from ftnotes.text import encoder as enc
+from ftnotes.text import finetune
+
+HAVE_MODEL = True
+try:
+    enc.model_dir(verify=False)
+except enc.ModelError:
+    HAVE_MODEL = False
+needs_model = pytest.mark.skipif(not HAVE_MODEL, reason="all-MiniLM-L6-v2 not obtained")
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return enc.load_encoder()
+
+
+def test_missing_folder_names_the_setup_command(tmp_path, monkeypatch):
+    monkeypatch.setenv(enc.ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(enc.ModelError, match="is missing.*make lab"):
+        enc.load_encoder()
+
+
+@needs_model
+def test_damaged_folder_names_the_setup_command(tmp_path):
+    copy = tmp_path / "minilm"
+    shutil.copytree(enc.model_dir(), copy)
+    (copy / "tokenizer.json").unlink()
+    with pytest.raises(enc.ModelError, match="lacks tokenizer.json.*make lab"):
+        enc.load_encoder(copy)
+    shutil.copy(enc.model_dir() / "tokenizer.json", copy)
+    with open(copy / "model.safetensors", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(enc.ModelError, match="sha256.*damaged.*make lab"):
+        enc.load_encoder(copy)
+
+
+def test_mean_pool_ignores_padding():
+    h = torch.arange(2 * 3 * 2, dtype=torch.float32).view(2, 3, 2)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    out = enc.mean_pool(h, mask)
+    torch.testing.assert_close(out[0], h[0, :2].mean(0))
+    torch.testing.assert_close(out[1], h[1].mean(0))
+
+
+@pytest.mark.parametrize("texts, words", [
+    ("a definition", "must be a list of strings"),
+    ([], "at least one string"),
+    (["fine", ""], r"texts\[1\] is an empty"),
+    (["fine", "   "], r"texts\[1\] is an empty"),
+    (["fine", 3], r"texts\[1\] must be a str, got int"),
+    (["fine", None], r"texts\[1\] must be a str, got NoneType"),
+])  # fmt: skip
+def test_bad_texts_are_refused(texts, words):
+    with pytest.raises(ValueError, match=words):
+        enc.check_texts(texts)
+
+
+@needs_model
+def test_embed_matches_sentence_transformers_and_truncates(loaded):
+    from sentence_transformers import SentenceTransformer
+
+    model, tok = loaded
+    texts = ["a member of the genus Canis", "the act of propelling", "x " * 600]
+    st = SentenceTransformer(str(enc.model_dir()), device="cpu")
+    st.max_seq_length = 128
+    ours = enc.embed(model, tok, texts, max_length=128)
+    torch.testing.assert_close(ours, st.encode(texts, convert_to_tensor=True), atol=1e-5,
+                               rtol=1e-4)  # fmt: skip
+    # a text far beyond max_length (and beyond the 512 positions) is truncated, not an error
+    short = enc.embed(model, tok, texts[2:], max_length=16)
+    assert short.shape == (1, 384) and torch.isfinite(short).all()
+    with pytest.raises(ValueError, match="empty"):
+        enc.embed(model, tok, ["ok", ""])
+
+
+@needs_model
+def test_tokenize_truncates_to_max_length(loaded):
+    _, tok = loaded
+    ds = finetune.tokenize(tok, ["word " * 100, "a short one"], [0, 1], max_length=12)
+    assert [len(x) for x in ds["input_ids"]] == [12, 5]
+    assert ds[0]["input_ids"][-1] == tok.sep_token_id  # [SEP] kept at the end
+    with pytest.raises(ValueError, match="labels has 1 entries for 2 texts"):
+        finetune.tokenize(tok, ["a b", "c d"], [0])
+    with pytest.raises(ValueError, match="max_length must be an int >= 3"):
+        finetune.tokenize(tok, ["a b"], [0], max_length=2)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"label_names": ["a", "b"], "num_labels": 3}, "num_labels=3 but id2label has 2"),
+    ({"id2label": {0: "a", 2: "b"}}, "must map 0 .. n-1"),
+    ({"label_names": ["a", "b"], "id2label": {0: "b", 1: "a"}}, "does not match label_names"),
+    ({"label_names": ["a", "a"]}, "distinct"),
+    ({"label_names": ["a"]}, "at least 2 labels"),
+    ({}, "give label_names or id2label"),
+])  # fmt: skip
+def test_labels_that_disagree_are_refused(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        finetune.check_labels(**kwargs)
+
+
+def test_new_classifier_refuses_before_loading(tmp_path, monkeypatch):
+    monkeypatch.setenv(enc.ENV, str(tmp_path / "nowhere"))  # would fail if it got that far
+    with pytest.raises(ValueError, match="num_labels=4 but id2label has 6"):
+        finetune.new_classifier(list("abcdef"), num_labels=4)
+    with pytest.raises(ValueError, match="method must be one of"):
+        finetune.new_classifier(["a", "b"], method="prefix")
+
+
+@needs_model
+def test_lora_counts_and_no_stacking():
+    model = finetune.new_classifier(["a", "b", "c"], "lora", r=4, targets=finetune.QUERY_VALUE)
+    # 6 layers x (query, value) x r x (384 + 384), plus the head (weight and bias) in full
+    want = 6 * 2 * 4 * (384 + 384) + 3 * 384 + 3
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == want
+    with pytest.raises(ValueError, match="already has a peft adapter"):
+        finetune.add_lora(model)
+    with pytest.raises(ValueError, match="match no nn.Linear"):
+        finetune.add_lora(finetune.new_classifier(["a", "b"]), targets=("q_proj",))
