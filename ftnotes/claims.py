@@ -46,6 +46,14 @@ DEFAULTS = {
         "LR": {"scratch": 3e-3, "full": 3e-3, "lora": 1e-2, "prompt": 3e-1, "prefix": 2e-1,
                "prefix_mlp": 2e-2},
     },
+    "10": {
+        "SEED": 0, "CATEGORIES": ("act", "attribute", "cognition", "communication", "state",
+                                  "feeling"),
+        "COUNTER": ("animal", "plant", "food", "artifact"), "PER_CLASS": 60, "EPOCHS": 3,
+        "BATCH_SIZE": 16, "R": 8,
+        "LR": {"lora": 1e-3, "lora_qv": 5e-3, "full": 2e-4, "scratch": 1e-4},
+        "COVERAGE": 0.99, "THREADS": 1,
+    },
 }  # fmt: skip
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 
 from ftnotes.bench import unwritable
-from ftnotes.text.methods import BASELINES, LR, METHODS, run
+from ftnotes.text.methods import BASELINES, LR, METHODS, R, run
 from ftnotes.text.wordnet import ABSTRACT, CATEGORIES, CONCRETE, PUBLIC_SPLITS, SPLIT_SIZES
 from ftnotes.utils import atomic_write, pinned_threads
 
@@ -65,24 +65,33 @@ def parse_lr(items) -> dict[str, float]:
 
 
 def bench(categories=ABSTRACT, methods=METHODS, seeds=3, per_class=PER_CLASS, epochs=EPOCHS,
-          split="test", lrs=None, threads=1, log=print) -> dict:
+          split="test", lrs=None, threads=1, r=R, log=print) -> dict:
     """Every method and seed; returns the payload (settings and every run)."""
     from ftnotes.text.encoder import load_encoder
+    from ftnotes.text.ledger import similarity_auc
+    from ftnotes.text.methods import MAX_LENGTH
+    from ftnotes.text.wordnet import load_pairs
 
     lrs = {**LR, **(lrs or {})}
     encoder, tokenizer = load_encoder()
+    tuned = [m for m in methods if m not in BASELINES]
+    pairs = load_pairs(categories) if tuned else None  # forgetting: only for fine-tuned methods
+    before = similarity_auc(encoder, tokenizer, *pairs, MAX_LENGTH) if tuned else None
     cache, runs = {}, []
     start = time.perf_counter()
     for seed in range(seeds):
         for method in methods:
             res = run(method, categories, per_class, seed, split, epochs, lrs.get(method),
-                      encoder, tokenizer, cache, threads)  # fmt: skip
+                      encoder, tokenizer, cache, threads, pairs=pairs, r=r)  # fmt: skip
             runs.append(res.as_dict())
+            auc = res.extra.get("similarity_auc")
             log(f"seed {seed} {method:9s} accuracy {res.accuracy:.3f} macro-F1 {res.macro_f1:.3f}"
-                f" ({res.seconds:.1f} s)")  # fmt: skip
+                + (f" similarity AUC {auc:.3f}" if auc is not None else "")
+                + f" ({res.seconds:.1f} s)")  # fmt: skip
     return {"command": COMMAND, "categories": list(categories), "per_class": per_class,
-            "epochs": epochs, "split": split, "seeds": seeds, "threads": threads,
+            "epochs": epochs, "split": split, "seeds": seeds, "threads": threads, "r": r,
             "lr": {m: lrs[m] for m in methods if m not in BASELINES},
+            "similarity_auc_before": before,
             "seconds": round(time.perf_counter() - start, 1), "runs": runs}  # fmt: skip
 
 
@@ -91,10 +100,12 @@ def summary(payload: dict) -> list[dict]:
     for m in dict.fromkeys(r["method"] for r in payload["runs"]):
         rs = [r for r in payload["runs"] if r["method"] == m]
         acc, f1 = [r["accuracy"] for r in rs], [r["macro_f1"] for r in rs]
+        aucs = [r["extra"]["similarity_auc"] for r in rs if "similarity_auc" in r["extra"]]
         rows.append({"method": m, "lr": rs[0]["lr"], "accuracy": statistics.mean(acc),
                      "accuracy_min": min(acc), "accuracy_max": max(acc),
                      "macro_f1": statistics.mean(f1), "macro_f1_min": min(f1),
                      "macro_f1_max": max(f1), "trainable": rs[0]["trainable"],
+                     "similarity_auc": statistics.mean(aucs) if aucs else None,
                      "seconds": statistics.mean(r["seconds"] for r in rs)})  # fmt: skip
     return rows
 
@@ -102,14 +113,18 @@ def summary(payload: dict) -> list[dict]:
 def markdown(payload: dict) -> str:
     lines = [f"{', '.join(payload['categories'])}: {payload['per_class']} training definitions "
              f"per category, {payload['epochs']} epochs, {payload['seeds']} seeds, scored on "
-             f"{payload['split']}", "",
-             "| method | lr | accuracy mean (min-max) | macro-F1 mean (min-max) | trainable | s |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+             f"{payload['split']}" + (f"; similarity AUC of the encoder before fine-tuning "
+             f"{payload['similarity_auc_before']:.3f}" if payload["similarity_auc_before"]
+             else ""), "",
+             "| method | lr | accuracy mean (min-max) | macro-F1 mean (min-max) | similarity AUC "
+             "after | trainable | s |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in summary(payload):
         lr = f"{r['lr']:.0e}" if r["lr"] else "-"
+        auc = f"{r['similarity_auc']:.3f}" if r["similarity_auc"] is not None else "-"
         lines.append(f"| {r['method']} | {lr} | {r['accuracy']:.3f} ({r['accuracy_min']:.3f}-"
                      f"{r['accuracy_max']:.3f}) | {r['macro_f1']:.3f} ({r['macro_f1_min']:.3f}-"
-                     f"{r['macro_f1_max']:.3f}) | {r['trainable']:,} | {r['seconds']:.1f} |")  # fmt: skip
+                     f"{r['macro_f1_max']:.3f}) | {auc} | {r['trainable']:,} | "
+                     f"{r['seconds']:.1f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -124,6 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=EPOCHS, help=f"default {EPOCHS}")
     ap.add_argument("--split", default="test", help="test (default) or validation")
     ap.add_argument("--lr", action="append", metavar="METHOD=RATE", help="replace a rate")
+    ap.add_argument("--r", type=int, default=R, help=f"LoRA rank (default {R})")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--json", default=None, help="also write every run here (JSON)")
     args = ap.parse_args(argv)
@@ -134,7 +150,7 @@ def main(argv=None) -> int:
         ap.error(str(err))
     for flag, value, top in (("--seeds", args.seeds, 100), ("--per-class", args.per_class,
                              SPLIT_SIZES["train"]), ("--epochs", args.epochs, 100),
-                             ("--threads", args.threads, 256)):  # fmt: skip
+                             ("--threads", args.threads, 256), ("--r", args.r, 384)):  # fmt: skip
         if not 1 <= value <= top:
             ap.error(f"{flag} must be an int in [1, {top}], got {value}")
     if args.split not in PUBLIC_SPLITS[1:]:
@@ -144,7 +160,7 @@ def main(argv=None) -> int:
         ap.error(f"--json {args.json}: {problem}")
     with pinned_threads(args.threads):
         payload = bench(cats, methods, args.seeds, args.per_class, args.epochs, args.split, lrs,
-                        args.threads)  # fmt: skip
+                        args.threads, args.r)  # fmt: skip
     print(markdown(payload))
     if args.json:
         atomic_write(args.json, json.dumps(payload, indent=2) + "\n")

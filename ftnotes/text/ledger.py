@@ -27,29 +27,38 @@ from ftnotes.utils import check_int
 __all__ = ["step_ms", "saved_bytes", "similarity_auc"]
 
 
-def step_ms(models: dict, batch: dict, rounds: int = 5, warmup: int = 1) -> dict[str, float]:
+def step_ms(models: dict, batch: dict, rounds: int = 5, warmup: int = 1,
+            forward_only=()) -> dict[str, float]:
     """Median ms of one training step for each ``{name: model}`` on ``batch`` (dict of tensors
     with ``labels``), interleaved over ``rounds`` timed rounds after ``warmup`` untimed ones.
     Each model gets its own AdamW at a tiny rate; the models are put back as they were (their
-    weights restored, their mode kept)."""
+    weights restored, their mode kept). The models named in ``forward_only`` (a frozen encoder
+    feeding a probe) are timed as one forward pass without gradients and without labels."""
     check_int("rounds", rounds)
     check_int("warmup", warmup, 0)
     if not models:
         raise ValueError("models must be a non-empty dict of name -> model")
     saved = {n: {k: v.detach().clone() for k, v in m.state_dict().items()} for n, m in models.items()}
     modes = {n: m.training for n, m in models.items()}
+    unknown = [n for n in forward_only if n not in models]
+    if unknown:
+        raise ValueError(f"forward_only names {unknown}, which are not in models {list(models)}")
     opts = {n: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-8)
-            for n, m in models.items()}  # fmt: skip
+            for n, m in models.items() if n not in forward_only}  # fmt: skip
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
     names, times = list(models), {n: [] for n in models}
     try:
         for i in range(warmup + rounds):
             for j in range(len(names)):
                 name = names[(i + j) % len(names)]
-                model = models[name].train()
                 start = time.perf_counter()
-                model(**batch).loss.backward()
-                opts[name].step()
-                opts[name].zero_grad(set_to_none=True)
+                if name in forward_only:
+                    with torch.no_grad():
+                        models[name].eval()(**inputs)
+                else:
+                    models[name].train()(**batch).loss.backward()
+                    opts[name].step()
+                    opts[name].zero_grad(set_to_none=True)
                 if i >= warmup:
                     times[name].append(time.perf_counter() - start)
     finally:
