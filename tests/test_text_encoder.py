@@ -116,10 +116,58 @@ def test_new_classifier_refuses_before_loading(tmp_path, monkeypatch):
 @needs_model
 def test_lora_counts_and_no_stacking():
     model = finetune.new_classifier(["a", "b", "c"], "lora", r=4, targets=finetune.QUERY_VALUE)
-    # 6 layers x (query, value) x r x (384 + 384), plus the head (weight and bias) in full
-    want = 6 * 2 * 4 * (384 + 384) + 3 * 384 + 3
+    # 6 layers x (query, value) x r x (384 + 384), plus the head in full: pooler + classifier
+    want = 6 * 2 * 4 * (384 + 384) + (384 * 384 + 384) + (3 * 384 + 3)
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == want
     with pytest.raises(ValueError, match="already has a peft adapter"):
         finetune.add_lora(model)
     with pytest.raises(ValueError, match="match no nn.Linear"):
         finetune.add_lora(finetune.new_classifier(["a", "b"]), targets=("q_proj",))
+
+
+def _tiny_classifier(seed=0):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=16, num_labels=3)
+    return BertForSequenceClassification(cfg)
+
+
+def test_step_ms_times_interleaved_and_restores_the_models():
+    from ftnotes.text import ledger
+
+    models = {"a": _tiny_classifier(0), "b": _tiny_classifier(1).eval()}
+    before = {n: {k: v.clone() for k, v in m.state_dict().items()} for n, m in models.items()}
+    batch = {"input_ids": torch.randint(0, 40, (4, 6)), "attention_mask": torch.ones(4, 6,
+             dtype=torch.long), "labels": torch.tensor([0, 1, 2, 0])}  # fmt: skip
+    ms = ledger.step_ms(models, batch, rounds=2, forward_only=["b"])
+    assert set(ms) == {"a", "b"} and all(v > 0 for v in ms.values())
+    for n, m in models.items():
+        assert all(torch.equal(v, before[n][k]) for k, v in m.state_dict().items())
+    assert models["a"].training and not models["b"].training
+    with pytest.raises(ValueError, match="forward_only names"):
+        ledger.step_ms(models, batch, forward_only=["c"])
+    with pytest.raises(ValueError, match="rounds must be"):
+        ledger.step_ms(models, batch, rounds=0)
+
+
+def test_similarity_auc_checks_its_pairs():
+    from ftnotes.text import ledger
+
+    with pytest.raises(ValueError, match="one entry per pair"):
+        ledger.similarity_auc(None, None, ["a"], ["b", "c"], [1])
+    with pytest.raises(ValueError, match="both 0"):
+        ledger.similarity_auc(None, None, ["a", "b"], ["c", "d"], [1, 1])
+
+
+@needs_model
+def test_similarity_auc_of_the_encoder_on_held_out_pairs(loaded):
+    from ftnotes.text import ABSTRACT, ledger, load_pairs
+
+    model, tok = loaded
+    a, b, related = load_pairs(ABSTRACT)
+    keep = [i for i in range(len(a)) if i % 8 == 0]  # a quarter of each kind, for speed
+    auc = ledger.similarity_auc(model, tok, [a[i] for i in keep], [b[i] for i in keep],
+                                [related[i] for i in keep])  # fmt: skip
+    assert 0.85 < auc <= 1.0  # the pretrained encoder separates related from unrelated pairs
