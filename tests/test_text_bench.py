@@ -64,3 +64,20 @@ def test_a_small_bench_writes_its_json(tmp_path, capsys):
     assert [r["seed"] for r in payload["runs"]] == [0, 1]
     assert payload["per_class"] == 10 and payload["command"] == bench.COMMAND
     assert "| tfidf |" in capsys.readouterr().out
+
+
+def test_tfidf_baseline_is_the_notebooks_pipeline():
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from ftnotes.text import ABSTRACT, load_definitions, methods
+
+    train = load_definitions(ABSTRACT, "train", per_class=20)
+    test = load_definitions(ABSTRACT, "validation")
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    clf = LogisticRegression(C=methods.TFIDF_C, max_iter=3000).fit(vec.fit_transform(train.texts),
+                                                                   train.labels)  # fmt: skip
+    pred, trainable = methods.run_baseline("tfidf", train, test)
+    assert np.array_equal(pred, clf.predict(vec.transform(test.texts)))
+    assert trainable == clf.coef_.size + clf.intercept_.size

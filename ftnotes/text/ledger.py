@@ -47,10 +47,13 @@ def step_ms(models: dict, batch: dict, rounds: int = 5, warmup: int = 1,
             for n, m in models.items() if n not in forward_only}  # fmt: skip
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     names, times = list(models), {n: [] for n in models}
+    cuda = any(p.is_cuda for m in models.values() for p in m.parameters())
+    sync = torch.cuda.synchronize if cuda else (lambda: None)  # CUDA runs asynchronously
     try:
         for i in range(warmup + rounds):
             for j in range(len(names)):
                 name = names[(i + j) % len(names)]
+                sync()
                 start = time.perf_counter()
                 if name in forward_only:
                     with torch.no_grad():
@@ -59,6 +62,7 @@ def step_ms(models: dict, batch: dict, rounds: int = 5, warmup: int = 1,
                     models[name].train()(**batch).loss.backward()
                     opts[name].step()
                     opts[name].zero_grad(set_to_none=True)
+                sync()
                 if i >= warmup:
                     times[name].append(time.perf_counter() - start)
     finally:
