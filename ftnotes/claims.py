@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ftnotes.checks import check_choice
+
 DEFAULTS = {
     "00": {
         "SEED": 0, "LABELS_PER_CLASS": 10, "CURVE_EPOCHS": 20, "BATCH_SIZE": 32,
@@ -39,6 +41,10 @@ DEFAULTS = {
         "FEW_SHOT_SEEDS": 3, "BENCH_LABELS": 10, "BENCH_EPOCHS": 10,
         "BENCH_METHODS": ("linear_probe", "lora", "full_ft"), "SCHEDULE_LR": 6e-3,
         "SCHEDULE_EPOCHS": 10,
+    },
+    "09": {
+        "BUDGET_GB": 16, "TIME_LIMIT_S": 600, "MFU": 0.4, "BATCH_SIZE": 32, "SEQ_LEN": 256, "R": 8,
+        "TARGETS": ("query", "value", "q_proj", "v_proj"), "SMALL_LAYERS": (1, 2), "SEED": 0,
     },
     "08": {
         "SEED": 0, "N_TRAIN": 300, "N_TEST": 100, "N_SOURCE": 20, "STEPS": 100,
@@ -70,8 +76,7 @@ class Claims:
     @classmethod
     def from_settings(cls, notebook: str, namespace: dict) -> Claims:
         """Compare the settings in ``namespace`` (a notebook's ``globals()``) with ``DEFAULTS``."""
-        if notebook not in DEFAULTS:
-            raise ValueError(f"notebook must be one of {sorted(DEFAULTS)}, got {notebook!r}")
+        check_choice("notebook", notebook, sorted(DEFAULTS))
         missing = [name for name in DEFAULTS[notebook] if name not in namespace]
         if missing:
             raise ValueError(f"namespace lacks the settings {missing}: run the settings cell first")

@@ -16,6 +16,10 @@ Images are float32 (N, 1, 8, 8) in [0, 1] (UCI counts 0-16 divided by 16), label
 ``labels_per_class`` keeps only the first k examples per class of a fixed per-class order of the
 training split, so the subsets are nested (the 5-per-class set is inside the 10-per-class set).
 Asking for more than a class has keeps all of that class and warns.
+
+The checks of what a loop or a scorer is handed (:func:`as_tensors`, :func:`check_images`,
+:func:`check_labels`) live here too, beside the data they describe: the training engine and
+the evaluation both use them.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from ftnotes.checks import check_choice, check_int, is_int
 from ftnotes.glyphs import GLYPH_CLASSES, render_glyphs, to_uci
-from ftnotes.utils import check_int
 
 DIGIT_CLASSES: tuple[str, ...] = tuple("0123456789")
 FASHION_CLASSES: tuple[str, ...] = (
@@ -45,7 +49,8 @@ GLYPH_SIZES = {"train": 6_000, "val": 1_000, "test": 4_000}
 GLYPH_SEEDS = {"train": 1, "val": 2, "test": 3}  # pretraining streams use seeds >= 1000
 MNIST_SIZES = {"train": 50_000, "val": 10_000}  # carved from the official 60k training set
 
-__all__ = ["GLYPH_CLASSES", "DIGIT_CLASSES", "Task", "load_task", "TASK_NAMES"]
+__all__ = ["GLYPH_CLASSES", "DIGIT_CLASSES", "Task", "load_task", "TASK_NAMES", "as_tensors",
+           "check_images", "check_labels"]  # fmt: skip
 
 
 @dataclass
@@ -68,18 +73,68 @@ class Task:
         return f"Task({self.name!r}, {self.num_classes} classes, {sizes})"
 
 
+def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
+    """``TensorDataset`` or ``(X, y)`` -> ``(X, y)`` tensors; X (N, ...) float, y (N,) int64."""
+    if isinstance(data, TensorDataset):
+        tensors = data.tensors
+    elif isinstance(data, (tuple, list)):
+        tensors = tuple(data)
+    else:
+        raise ValueError(
+            f"{name} must be a TensorDataset or an (X, y) tuple, got {type(data).__name__}"
+        )
+    if len(tensors) != 2:
+        raise ValueError(f"{name} must hold exactly two tensors (X, y), got {len(tensors)}")
+    X, y = (torch.as_tensor(t) for t in tensors)
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"{name}: X and y need the same non-zero length, got {len(X)}, {len(y)}")
+    if y.dtype != torch.long:
+        raise ValueError(f"{name}: labels y must be int64 (torch.long), got {y.dtype}")
+    X = X.float()
+    check_images(X, name)
+    if y.min() < 0:
+        raise ValueError(f"{name}: labels y must be class indices >= 0, got {int(y.min())}")
+    return X, y
+
+
+def check_images(X: torch.Tensor, name: str = "data") -> None:
+    """ValueError unless X is finite and, for images (N, C, H, W) or (N, H, W), in [0, 1].
+
+    NaN pixels would otherwise be predicted silently (or blamed on the learning rate by ``fit``),
+    and UCI counts 0-16 that were never divided by 16 train a model on another scale.
+    """
+    if not torch.isfinite(X).all():
+        bad = "NaN" if torch.isnan(X).any() else "inf"
+        raise ValueError(f"{name}: input contains {bad} pixel values; images must be finite")
+    if X.dim() < 3 or not X.numel():  # (N, F) may be features of a frozen body: any scale
+        return
+    lo, hi = X.min().item(), X.max().item()
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        hint = " (UCI counts 0-16? divide by 16)" if hi <= 16 + 1e-6 and hi > 1 else ""
+        raise ValueError(
+            f"{name}: pixel values must lie in [0, 1], got min {lo:.3g}, max {hi:.3g}{hint}"
+        )
+
+
+def check_labels(y: torch.Tensor, num_classes: int, name: str = "data") -> None:
+    """ValueError unless every label is a class index of a ``num_classes``-way model."""
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{name}: labels must lie in 0..{num_classes - 1} (the model has {num_classes} "
+            f"outputs), got labels from {int(y.min())} to {int(y.max())}"
+        )
+
+
 def _check_labels_per_class(labels_per_class):
     if labels_per_class is None or labels_per_class == "all":
         return None
-    if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, (int, np.integer)):
+    if isinstance(labels_per_class, np.integer):
+        labels_per_class = int(labels_per_class)
+    if not (is_int(labels_per_class) and labels_per_class >= 1):
         raise ValueError(
             f"labels_per_class must be None, 'all' or an int >= 1, got {labels_per_class!r}"
         )
-    if labels_per_class < 1:
-        raise ValueError(
-            f"labels_per_class must be None, 'all' or an int >= 1, got {labels_per_class!r}"
-        )
-    return int(labels_per_class)
+    return labels_per_class
 
 
 def stratified_split(y: np.ndarray, fractions=(0.6, 0.2, 0.2), seed: int = SPLIT_SEED):
@@ -156,8 +211,7 @@ def _digits_task(name: str, labels_per_class, seed: int) -> Task:
 @functools.lru_cache(maxsize=3)
 def glyph_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """One fixed split of the glyph task, (X, y); the test split alone is fast to draw."""
-    if split not in GLYPH_SIZES:
-        raise ValueError(f"split must be one of {tuple(GLYPH_SIZES)}, got {split!r}")
+    check_choice("split", split, tuple(GLYPH_SIZES))
     return render_glyphs(GLYPH_SIZES[split], seed=GLYPH_SEEDS[split])
 
 
@@ -240,8 +294,7 @@ def load_task(name="digits", labels_per_class=None, seed=0, root=None, download=
     Validation and test splits never change. ``root`` overrides :func:`data_root` for
     ``mnist`` / ``fashion_mnist``; with ``download=False`` they never touch the network.
     """
-    if name not in TASK_NAMES:
-        raise ValueError(f"name must be one of {TASK_NAMES}, got {name!r}")
+    check_choice("name", name, TASK_NAMES)
     k = _check_labels_per_class(labels_per_class)
     check_int("seed", seed, 0)
     if name == "glyphs":

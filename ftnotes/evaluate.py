@@ -9,86 +9,22 @@ dropout) and handed back in the mode it came in. ``forward(model, X) -> logits``
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix
-from torch.utils.data import TensorDataset
 
-from .utils import check_int, model_device
+from .checks import check_int, check_number
+from .data import as_tensors, check_images, check_labels
+from .train import logits, loss_and_accuracy
+from .utils import model_device
 
-
-def as_tensors(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
-    """``TensorDataset`` or ``(X, y)`` -> ``(X, y)`` tensors; X (N, ...) float, y (N,) int64."""
-    if isinstance(data, TensorDataset):
-        tensors = data.tensors
-    elif isinstance(data, (tuple, list)):
-        tensors = tuple(data)
-    else:
-        raise ValueError(
-            f"{name} must be a TensorDataset or an (X, y) tuple, got {type(data).__name__}"
-        )
-    if len(tensors) != 2:
-        raise ValueError(f"{name} must hold exactly two tensors (X, y), got {len(tensors)}")
-    X, y = (torch.as_tensor(t) for t in tensors)
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"{name}: X and y need the same non-zero length, got {len(X)}, {len(y)}")
-    if y.dtype != torch.long:
-        raise ValueError(f"{name}: labels y must be int64 (torch.long), got {y.dtype}")
-    X = X.float()
-    check_images(X, name)
-    if y.min() < 0:
-        raise ValueError(f"{name}: labels y must be class indices >= 0, got {int(y.min())}")
-    return X, y
-
-
-def check_images(X: torch.Tensor, name: str = "data") -> None:
-    """ValueError unless X is finite and, for images (N, C, H, W) or (N, H, W), in [0, 1].
-
-    NaN pixels would otherwise be predicted silently (or blamed on the learning rate by ``fit``),
-    and UCI counts 0-16 that were never divided by 16 train a model on another scale.
-    """
-    if not torch.isfinite(X).all():
-        bad = "NaN" if torch.isnan(X).any() else "inf"
-        raise ValueError(f"{name}: input contains {bad} pixel values; images must be finite")
-    if X.dim() < 3 or not X.numel():  # (N, F) may be features of a frozen body: any scale
-        return
-    lo, hi = X.min().item(), X.max().item()
-    if lo < -1e-6 or hi > 1 + 1e-6:
-        hint = " (UCI counts 0-16? divide by 16)" if hi <= 16 + 1e-6 and hi > 1 else ""
-        raise ValueError(
-            f"{name}: pixel values must lie in [0, 1], got min {lo:.3g}, max {hi:.3g}{hint}"
-        )
-
-
-def check_labels(y: torch.Tensor, num_classes: int, name: str = "data") -> None:
-    """ValueError unless every label is a class index of a ``num_classes``-way model."""
-    if len(y) and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(
-            f"{name}: labels must lie in 0..{num_classes - 1} (the model has {num_classes} "
-            f"outputs), got labels from {int(y.min())} to {int(y.max())}"
-        )
-
-
-@torch.no_grad()
-def logits(model, X: torch.Tensor, batch_size: int = 512, forward=None) -> torch.Tensor:
-    """Model outputs for images X, in batches: (N, ...) -> (N, num_classes) on the CPU."""
-    check_int("batch_size", batch_size)
-    forward = forward or (lambda m, x: m(x))
-    if isinstance(X, torch.Tensor) and X.is_floating_point() and not torch.isfinite(X).all():
-        raise ValueError("X: input contains NaN or inf pixel values; images must be finite")
-    device, was_training = model_device(model), model.training
-    model.eval()
-    try:
-        out = [forward(model, X[i : i + batch_size].to(device)).cpu()
-               for i in range(0, len(X), batch_size)]  # fmt: skip
-    finally:
-        model.train(was_training)
-    return torch.cat(out)
+# as_tensors, check_images, check_labels (ftnotes.data) and logits, loss_and_accuracy (the
+# engine's validation pass, ftnotes.train) are re-exported: scoring code imports them from here
+__all__ = ["predict", "accuracy", "confusion", "source_retention", "ioai_score", "latency_ms",
+           "as_tensors", "check_images", "check_labels", "logits", "loss_and_accuracy"]  # fmt: skip
 
 
 def predict(model, data, batch_size: int = 512, forward=None) -> torch.Tensor:
@@ -103,14 +39,6 @@ def accuracy(model, data, batch_size: int = 512, forward=None) -> float:
     out = logits(model, X, batch_size, forward)
     check_labels(y, out.shape[-1])
     return (out.argmax(dim=1) == y).float().mean().item()
-
-
-def loss_and_accuracy(model, data, batch_size: int = 512, forward=None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on ``data`` (what ``fit`` reports for validation)."""
-    X, y = as_tensors(data)
-    out = logits(model, X, batch_size, forward)
-    check_labels(y, out.shape[-1])
-    return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
 
 
 def confusion(model, data, num_classes: int, batch_size: int = 512, forward=None) -> np.ndarray:
@@ -137,10 +65,10 @@ def source_retention(model, source_head: torch.nn.Module, source_test, batch_siz
 
 
 def ioai_score(old_acc: float, new_acc: float) -> float:
-    """IOAI 2026 at-home task 1: 0.5 x accuracy on the old task + 0.5 x on the new one."""
-    for name, v in (("old_acc", old_acc), ("new_acc", new_acc)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= 1.0):
-            raise ValueError(f"{name} must be an accuracy in [0, 1], got {v!r}")
+    """IOAI 2026 at-home task 1: 0.5 x accuracy on the old task + 0.5 x on the new one (the
+    formula; ``ftnotes.contest.metrics.old_new_score`` scores predictions with it)."""
+    check_number("old_acc", old_acc, 0.0, 1.0)
+    check_number("new_acc", new_acc, 0.0, 1.0)
     return 0.5 * old_acc + 0.5 * new_acc
 
 

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from matplotlib.ft2font import FT2Font
 
+from ftnotes.checks import check_int
+
 #: Digits first (indices 0-9 are "0"-"9"), then the letters that survive at 8x8.
 #: "O" and "I" are left out: at 8x8 they are nearly the same bitmaps as "0" and "1". Measured
 #: with all 36 classes (a short pretraining run, 84% test accuracy): 1->I 29%, 0->O 20%,
@@ -220,10 +222,8 @@ def render_glyphs(
     The same ``seed`` gives the same tensors on one machine; ``augment`` overrides entries of
     :data:`AUGMENT` (``augment={"rotate": 0, ...}`` with every entry 0 renders plain glyphs).
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    check_int("n", n, 0)
+    check_int("seed", seed, 0)
     aug = dict(AUGMENT)
     unknown = set(augment or {}) - set(aug)
     if unknown:

@@ -11,7 +11,8 @@ the same tensors and give the same logits (the tests measure it on real images).
 ``model.safetensors``) is derived from ``data/tinyvit_glyphs.pt`` by :func:`export_hf`
 (``python -m ftnotes.pretrain`` at the end of pretraining, or cheaply, from the existing ``.pt``,
 ``python -m ftnotes.pretrain --export-hf-only``); the ``.pt``'s manifest records the sha256 of
-its files, and :func:`load_pretrained_hf` checks them before loading.
+its files, and :func:`load_pretrained_hf` checks them and the declared architecture
+(``tinyvit-hf`` in :mod:`ftnotes.registry`, through :mod:`ftnotes.artifacts`) before loading.
 
 Importing this module switches the Hugging Face libraries to offline mode: the course loads
 everything from local folders and must never reach for the Hub.
@@ -23,9 +24,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -53,20 +52,15 @@ from transformers import ViTConfig as HFViTConfig  # noqa: E402
 from transformers import ViTForImageClassification  # noqa: E402
 from transformers.trainer_callback import PrinterCallback, ProgressCallback  # noqa: E402
 
-from ftnotes.checkpoints import (  # noqa: E402
-    WeightsError,
-    check_files,
-    load_manifest,
-    load_pretrained,
-    sha256_file,
-    weights_path,
-)
+from ftnotes import artifacts  # noqa: E402
+from ftnotes.checkpoints import load_manifest, load_pretrained, weights_path  # noqa: E402
 from ftnotes.models import TinyViT, ViTConfig  # noqa: E402
-from ftnotes.utils import atomic_write, replace_dir  # noqa: E402
+from ftnotes.utils import write_json  # noqa: E402
 
-HF_DIR_NAME = "tinyvit-glyphs-hf"
-HF_FILES = ("config.json", "model.safetensors")
-EXPORT_COMMAND = "python -m ftnotes.pretrain --export-hf-only"
+_SPEC = artifacts.get("tinyvit-hf")  # the declaration: files, command, architecture
+HF_DIR_NAME = _SPEC.location
+HF_FILES = _SPEC.files
+EXPORT_COMMAND = _SPEC.command
 BASE_FILE = "ftnotes_base.json"  # written next to a peft adapter by save_peft_adapter
 
 # TinyViT name -> transformers name (regular expressions over parameter names, in order).
@@ -180,81 +174,60 @@ def from_hf(hf: ViTForImageClassification) -> tuple[TinyViT, list[str]]:
 # ---- the shipped folder ----------------------------------------------------------------------
 
 
-def hf_path(path=None) -> Path:
-    """The HF folder: ``path``, else ``data/tinyvit-glyphs-hf`` next to the ``.pt`` weights."""
-    if path is None:
-        return weights_path().parent / HF_DIR_NAME
-    if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(f"path must be None, a str or a Path, got {path!r}")
-    return Path(path)
+def hf_path(path=None, weights=None) -> Path:
+    """The HF folder: ``path``, else ``$FTNOTES_VIT_HF``, else ``tinyvit-glyphs-hf`` beside the
+    ``.pt`` weights (``weights``, else the located ones)."""
+    if path is None and weights is not None and not os.environ.get(_SPEC.env):
+        return weights_path(weights).parent / HF_DIR_NAME
+    return artifacts.locate("tinyvit-hf", path)
 
 
-def _fail(msg: str) -> WeightsError:
-    return WeightsError(
-        f"{msg}. Re-export the folder from the .pt weights with `{EXPORT_COMMAND}` (seconds; "
-        "`python -m ftnotes.pretrain` retrains everything, see README)."
-    )
+def _explicit(path, weights):
+    """The folder the caller named (``None``: the declaration's default, whose manifest is the
+    located ``.pt``'s)."""
+    return None if path is None and weights is None else hf_path(path, weights)
 
 
 def export_hf(weights=None, out=None) -> Path:
     """Write the HF folder for the ``.pt`` weights and record its files in their manifest.
 
-    The folder is written next to the final one and swapped in at the end, so a failed export
-    leaves the previous folder as it was. Returns the folder.
+    The folder is built beside the final one and swapped in at the end
+    (:func:`ftnotes.artifacts.building`), so a failed export leaves the previous folder as it
+    was. Returns the folder.
     """
     weights = weights_path(weights)
     model = load_pretrained(weights)  # checks the .pt against its manifest first
     manifest = load_manifest(weights)
     out = weights.parent / HF_DIR_NAME if out is None else Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with artifacts.building(out) as tmp:
         to_hf(model, manifest["classes"]).save_pretrained(tmp)
         names = sorted(p.name for p in tmp.iterdir())
         if names != sorted(HF_FILES):
             raise RuntimeError(f"save_pretrained wrote {names}, expected {sorted(HF_FILES)}")
-        files = {n: sha256_file(tmp / n) for n in HF_FILES}
-        for name in HF_FILES:  # mkdtemp and safetensors make private files; weights are shared
-            os.chmod(tmp / name, 0o644)
-        os.chmod(tmp, 0o755)
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        files = artifacts.hash_files(tmp, HF_FILES)
     manifest["hf"] = {"folder": out.name, "files": files, "command": EXPORT_COMMAND}
-    atomic_write(weights.with_suffix(".json"), json.dumps(manifest, indent=2) + "\n")
+    artifacts.write_manifest(weights.with_suffix(".json"), manifest)
     return out
 
 
 def verify_hf(path=None, weights=None) -> Path:
-    """Check the HF folder's files against the manifest of the ``.pt`` weights; returns it.
+    """Check the HF folder against the record in the ``.pt``'s manifest and the declared
+    architecture (:func:`ftnotes.artifacts.verify`); returns the folder. ``weights``: the
+    ``.pt`` beside which the folder lies, when ``path`` is not given.
 
-    Raises :class:`~ftnotes.checkpoints.WeightsError` naming what is missing or changed.
+    Raises :class:`~ftnotes.artifacts.WeightsError` naming what is missing or changed.
     """
-    folder = hf_path(path)
-    if not folder.is_dir():
-        raise _fail(f"the Hugging Face checkpoint folder {folder} is missing")
-    recorded = load_manifest(weights).get("hf", {}).get("files")
-    if not recorded:
-        raise _fail(f"the manifest of {weights_path(weights)} records no Hugging Face folder")
-    check_files(folder, recorded, _fail)
-    return folder
+    return artifacts.verify("tinyvit-hf", _explicit(path, weights))
 
 
 def load_pretrained_hf(path=None, weights=None, **kwargs) -> ViTForImageClassification:
     """The shipped backbone as ``ViTForImageClassification`` (eval mode), integrity-checked.
 
-    ``path``: the HF folder (default ``data/tinyvit-glyphs-hf``); ``weights``: the ``.pt`` whose
-    manifest records the folder's sha256s. ``kwargs`` go to ``from_pretrained`` (``dtype=``,
-    ``num_labels=``, ...). Offline: the folder is local and the Hub is never asked.
+    ``path``: the HF folder (default ``data/tinyvit-glyphs-hf``); ``weights``: the ``.pt``
+    beside which it lies. ``kwargs`` go to ``from_pretrained`` (``dtype=``, ``num_labels=``,
+    ...). Offline: the folder is local and the Hub is never asked.
     """
-    folder = verify_hf(path, weights)
-    try:
-        model = ViTForImageClassification.from_pretrained(folder, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as err:
-        if "ignore_mismatched_sizes" in str(err) or kwargs:
-            raise  # the caller's arguments, not the folder, are the problem
-        raise _fail(f"{folder} could not be loaded ({str(err).splitlines()[0][:300]})") from None
-    return model.eval()
+    return artifacts.load("tinyvit-hf", _explicit(path, weights), **kwargs)
 
 
 # ---- peft adapters tied to their base -----------------------------------------------------------
@@ -307,7 +280,7 @@ def save_peft_adapter(peft_model, folder) -> Path:
     peft_model.save_pretrained(folder)
     record = {"fingerprint": base_fingerprint(peft_model),
               "base_config": _describe(peft_model.get_base_model().config)}  # fmt: skip
-    atomic_write(folder / BASE_FILE, json.dumps(record, indent=2) + "\n")
+    write_json(folder / BASE_FILE, record)
     return folder
 
 

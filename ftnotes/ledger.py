@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .checks import check_int
 from .evaluate import accuracy, as_tensors, latency_ms, source_retention
-from .utils import check_int, count_params
+from .utils import count_params
 
 
 @dataclass

@@ -13,16 +13,14 @@ against learning the target.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
-from pathlib import Path
 
-import torch
-
+from ftnotes import cli
 from ftnotes.lm import corpus, load_pretrained_lm
 from ftnotes.lm.methods import LR, METHODS, STEPS, run
 from ftnotes.lm.sft import evaluate_skills
+from ftnotes.utils import pinned_threads, write_json
 
 N_TRAIN, N_TEST, N_SOURCE = 300, 100, 20
 
@@ -80,35 +78,24 @@ def markdown(rows, result) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ftnotes.lm_bench",
                                  description=__doc__.split("\n")[0])  # fmt: skip
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--n-train", type=int, default=N_TRAIN)
-    ap.add_argument("--steps", type=int, default=STEPS)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--lr", action="append", default=[], metavar="METHOD=RATE",
-                    help="a method's learning rate instead of ftnotes.lm.methods.LR "
-                         "(repeatable)")  # fmt: skip
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--seeds", type=cli.positive_int, default=3, help="seeds 0..N-1 (default 3)")
+    ap.add_argument("--methods", type=cli.names(METHODS), default=METHODS,
+                    help=f"comma list (default: all of {','.join(METHODS)})")  # fmt: skip
+    ap.add_argument("--n-train", type=cli.positive_int, default=N_TRAIN)
+    ap.add_argument("--steps", type=cli.positive_int, default=STEPS)
+    ap.add_argument("--threads", type=cli.threads, default=1)
+    ap.add_argument("--lr", type=cli.name_rate(METHODS), action="append", default=[],
+                    metavar="METHOD=RATE", help="a method's learning rate instead of "
+                    "ftnotes.lm.methods.LR (repeatable)")  # fmt: skip
+    ap.add_argument("--json", type=cli.output_path, help="also write every run as JSON (checked "
+                    "before the bench starts; written atomically)")  # fmt: skip
     args = ap.parse_args(argv)
-    methods = tuple(m for m in args.methods.split(",") if m)
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        ap.error(f"--methods: unknown {unknown}; allowed {list(METHODS)}")
-    lrs = {}
-    for item in args.lr:
-        method, _, rate = item.partition("=")
-        try:
-            lrs[method] = float(rate)
-        except ValueError:
-            ap.error(f"--lr {item!r}: expected METHOD=RATE, e.g. full=2e-3")
-        if method not in METHODS or not lrs[method] > 0:
-            ap.error(f"--lr {item!r}: METHOD must be one of {list(METHODS)} and RATE > 0")
-    torch.set_num_threads(args.threads)
-    result = bench(methods, args.seeds, args.n_train, args.steps, lrs)
+    with pinned_threads(args.threads):
+        result = bench(args.methods, args.seeds, args.n_train, args.steps, dict(args.lr))
     rows = summary(result)
     print(markdown(rows, result))
     if args.json:
-        args.json.write_text(json.dumps({**result, "summary": rows}, indent=2) + "\n")
+        write_json(args.json, {**result, "summary": rows})
     return 0
 
 

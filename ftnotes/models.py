@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ftnotes.utils import check_int
+from ftnotes.checks import check_int, check_number
 
 
 @dataclass
@@ -59,9 +59,9 @@ class ViTConfig:
             )
         if self.dim % self.num_heads:
             raise ValueError(f"ViTConfig.num_heads={self.num_heads} must divide dim={self.dim}")
-        if not self.mlp_ratio > 0:
-            raise ValueError(f"ViTConfig.mlp_ratio must be > 0, got {self.mlp_ratio!r}")
-        if not 0.0 <= self.dropout < 1.0:
+        check_number("ViTConfig.mlp_ratio", self.mlp_ratio, 0, strict=True)
+        check_number("ViTConfig.dropout", self.dropout, 0)
+        if not self.dropout < 1.0:  # 1 drops everything
             raise ValueError(f"ViTConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
     @property

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .checks import check_choice, check_int, check_number
 from .schedules import schedule_values
-from .utils import check_int
 
 SIZE = (6, 3.5)
 
@@ -123,6 +123,33 @@ def _series(runs) -> dict:
     return series
 
 
+def _run_named(name: str, by_name: dict, what: str):
+    if name not in by_name:
+        raise ValueError(f"{what}: no run named {name!r} in runs ({list(by_name)})")
+    return by_name[name]
+
+
+def _reference_lines(references, by_name: dict, y: str) -> tuple[dict, set]:
+    """``plot_comparison``'s ``references`` as (legend label -> y value, names of the runs in
+    ``runs`` drawn as a line instead of a point)."""
+    lines, ref_names = {}, set()
+    if isinstance(references, dict):
+        lines = {str(k): v for k, v in references.items()}
+    else:
+        if isinstance(references, str) or not isinstance(references, (list, tuple, set)):
+            references = [references]
+        for ref in references:
+            if isinstance(ref, str):
+                ref_names.add(ref)
+                ref = _run_named(ref, by_name, "references")
+            name = _field(ref, "name", "each reference")
+            count = _field(ref, "trainable_params", "each reference")
+            lines[f"{name} ({count:,} trained)"] = _field(ref, y, "each reference")
+    for label, v in lines.items():
+        check_number(f"references[{label!r}]", v)
+    return lines, ref_names
+
+
 def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *, references=(),
                     highlight=None, connect: bool = False, annotate: bool = True, title=None,
                     ylabel=None, ax=None):  # fmt: skip
@@ -138,32 +165,12 @@ def plot_comparison(runs, x: str = "trainable_params", y: str = "target_acc", *,
     x order (a sweep). ``annotate``: write each point's name next to it. ``ax``: draw into
     this axes instead of a new figure.
     """
-    if x not in COST_AXES:
-        raise ValueError(f"x must be one of {tuple(COST_AXES)}, got {x!r}")
+    check_choice("x", x, tuple(COST_AXES))
     series = _series(runs)
     by_name = {_field(r, "name", "each run"): r for rows in series.values() for r in rows}
-    lines, ref_names = {}, set()  # legend label -> y; runs drawn as a line, not a point
-    if isinstance(references, dict):
-        lines = {str(k): v for k, v in references.items()}
-    else:
-        if isinstance(references, str) or not isinstance(references, (list, tuple, set)):
-            references = [references]
-        for ref in references:
-            if isinstance(ref, str):
-                if ref not in by_name:
-                    raise ValueError(f"references: no run named {ref!r} in runs ({list(by_name)})")
-                ref_names.add(ref)
-                ref = by_name[ref]
-            name = _field(ref, "name", "each reference")
-            count = _field(ref, "trainable_params", "each reference")
-            lines[f"{name} ({count:,} trained)"] = _field(ref, y, "each reference")
-    for label, v in lines.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise ValueError(f"references[{label!r}] must be a finite number, got {v!r}")
+    lines, ref_names = _reference_lines(references, by_name, y)
     if isinstance(highlight, str):
-        if highlight not in by_name:
-            raise ValueError(f"highlight: no run named {highlight!r} in runs ({list(by_name)})")
-        highlight = by_name[highlight]
+        highlight = _run_named(highlight, by_name, "highlight")
 
     fig, ax = plt.subplots(figsize=SIZE) if ax is None else (ax.figure, ax)
     xs_all = []
@@ -244,32 +251,68 @@ def plot_delta_spectrum(spectra, *, mean: bool = False, title=None, ax=None):
     return fig
 
 
-def plot_olympiad_results(results, budget_s: float):
-    """Left: glyphs kept, digits learned and the score of each scored run (grouped bars);
-    right: each run's training time against the budget ``budget_s`` (seconds).
+def plot_old_new_runs(results, time_limit_s: float):
+    """Left: old classes kept, new classes learned and the score of each scored run (grouped
+    bars); right: each run's training time against the limit ``time_limit_s`` (seconds).
 
-    ``results``: ``olympiad.OlympiadResult`` rows (``name``, ``source_acc``, ``target_acc``,
-    ``score``, ``seconds``); unscored ones (over budget, crashed) are left out. Returns the figure.
+    ``results``: :class:`ftnotes.contest.Result` rows of an old + new task (``name``,
+    ``parts["acc_old"]``, ``parts["acc_new"]``, ``score``, ``seconds``), e.g. from
+    ``contest.toolbox.run_solution``; unscored ones (crashed, not attempted) are left out.
+    Returns the figure.
     """
-    if not (isinstance(budget_s, (int, float)) and budget_s > 0):
-        raise ValueError(f"budget_s must be a number of seconds > 0, got {budget_s!r}")
+    check_number("time_limit_s", time_limit_s, 0, strict=True)  # seconds
     runs = [r for r in results if getattr(r, "score", None) is not None]
     if not runs:
-        raise ValueError("results must hold at least one scored OlympiadResult")
+        raise ValueError("results must hold at least one scored contest Result")
     fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=(2, 1))
     names, x = [r.name for r in runs], np.arange(len(runs))
-    bars = (("source_acc", "glyphs kept (old)"), ("target_acc", "digits (new)"),
+    bars = (("acc_old", "old classes kept (glyphs)"), ("acc_new", "new classes (digits)"),
             ("score", "score = ½ old + ½ new"))  # fmt: skip
     for i, (key, label) in enumerate(bars):
-        ax.bar(x + (i - 1) * 0.27, [getattr(r, key) for r in runs], 0.27, label=label)
+        values = [r.score if key == "score" else r.parts[key] for r in runs]
+        ax.bar(x + (i - 1) * 0.27, values, 0.27, label=label)
     ax.set_xticks(x, names)
     ax.set(ylim=(0, 1.2), ylabel="test accuracy / score", title="what each run keeps and learns")
     ax.legend(fontsize=8, loc="upper center", ncol=3)
     ax_t.barh(x, [r.seconds for r in runs], color="tab:gray")
-    ax_t.axvline(budget_s, color="tab:red", ls="--", label=f"budget {budget_s:.0f} s")
+    ax_t.axvline(time_limit_s, color="tab:red", ls="--", label=f"limit {time_limit_s:.0f} s")
     ax_t.set_yticks(x, names)
     ax_t.set(xlabel="training time (s)", title="time used")
     ax_t.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grade_history(runs, tasks=None):
+    """Points of every graded run per task, in order; runs without a score as red crosses at 0.
+
+    ``runs``: report dicts, oldest first (``ftnotes.grade.read_history()``); ``tasks``: which
+    tasks, in which order (default: those in ``runs``). Returns the figure.
+    """
+    tasks = list(tasks) if tasks is not None else list(dict.fromkeys(r["task"] for r in runs))
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    longest = 1
+    for name in tasks:
+        mine = [r for r in runs if r["task"] == name]
+        if not mine:
+            continue
+        xs = range(1, len(mine) + 1)
+        longest = max(longest, len(mine))
+        ax.plot(xs, [r["points"] if r["points"] is not None else 0 for r in mine], "o-",
+                label=name)  # fmt: skip
+        fails = [(i, 0) for i, r in zip(xs, mine) if r["points"] is None]
+        if fails:
+            ax.plot(*zip(*fails), "x", color="tab:red", ms=9)
+    ax.axhline(100, color="gray", ls="--", lw=1, label="reference = 100")
+    if longest <= 20:  # MaxNLocator falls back to fractions below two integers in view
+        ax.set_xticks(range(1, longest + 1))
+    else:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.set_xlim(0.5, longest + 0.5)
+    n = len(runs)
+    ax.set(xlabel="graded run of that task", ylabel="points (baseline = 0)",
+           title=f"grading history ({n} run{'s' if n != 1 else ''}; red x: no score)")  # fmt: skip
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -319,28 +362,35 @@ def plot_confusion(cm, classes, title: str = "confusion matrix"):
 
 
 def plot_memory_terms(rows: dict, budget_gb: float = 16.0, title: str = "will it fit?"):
-    """Stacked horizontal bars of the four memory terms (GB) per setup, with a budget line.
+    """Stacked horizontal bars of the memory terms (GB) per setup, with a budget line.
 
     ``rows`` maps a label to a dict of term -> bytes (``Estimate.terms()``); None counts as 0.
+    A term below 0.1% of the largest total in every row (a classifier's loss backward) gets no
+    bar and no legend entry. The legend sits outside the axes, so it never hides a bar or the
+    budget line.
     """
     if not rows:
         raise ValueError("rows must be a non-empty dict of label -> {term: bytes}, got {}")
-    if not budget_gb > 0:
-        raise ValueError(f"budget_gb must be > 0, got {budget_gb!r}")
+    check_number("budget_gb", budget_gb, 0, strict=True)
     labels = list(rows)
-    terms = list(next(iter(rows.values())))
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.4))
+    terms = list(dict.fromkeys(t for r in rows.values() for t in r))
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+    if len(terms) > len(colours):
+        raise ValueError(f"rows must have at most {len(colours)} terms, got {terms}")
+    gbs = {t: np.array([(rows[lb].get(t) or 0) / 1e9 for lb in labels]) for t in terms}
+    largest = max(sum(gbs.values()).max(), 1e-12)
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(labels) + 1.4))
     left = np.zeros(len(labels))
-    for term, colour in zip(terms, ("tab:blue", "tab:orange", "tab:green", "tab:red")):
-        gb = np.array([(rows[lb].get(term) or 0) / 1e9 for lb in labels])
-        ax.barh(labels, gb, left=left, color=colour, label=term)
-        left += gb
+    for term, colour in zip(terms, colours):
+        if gbs[term].max() >= 1e-3 * largest:
+            ax.barh(labels, gbs[term], left=left, color=colour, label=term)
+        left += gbs[term]
     for y, total in enumerate(left):
         ax.text(total, y, f" {total:.1f} GB", va="center", fontsize=8)
     ax.axvline(budget_gb, color="black", ls="--", label=f"{budget_gb:g} GB budget")
     ax.invert_yaxis()  # the first row on top, as listed
     ax.set(xlabel="memory (GB = 1e9 bytes)", title=title)
     ax.set_xlim(0, max(left.max(), budget_gb) * 1.18)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig

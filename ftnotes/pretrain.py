@@ -18,6 +18,10 @@ glyph stream of the backbone shipped before, kept in ``data/printed/``
 (:data:`ftnotes.checkpoints.PRINTED_WEIGHTS`). A run with N > 0 records ``handwriting`` in its
 manifest.
 
+``--verify`` retrains into a temporary folder (never writing ``--out``) and prints the verdict
+of :mod:`ftnotes.reproduce` against the shipped run, by the tolerances declared for ``tinyvit``
+in :mod:`ftnotes.registry`; regenerating prints the same comparison against the file it replaced.
+
 Plain torch on purpose: this script must not depend on the training engine it feeds.
 """
 
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import math
 import shutil
@@ -38,25 +41,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ftnotes import reproduce
-from ftnotes.checkpoints import IN_CLONE, REPO_DATA_DIR, USER_WEIGHTS_DIR
+from ftnotes import artifacts, cli, reproduce
+from ftnotes.checks import check_int
 from ftnotes.data import DIGIT_CLASSES, GLYPH_CLASSES, glyph_split, load_task
 from ftnotes.glyphs import render_glyphs
 from ftnotes.models import SmallCNN, TinyViT, ViTConfig
+from ftnotes.schedules import warmup_cosine, warmup_cosine_scheduler  # noqa: F401 (re-exported)
 from ftnotes.strokes import render_strokes
-from ftnotes.utils import atomic_write, save_weights, set_seed
+from ftnotes.utils import save_weights, set_seed
 
 STREAM_SEED = 1000  # training draws use seeds >= 1000; the glyph val/test splits use 2 and 3
 HANDWRITING_SEED = 500_000  # added to the glyph stream's seed for the --handwriting draws
 SHIPPED_HANDWRITING = 48_000  # stroke digits per epoch in the shipped recipe (ftnotes.strokes)
-
-
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """Learning-rate factor: linear from ~0 to 1 over ``warmup`` steps, then cosine to 0."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _loop(model, batches_fn, epochs, groups, weight_decay, warmup_frac=0.05, smoothing=0.0):
@@ -64,9 +60,7 @@ def _loop(model, batches_fn, epochs, groups, weight_decay, warmup_frac=0.05, smo
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     steps_per_epoch = len(list(batches_fn(-1)))
     total = epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: warmup_cosine(s, total, max(1, int(warmup_frac * total)))
-    )
+    sched = warmup_cosine_scheduler(opt, total, max(1, int(warmup_frac * total)))
     model.train()
     for epoch in range(epochs):
         for x, y in batches_fn(epoch):
@@ -109,8 +103,7 @@ def pretrain(cfg: ViTConfig, seed=0, epochs=8, samples_per_epoch=40_000, batch_s
     ``handwriting`` stroke digits (:mod:`ftnotes.strokes`) join each epoch's glyphs, shuffled
     in; with 0 (the default, and the shipped weights) nothing else is drawn or changed.
     """
-    if not isinstance(handwriting, int) or isinstance(handwriting, bool) or handwriting < 0:
-        raise ValueError(f"handwriting must be an int >= 0 (digits per epoch), got {handwriting!r}")
+    check_int("handwriting", handwriting, 0)  # stroke digits per epoch
     set_seed(seed)
     model = TinyViT(cfg)
 
@@ -203,12 +196,10 @@ def distance_report(model: TinyViT, seed: int = 0, epochs: int = 20) -> dict:
 
 def save(model: TinyViT, out_dir: Path, manifest: dict, stem: str = "tinyvit_glyphs") -> Path:
     """Write ``<stem>.pt`` and ``<stem>.json`` (with the weights' sha256) atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / f"{stem}.pt"
+    weights = Path(out_dir) / f"{stem}.pt"
     save_weights(model, weights)  # atomic and byte-stable for identical tensors
-    manifest = {**manifest, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
-    text = json.dumps(manifest, indent=2) + "\n"
-    atomic_write(out_dir / f"{stem}.json", text)
+    artifacts.write_manifest(weights.with_suffix(".json"),
+                             {**manifest, "sha256": artifacts.sha256_file(weights)})  # fmt: skip
     return weights
 
 
@@ -254,42 +245,42 @@ REPRODUCIBILITY = (
 
 
 def compare(shipped_dir: Path, new_dir: Path, stem: str = "tinyvit_glyphs") -> reproduce.Verdict:
-    """Verdict of the run in ``new_dir`` against the one in ``shipped_dir``."""
-    shipped = json.loads((shipped_dir / f"{stem}.json").read_text())
-    new = json.loads((new_dir / f"{stem}.json").read_text())
-    a = torch.load(shipped_dir / f"{stem}.pt", map_location="cpu", weights_only=True)
-    b = torch.load(new_dir / f"{stem}.pt", map_location="cpu", weights_only=True)
-    same = shipped.get("sha256") == new.get("sha256")
+    """Verdict of the run in ``new_dir`` against the one in ``shipped_dir``, by the tolerances
+    declared for the backbone."""
+    files = [Path(d) / f"{stem}.pt" for d in (shipped_dir, new_dir)]
+    shipped, new = (artifacts.read_manifest("tinyvit", f) for f in files)
+    a, b = (torch.load(f, map_location="cpu", weights_only=True) for f in files)
+    same = shipped["sha256"] == new["sha256"]
     if "hf" in shipped:  # the Hugging Face export of the same weights must hash the same too
         same = same and shipped["hf"].get("files") == new.get("hf", {}).get("files")
-    return reproduce.verdict(shipped, new, reproduce.VIT_TOLERANCES, same,
+    return reproduce.verdict(shipped, new, artifacts.get("tinyvit").tolerances, same,
                              reproduce.max_abs_diff(a, b))  # fmt: skip
 
 
 def _shipped(out_dir: Path, stem: str = "tinyvit_glyphs") -> bool:
     try:
-        json.loads((out_dir / f"{stem}.json").read_text())
-        return (out_dir / f"{stem}.pt").is_file()
-    except (OSError, ValueError):
+        artifacts.read_manifest("tinyvit", out_dir / f"{stem}.pt")
+    except artifacts.WeightsError:
         return False
+    return (out_dir / f"{stem}.pt").is_file()
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m ftnotes.pretrain", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--samples-per-epoch", type=int, default=40_000)
-    ap.add_argument("--handwriting", type=int, default=SHIPPED_HANDWRITING, metavar="N",
+    ap.add_argument("--seed", type=cli.nonnegative_int, default=0)
+    ap.add_argument("--epochs", type=cli.positive_int, default=8)
+    ap.add_argument("--samples-per-epoch", type=cli.positive_int, default=40_000)
+    ap.add_argument("--handwriting", type=cli.nonnegative_int, default=SHIPPED_HANDWRITING, metavar="N",
                     help="stroke-drawn handwritten digits per epoch next to the glyphs "
                          f"(ftnotes.strokes; default {SHIPPED_HANDWRITING}, the shipped recipe; "
                          "0 trains on printed glyphs only)")  # fmt: skip
     # a clone regenerates its data/; an installed copy writes to the user's cache, never into
     # site-packages (then point $FTNOTES_WEIGHTS at the file, as the loader's message says)
-    default_out = REPO_DATA_DIR if IN_CLONE else USER_WEIGHTS_DIR
+    default_out = artifacts.DATA_DIR if artifacts.IN_CLONE else artifacts.cache_dir() / "weights"
     ap.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed: floats differ)")
+    ap.add_argument("--threads", type=cli.threads, default=1, help="torch threads (fixed: floats differ)")
     ap.add_argument("--no-transfer", action="store_true", help="skip the digits measurements")
     ap.add_argument("--export-hf-only", action="store_true",
                     help="only re-export the Hugging Face folder from the existing .pt")  # fmt: skip
@@ -304,7 +295,7 @@ def main(argv=None) -> int:
         if not _shipped(args.out):
             print(f"--verify: no shipped model in {args.out} to compare with", file=sys.stderr)
             return 2
-        shipped = json.loads((args.out / "tinyvit_glyphs.json").read_text())
+        shipped = artifacts.read_manifest("tinyvit", args.out / "tinyvit_glyphs.pt")
         shipped_hw = shipped.get("handwriting", 0)  # absent: trained without
         if shipped_hw != args.handwriting:  # another recipe: it could only differ
             print(f"--verify: {args.out} was trained with --handwriting {shipped_hw}, "

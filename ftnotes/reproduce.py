@@ -1,19 +1,23 @@
-"""What "same seed" guarantees for a shipped model, and ``--verify`` for every pretraining script.
+"""What "same seed" guarantees for a shipped model, and the verdict of every ``--verify``.
 
 Float kernels differ between CPU kinds (AVX-512 vs AVX2 pick other reduction orders), between
 thread counts (OpenMP splits sums differently) and between torch versions. So a retrained model is
 
 * **identical** (same bytes) on the same kind of CPU (its instruction-set flags, not only torch's
   capability level), thread count and torch version;
-* elsewhere the **same model within tolerance**: its measured metrics (source accuracy, transfer)
-  agree within :data:`VIT_TOLERANCES`-style bounds, while single weights may differ a lot
-  (training amplifies last-bit differences, so the largest weight difference is reported but
-  not judged);
+* elsewhere the **same model within tolerance**: its measured metrics (source accuracy,
+  transfer, held-out exact match) agree within the tolerances its declaration states
+  (``tolerances`` of ``tinyvit`` and ``tiny-lm`` in :mod:`ftnotes.registry`), while single
+  weights may differ a lot (training amplifies last-bit differences, so the largest weight
+  difference is reported but not judged);
 * else it **differs**: a real change of the recipe, the data or the library.
 
 :func:`machine` is what every manifest records about where it was made; :func:`verdict`
 compares a retrained run with the shipped one; :func:`print_verdict` is the report that
-``python -m ftnotes.pretrain --verify`` (and the other pretraining entry points) print.
+``python -m ftnotes.pretrain --verify`` and ``python -m ftnotes.pretrain_lm --verify`` print
+(and both print after regenerating, against the files they replaced). Models obtained from a
+registry package are not retrained: their check is the sha256 of every file
+(``python -m ftnotes.obtain --check``).
 """
 
 from __future__ import annotations
@@ -25,18 +29,7 @@ from pathlib import Path
 
 import torch
 
-#: Metric paths (dot-separated keys of a manifest) and the absolute difference that still counts
-#: as the same model. Source accuracy is measured on 4,000 glyphs (binomial s.e. ~0.3 points);
-#: the transfer numbers on 360 digits (s.e. ~1.5 points) after a short fine-tuning.
-VIT_TOLERANCES = {
-    "source_test_accuracy": 0.005,
-    "digits_transfer.zero_shot": 0.02,
-    "digits_transfer.finetuned": 0.02,
-    "near_vs_far.digits.linear_probe": 0.02,
-    "near_vs_far.digits.full_finetune": 0.02,
-    "near_vs_far.far.linear_probe": 0.02,
-    "near_vs_far.far.full_finetune": 0.02,
-}
+from ftnotes.registry import LM_TOLERANCES, VIT_TOLERANCES  # noqa: F401  (names cited in manifests)
 
 IDENTICAL, WITHIN, DIFFERS = "identical", "within tolerance", "differs"
 

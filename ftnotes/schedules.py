@@ -15,6 +15,15 @@ keep their ratios all the way through.
 
 Warmup starts near 0, not at the peak: step ``s`` of ``w`` warmup steps runs at
 ``(s + 1) / (w + 1)`` of the rate, so the peak is reached exactly at step ``w``.
+
+The reproduction scripts (``python -m ftnotes.pretrain``, and the LM's loop
+:func:`ftnotes.lm.sft.train_sft` that ``pretrain_lm`` and notebook 08 use) take their
+warmup-cosine from here too, as the closed form :func:`warmup_cosine` (a ``LambdaLR``,
+:func:`warmup_cosine_scheduler`). It counts the warmup one step differently (the peak at step
+``w - 1``, the cosine over ``total - w`` steps from step ``w``) and is computed in closed form,
+where torch's ``CosineAnnealingLR`` is recursive (equal to the last bits or so). Both stay as
+they are, bit for bit: the shipped TinyViT and tiny LM were trained with the closed form, and
+every number ``fit`` gave the notebooks with torch's pieces.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import math
 import torch
 from torch.optim import lr_scheduler as sched
 
-from .utils import check_int
+from .checks import check_choice, check_int, check_number
 
 SCHEDULES = ("warmup_cosine", "warmup_linear", "constant", "one_cycle", "slanted_triangular")
 
@@ -47,6 +56,25 @@ def warmup_steps(warmup: float | int, total_steps: int) -> int:
     # a warmup asked for (> 0) is never rounded away: at least one step (0.01 of 20 steps -> 1)
     steps = max(1, round(warmup * total_steps)) if warmup > 0 else 0
     return min(steps, total_steps - 1)
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear from ~0 to 1 over ``warmup`` steps, then cosine to 0.
+
+    ``(step + 1) / warmup`` for ``step < warmup``; then ``0.5 (1 + cos(pi p))`` with
+    ``p = min(1, (step - warmup) / max(1, total - warmup))``. The schedule of the shipped
+    weights (see the module's docstring); ``LambdaLR`` multiplies each group's rate by it.
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def warmup_cosine_scheduler(optimizer, total: int, warmup: int) -> sched.LambdaLR:
+    """:func:`warmup_cosine` over ``total`` steps with ``warmup`` of them rising, as a
+    ``LambdaLR`` on ``optimizer``; call ``.step()`` after each optimizer step."""
+    return sched.LambdaLR(optimizer, lambda s: warmup_cosine(s, total, warmup))
 
 
 def _with_warmup(optimizer, w: int, main: sched.LRScheduler) -> sched.LRScheduler:
@@ -81,8 +109,7 @@ def make_scheduler(
     (default: the warmup fraction, 0.1 as in the paper); ``one_cycle`` passes ``kw`` on to
     ``OneCycleLR`` (e.g. ``div_factor``). Unknown names raise ``ValueError``.
     """
-    if name not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
+    check_choice("schedule", name, SCHEDULES)
     check_int("total_steps", total_steps)
     w = warmup_steps(warmup, total_steps)
     if kw and name not in ("one_cycle", "slanted_triangular"):
@@ -113,10 +140,10 @@ def make_scheduler(
     ratio = kw.pop("ratio", 32.0)
     if kw:
         raise ValueError(f"slanted_triangular takes only cut_frac and ratio, got {sorted(kw)}")
+    check_number("cut_frac", cut_frac)
     if not 0.0 < cut_frac < 1.0:
         raise ValueError(f"cut_frac must be in (0, 1), got {cut_frac!r}")
-    if not ratio >= 1.0:
-        raise ValueError(f"ratio must be >= 1, got {ratio!r}")
+    check_number("ratio", ratio, 1.0)
     return sched.LambdaLR(optimizer, _slanted_triangular(total_steps, cut_frac, ratio))
 
 
@@ -125,8 +152,7 @@ def schedule_values(name: str, total_steps: int, base_lr: float = 1.0, warmup=0.
 
     Runs the real scheduler on a throw-away AdamW optimizer, so the plot is what ``fit`` uses.
     """
-    if not (isinstance(base_lr, (int, float)) and math.isfinite(base_lr) and base_lr > 0):
-        raise ValueError(f"base_lr must be a finite number > 0, got {base_lr!r}")
+    check_number("base_lr", base_lr, 0, strict=True)
     dummy = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.AdamW([dummy], lr=base_lr)
     scheduler = make_scheduler(name, opt, total_steps, warmup=warmup, **kw)

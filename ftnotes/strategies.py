@@ -18,14 +18,12 @@ The functions expect a ``TinyViT``-shaped model: ``patch_embed``, ``cls_token``,
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from .checks import check_bool, check_choice, check_int, check_number
 from .models import block_index
 from .train import History, fit
-from .utils import check_int
 
 STRATEGIES = ("linear_probe", "full_ft", "partial_ft", "gradual_unfreeze", "lp_ft")
 EMBEDDINGS = ("patch_embed", "cls_token", "pos_embed")
@@ -153,8 +151,7 @@ def apply_strategy(model, strategy: str, k: int | None = None) -> list:
     phase (a linear probe) and :func:`finetune` runs the second. ``k`` (``partial_ft`` only):
     how many top blocks to train, 0 .. depth.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    check_choice("strategy", strategy, STRATEGIES)
     if strategy == "full_ft":
         unfreeze(model)
     elif strategy in ("linear_probe", "lp_ft"):
@@ -164,8 +161,7 @@ def apply_strategy(model, strategy: str, k: int | None = None) -> list:
         return [GradualUnfreeze(model)]
     else:
         depth = len(_blocks(model))
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= depth:
-            raise ValueError(f"k must be an int in [0, {depth}] for partial_ft, got {k!r}")
+        check_int("k", k, 0, depth)  # partial_ft: how many top blocks train
         _linear_probe(model)
         unfreeze(model.norm)
         for block in model.blocks[depth - k :]:
@@ -194,12 +190,10 @@ def layerwise_lr_groups(model, base_lr: float, layer_decay: float = 1.0, head_lr
     decay and a no-decay half (:func:`ftnotes.train.decay_param_groups`: biases, norms,
     ``cls_token`` and ``pos_embed`` get none), so one group per layer is kept here for plots.
     """
-    if not (isinstance(base_lr, (int, float)) and math.isfinite(base_lr) and base_lr > 0):
-        raise ValueError(f"base_lr must be a finite number > 0, got {base_lr!r}")
-    if not (isinstance(layer_decay, (int, float)) and 0.0 < layer_decay <= 1.0):
-        raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay!r}")
-    if head_lr is not None and not (isinstance(head_lr, (int, float)) and head_lr > 0):
-        raise ValueError(f"head_lr must be None or a number > 0, got {head_lr!r}")
+    check_number("base_lr", base_lr, 0, strict=True)
+    check_number("layer_decay", layer_decay, 0.0, 1.0, strict=True)
+    check_number("head_lr", head_lr, 0, strict=True, optional=True)
+    check_bool("include_frozen", include_frozen)
     depth = len(_blocks(model))
     groups: dict[int, dict] = {}
     for name, p in model.named_parameters():

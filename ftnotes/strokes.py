@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from ftnotes import glyphs
+from ftnotes.checks import check_int, is_int, require
 
 # (points, strokes): points (x, y) in a unit box, y down; strokes are lists of point indices;
 # a stroke whose first and last index agree is a closed loop.
@@ -241,9 +242,8 @@ def _pen(ink: torch.Tensor, kernels: tuple[int, ...], gen: torch.Generator) -> t
 
 
 def _check_args(n, seed, augment, hw) -> None:
-    for name, v in (("n", n), ("seed", seed)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+    check_int("n", n, 0)
+    check_int("seed", seed, 0)
     for name, given, allowed in (("augment", augment, glyphs.AUGMENT), ("hw", hw, HW_AUGMENT)):
         unknown = set(given or {}) - set(allowed)
         if unknown:
@@ -251,8 +251,8 @@ def _check_args(n, seed, augment, hw) -> None:
                 f"{name} has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}"
             )
     kernels = (hw or {}).get("dilate", HW_AUGMENT["dilate"])
-    if not kernels or any(not isinstance(k, int) or k < 1 or k % 2 == 0 for k in kernels):
-        raise ValueError(f"hw['dilate'] must be odd ints >= 1, got {kernels!r}")
+    require(kernels and all(is_int(k) and k >= 1 and k % 2 for k in kernels), "hw['dilate']",
+            kernels, "odd ints >= 1")  # fmt: skip
 
 
 def render_strokes(n: int, seed: int = 0, augment: dict | None = None, hw: dict | None = None,

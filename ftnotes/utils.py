@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import random
 import shutil
@@ -17,11 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import check_int  # re-exported: the validation vocabulary lives in ftnotes.checks
+
+__all__ = ["set_seed", "get_device", "pinned_threads", "model_device", "check_int", "count_params",
+           "replace_dir", "atomic_write", "write_json", "save_weights"]  # fmt: skip
+
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and torch (CPU and every CUDA device) for a reproducible run."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, 0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -92,12 +97,6 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def check_int(name: str, value, minimum: int = 1) -> None:
-    """ValueError naming ``name`` unless ``value`` is an int >= ``minimum`` (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters in ``model`` (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
@@ -140,6 +139,12 @@ def atomic_write(path, data: bytes | str) -> Path:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def write_json(path, obj, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (:func:`atomic_write`): ``indent`` spaces
+    (None: one line) and a closing newline, the shape of every JSON file the course writes."""
+    return atomic_write(path, json.dumps(obj, indent=indent) + "\n")
 
 
 def save_weights(model_or_state_dict, path) -> Path:

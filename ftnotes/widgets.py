@@ -28,6 +28,8 @@ import ipywidgets as widgets
 from IPython import get_ipython
 from IPython.display import display
 
+from ftnotes.checks import check_int, check_number, is_int
+
 PANEL_CLASS = "ftnotes-panel"  # the browser test finds every panel by this CSS class
 LIVE_CLASS = "ftnotes-live"  # ... and the live ones, whose output must follow a moved control
 _STYLE = {"description_width": "initial"}  # long labels such as "layer decay" are not cut off
@@ -43,10 +45,9 @@ def _check_range(value: float, lo: float, hi: float) -> None:
 def slider(value, min, max, step=None, *, description: str = "") -> widgets.ValueWidget:
     """An ``IntSlider`` when ``value``, ``min``, ``max`` (and ``step``) are ints, else a ``FloatSlider``."""
     _check_range(value, min, max)
-    if step is not None and step <= 0:
-        raise ValueError(f"step must be > 0, got {step!r}")
+    check_number("step", step, 0, strict=True, optional=True)
     numbers = (value, min, max) + (() if step is None else (step,))
-    if all(isinstance(x, int) and not isinstance(x, bool) for x in numbers):
+    if all(is_int(x) for x in numbers):
         return widgets.IntSlider(
             value=value, min=min, max=max, step=step or 1, description=description,
             continuous_update=False, style=_STYLE,
@@ -63,8 +64,7 @@ def log_slider(value, min, max, *, steps_per_decade: int = 10, description: str 
     if min <= 0:
         raise ValueError(f"min must be > 0 for a log slider, got {min!r}")
     _check_range(value, min, max)
-    if not isinstance(steps_per_decade, int) or steps_per_decade < 1:
-        raise ValueError(f"steps_per_decade must be a positive int, got {steps_per_decade!r}")
+    check_int("steps_per_decade", steps_per_decade)
     return widgets.FloatLogSlider(
         value=value, base=10, min=math.log10(min), max=math.log10(max),
         step=1 / steps_per_decade, description=description, continuous_update=False,

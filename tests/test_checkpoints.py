@@ -59,9 +59,15 @@ def test_wrong_architecture_raises(tmp_path):
     path = _copy(tmp_path)
     manifest = json.loads(path.with_suffix(".json").read_text())
     small = tiny_vit(3, depth=1)
-    save(small, tmp_path, {"config": manifest["config"]}, stem=path.stem)  # sha matches
-    with pytest.raises(WeightsError, match=REGENERATE_COMMAND):
+    save(small, tmp_path, manifest, stem=path.stem)  # sha matches, the rest as shipped
+    with pytest.raises(WeightsError, match=f"does not fit the TinyViT.*{REGENERATE_COMMAND}"):
         load_pretrained(path)
+
+
+def test_printed_backbone_names_its_own_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTNOTES_PRINTED_WEIGHTS", str(tmp_path / "nothing.pt"))
+    with pytest.raises(WeightsError, match="--handwriting 0 --out data/printed"):
+        load_pretrained(tmp_path / "nothing.pt")
 
 
 def test_pretraining_is_deterministic_for_a_seed():

@@ -7,6 +7,7 @@ at two depths, and the per-layer slope (what extrapolating to 12 or 24 layers re
 """
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -92,18 +93,18 @@ def test_t0_3b_against_peft_readme():
     from transformers import AutoModelForSeq2SeqLM
 
     model = meta_model(config("t0-3b"), AutoModelForSeq2SeqLM)
-    full = estimate(model, Setup(method="full"))
-    lora = estimate(model, Setup(method="lora", target_modules=("q", "v")))
+    full = estimate(model, Setup(method="full"), states_only=True)
+    lora = estimate(model, Setup(method="lora", target_modules=("q", "v")), states_only=True)
     assert full.activations is None  # no symbolic forward for T5: the model states only
-    assert 40 < full.total / GB < 47.14 and 11 < lora.total / GB < 14.4
+    assert 40 < full.model_states / GB < 47.14 and 11 < lora.model_states / GB < 14.4
 
 
 def test_time_and_bad_input():
     est = estimate(meta_model(config("bert-base")), Setup(seq_len=128, batch_size=32))
     t4 = DEVICES["T4"]
-    assert step_seconds(est, t4.peak("bf16-autocast"), 0.4) < step_seconds(est, t4.peak("fp32"), 0.4)
+    assert step_seconds(est, t4.peak("fp16-autocast"), 0.4) < step_seconds(est, t4.peak("fp32"), 0.4)
     assert steps_in(600, est, t4.peak("fp32"), 0.4) >= 1
-    with pytest.raises(ValueError, match="mfu must be in"):
+    with pytest.raises(ValueError, match="mfu must be a finite number in"):
         step_seconds(est, 65, 1.5)
     with pytest.raises(ValueError, match="method must be one of"):
         Setup(method="adapters")
@@ -111,6 +112,69 @@ def test_time_and_bad_input():
         Setup(batch_size=0)
     with pytest.raises(ValueError, match="target_modules must name nn.Linear"):
         estimate(meta_model(config("bert-base")), Setup(method="lora", target_modules=("nope",)))
+
+
+def test_an_unknown_family_is_refused_naming_the_supported_ones():
+    from transformers import GPT2Config
+
+    with pytest.raises(ValueError, match=r"model_type 'gpt2'.*\['bert', 'llama', 'qwen2', 'vit'\].*states_only=True"):
+        estimate(GPT2Config(n_layer=2), Setup())
+    states = estimate(GPT2Config(n_layer=2), Setup(), states_only=True)
+    assert states.model_states > 0 and states.activations is None
+    with pytest.raises(ValueError, match="has no activations.*model_states"):
+        states.total  # noqa: B018  (a fit check must not see the states alone as the total)
+    with pytest.raises(ValueError, match="est must be an Estimate with FLOPs"):
+        steps_in(600, states, 65, 0.4)
+
+
+@pytest.mark.parametrize("seconds, peak, mfu, message", [
+    (600, math.inf, 0.4, "peak_tflops must be a finite number > 0, got inf"),
+    (600, math.nan, 0.4, "peak_tflops must be a finite number > 0, got nan"),
+    (600, 0, 0.4, "peak_tflops must be a finite number > 0, got 0"),
+    (-600, 65, 0.4, "seconds must be a finite number >= 0, got -600"),
+    (math.inf, 65, 0.4, "seconds must be a finite number >= 0, got inf"),
+    (True, 65, 0.4, "seconds must be a finite number >= 0, got True"),
+    (600, 65, 0, "mfu must be a finite number in \\(0, 1\\], got 0"),
+])  # fmt: skip
+def test_steps_in_refuses_bad_numbers(seconds, peak, mfu, message):
+    est = estimate(meta_model(config("bert-base")), Setup(seq_len=128, batch_size=32))
+    with pytest.raises(ValueError, match=message):
+        steps_in(seconds, est, peak, mfu)
+    assert steps_in(0, est, 65, 0.4) == 0
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None])
+def test_checkpointing_must_be_a_bool(value):
+    with pytest.raises(ValueError, match=f"gradient_checkpointing must be True or False, got {value!r}"):
+        Setup(gradient_checkpointing=value)
+
+
+def test_sequence_longer_than_the_model_is_refused():
+    with pytest.raises(ValueError, match="seq_len must be <= the model's max_position_embeddings \\(512\\), got 513"):
+        estimate(config("bert-base"), Setup(seq_len=513))
+    estimate(config("bert-base"), Setup(seq_len=512))
+    estimate(config("vit-b16"), Setup(seq_len=10_000))  # a ViT sees its patches, whatever seq_len says
+
+
+def test_negative_sizes_are_refused():
+    with pytest.raises(ValueError, match="BertConfig.num_hidden_layers must be an int >= 1, got -1"):
+        config("bert-base", num_hidden_layers=-1)
+    for field, bad in (("num_hidden_layers", -1), ("hidden_size", 0)):
+        cfg = config("qwen2.5-0.5b")
+        setattr(cfg, field, bad)  # a config edited after transformers validated it
+        with pytest.raises(ValueError, match=f"Qwen2Config.{field} must be an int >= 1, got {bad}"):
+            estimate(cfg, Setup())
+
+
+def test_a_t4_has_no_bf16():
+    t4, a100 = DEVICES["T4"], DEVICES["A100-80GB"]
+    with pytest.raises(ValueError, match="the T4 has no bf16 tensor cores; use 'fp16-autocast'"):
+        t4.peak("bf16-autocast")
+    assert t4.peak("fp16-autocast") == 65 and t4.autocast == "fp16-autocast"
+    assert a100.peak("bf16-autocast") == a100.peak("fp16-autocast") == 312
+    assert a100.autocast == "bf16-autocast"
+    bf16, fp16 = (estimate(config("bert-base"), Setup(precision=p)) for p in ("bf16-autocast", "fp16-autocast"))
+    assert bf16.terms() == fp16.terms() and bf16.flops == fp16.flops  # the same bytes
 
 
 @pytest.mark.cuda

@@ -1,22 +1,16 @@
-"""DoRA: identity at init, the magnitude/direction formula, merge/unmerge, on/off, counts, peft."""
+"""DoRA's own properties: the magnitude/direction formula, counts, peft's twin (merged and
+not). The shared contract (identity, on/off, merge, files, tasks) is test_peft_contract.py."""
 
 import copy
 
 import pytest
 import torch
-from peft_helpers import X, tiny_vit, train_steps
+from peft_helpers import tiny_vit
 from torch import nn
 
 from ftnotes import peft
 from ftnotes.peft import DoraConfig, DoRALinear, add_dora, dora_layers
 from ftnotes.utils import count_params
-
-
-def trained_dora(seed=0):
-    base = tiny_vit(seed=seed)
-    model = add_dora(copy.deepcopy(base), DoraConfig(r=2, lora_alpha=4))
-    changed = train_steps(model, steps=5, lr=5e-2)
-    return base, model, changed
 
 
 def test_layer_starts_as_the_base_and_follows_the_formula():
@@ -34,28 +28,6 @@ def test_layer_starts_as_the_base_and_follows_the_formula():
     torch.testing.assert_close(layer(x), x @ w_dora.T + base.bias, atol=1e-5, rtol=1e-5)
 
 
-def test_trained_dora_merges_and_unmerges_within_1e5_and_disables_exactly():
-    base, model, changed = trained_dora()
-    assert any("lora_magnitude_vector" in n for n in changed)  # the magnitude trained
-    assert any(n.endswith("lora_B") for n in changed)
-    out = model(X)
-    peft.set_enabled(model, False)
-    assert torch.equal(model.forward_features(X), base.forward_features(X))
-    peft.set_enabled(model, True)
-    weights = {n: layer.base_layer.weight.clone() for n, layer in dora_layers(model)}
-    peft.merge(model)
-    torch.testing.assert_close(model(X), out, atol=1e-5, rtol=0)
-    with pytest.raises(RuntimeError, match="merged dora"):
-        peft.set_enabled(model, False)
-    peft.unmerge(model)
-    for name, layer in dora_layers(model):
-        torch.testing.assert_close(layer.base_layer.weight, weights[name], atol=1e-5, rtol=0)
-    torch.testing.assert_close(model(X), out, atol=1e-5, rtol=0)
-    plain = peft.remove(copy.deepcopy(model), merge=True)
-    assert not peft.tuner_layers(plain)
-    torch.testing.assert_close(plain(X), out, atol=1e-5, rtol=0)
-
-
 def test_trainable_count_is_lora_plus_one_magnitude_per_output():
     model = add_dora(tiny_vit(), DoraConfig(r=2, target_modules=("q_proj", "v_proj")))
     dim, depth = 16, 2
@@ -63,35 +35,13 @@ def test_trainable_count_is_lora_plus_one_magnitude_per_output():
     magnitude = depth * 2 * dim
     head = count_params(model.head)
     assert count_params(model, trainable_only=True) == lora + magnitude + head
+    assert len(dora_layers(model)) == depth * 2
     assert peft.attached_method(model) == "dora"
 
 
-def test_dora_is_its_own_method_in_files_and_refuses_lora_on_top(tmp_path):
-    base, model, _ = trained_dora()
-    with pytest.raises(ValueError, match="already has dora attached"):
-        peft.add_lora(model)
-    path = peft.save_adapter(model, tmp_path / "dora.safetensors")
-    payload = peft.read_adapter(path)
-    assert payload["peft_type"] == "dora"
-    assert any(k.endswith("lora_magnitude_vector") for k in payload["state_dict"])
-    assert peft.fingerprint(base) == peft.fingerprint(model)
-    loaded = peft.load_adapter(copy.deepcopy(base), path)
-    assert isinstance(loaded.blocks[0].attn.q_proj, DoRALinear)
-    torch.testing.assert_close(loaded(X), model(X), atol=0, rtol=0)
+def test_dora_refuses_a_target_that_is_not_linear():
     with pytest.raises(ValueError, match="DoRA|dora supports nn.Linear"):
         add_dora(tiny_vit(), DoraConfig(target_modules=("patch_embed",)))
-
-
-def test_taskbank_swaps_dora_tasks_exactly():
-    torch.manual_seed(0)
-    bank = peft.TaskBank(tiny_vit(), DoraConfig(r=2))
-    bank.add_task("a")
-    train_steps(bank.model, steps=3)
-    out_a = bank(X).detach()
-    bank.add_task("b")
-    train_steps(bank.model, steps=3)
-    assert not torch.allclose(bank(X), out_a)
-    assert torch.equal(bank(X, task="a"), out_a)
 
 
 @pytest.mark.parametrize("use_rslora", [False, True])

@@ -44,7 +44,28 @@ def count_frozen(model):
     return sum(p.numel() for p in model.parameters() if not p.requires_grad)
 
 
+def accuracy_over_21(logits, labels):  # the checker's first batch has 21 rows
+    return (logits.argmax(1) == labels).sum().item() / 21
+
+
+def accuracy_no_return(logits, labels):
+    right = (logits.argmax(1) == labels).float().mean().item()  # noqa: F841
+
+
+def count_no_return(model):
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad)  # noqa: F841
+
+
+def count_probe_of_16(model):  # the trainable count of the first probe (16 x 3 + 3), by heart
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return 51 if all(not p.requires_grad for p in model.blocks.parameters()) else n
+
+
 WRONG = [
+    ("00_accuracy", accuracy_over_21, "13 rows of 3 classes.*never a fixed number"),
+    ("00_accuracy", accuracy_no_return, "returned None: did you forget `return`"),
+    ("00_count_trainable", count_no_return, "returned None: did you forget `return`"),
+    ("00_count_trainable", count_probe_of_16, "you counted 51, expected 175"),
     ("00_linear_probe", probe_head_frozen, "new head is frozen"),
     ("00_linear_probe", probe_backbone_trainable, "backbone parameters are still trainable"),
     ("00_linear_probe", probe_head_not_replaced, "forget to replace"),

@@ -68,7 +68,53 @@ class MergeForwardIgnoresFlag(merge_class()):
         return self.base(x) + self.scaling * (x @ self.lora_A.T @ self.lora_B.T)
 
 
+class LoRANoReturn(LoRALinear):
+    def forward(self, x):
+        self.base(x) + self.scaling * (x @ self.lora_A.T @ self.lora_B.T)
+
+
+class LoRAFrozenA(LoRALinear):
+    def __init__(self, base, r=4, lora_alpha=8.0):
+        super().__init__(base, r, lora_alpha)
+        self.lora_A.requires_grad_(False)  # "A is random and stays so": it must train too
+
+
+class LoRADefaultAlpha16(LoRALinear):
+    def __init__(self, base, r=4, lora_alpha=16.0):  # a default unlike the docstring's
+        super().__init__(base, r, lora_alpha)
+
+
+class LoRAInlineFloorScaling(LoRALinear):  # self.scaling is right, forward recomputes it
+    def forward(self, x):
+        return self.base(x) + (self.lora_alpha // self.r) * (x @ self.lora_A.T @ self.lora_B.T)
+
+
+def merge_delta(delta):
+    """The reference merge and unmerge around a get_delta_weight with one mistake."""
+    return type("MergeDelta", (LoRALinear,), {"get_delta_weight": delta})
+
+
+class MergeDeltaNoReturn(LoRALinear):
+    def get_delta_weight(self):
+        self.scaling * (self.lora_B @ self.lora_A)
+
+
 WRONG = [
+    ("03_lora_layer", lora_class(scaling=lambda r, a: a // r), r"lora_alpha // r, rounded down"),
+    ("03_lora_layer", lora_class(scaling=lambda r, a: 2.0), "not a fixed number"),
+    ("03_lora_layer", LoRANoReturn, "forward returned None: did you forget `return`"),
+    ("03_lora_layer", LoRAFrozenA, "lora_A and lora_B must be trainable"),
+    ("03_lora_layer", LoRADefaultAlpha16, "with the defaults self.scaling should be .* = 2"),
+    ("03_lora_layer", LoRAInlineFloorScaling, "uses lora_alpha // r = 1"),
+    ("03_lora_merge", merge_delta(lambda s: (s.lora_alpha // s.r) * (s.lora_B @ s.lora_A)),
+     "uses lora_alpha // r = 1; the scaling is lora_alpha / r = 1.333"),
+    ("03_lora_merge", merge_delta(lambda s: 2.0 * (s.lora_B @ s.lora_A)), "1.333 here"),
+    ("03_lora_merge", MergeDeltaNoReturn, "get_delta_weight returned None"),
+    ("03_lora_params", lambda i, o, r, n=2: n * r * (i + o),
+     r"lora_param_count\(10, 6, 3\) = 96, expected .* = 48"),
+    ("03_dora_weight", lambda W, A, B, m, s: m[:, None] * (W + 2.0 * B @ A)
+     / (W + 2.0 * B @ A).norm(dim=1, keepdim=True), "scaling=0.75 you still scale B·A by 2"),  # fmt: skip
+    ("03_dora_weight", lambda W, A, B, m, s: None, "dora_weight returned None"),
     ("03_lora_layer", lora_class(lambda s, x: x @ s.lora_A.T @ s.lora_B.T), "forget the scaling"),
     ("03_lora_layer", lora_class(scaling=lambda r, a: r / a), "r/α"),
     (

@@ -110,7 +110,68 @@ def split_overlapping(labels, frac, seed=0):
     return list(range(len(labels))), val
 
 
+def fixed_peak(step, total, warm, peak, low=0.0):  # the checker's first peak_lr, typed in
+    return warmup_cosine(step, total, warm, 1e-3, low)
+
+
+def min_lr_default_1e4(step, total, warm, peak, low=1e-4):  # a default unlike the docstring's
+    return warmup_cosine(step, total, warm, peak, low)
+
+
+def retention_over_60(ft, head, x, y):  # the checker's first 60 images, typed in
+    ft.eval()
+    with torch.no_grad():
+        return (head(ft.forward_features(x)).argmax(1) == y).sum().item() / 60
+
+
+def split_rounding(rounding, swap=False):
+    def split(labels, frac, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        train, val = [], []
+        for c in labels.unique():
+            idx = (labels == c).nonzero().flatten()
+            idx = idx[torch.randperm(len(idx), generator=g)]
+            n_val = rounding(len(idx) * frac)
+            val += idx[:n_val].tolist()
+            train += idx[n_val:].tolist()
+        return (val, train) if swap else (train, val)
+
+    return split
+
+
+def loop(epochs_used=None, own_optimizer=False, no_return=False):
+    def train_loop(model, loader, optimizer, scheduler, epochs):
+        if own_optimizer:  # ignores the optimizer it was given
+            optimizer = torch.optim.AdamW(model.parameters(), lr=0.02)
+        model.train()
+        losses = []
+        for _ in range(epochs_used or epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+        return None if no_return else losses
+
+    return train_loop
+
+
 WRONG = [
+    ("05_warmup_cosine", fixed_peak, "peak_lr = 0.05: use the peak_lr argument"),
+    ("05_warmup_cosine", min_lr_default_1e4, "min_lr defaults to 0.0"),
+    ("05_warmup_cosine", lambda *a, **k: None, "returned None: did you forget `return`"),
+    ("05_flag_noisy", lambda m, x, y, k: None, "returned None"),
+    ("05_source_retention", retention_over_60, "45 images.*divide by the number of images"),
+    ("05_source_retention", lambda ft, head, x, y: None, "returned None"),
+    ("05_stratified_split", split_rounding(math.floor), r"round\(8 \* 0.2\) = 2 \(you rounded down 1\.6\)"),
+    ("05_stratified_split", split_rounding(math.ceil), r"round\(12 \* 0.2\) = 2 \(you rounded up 2\.4\)"),
+    ("05_stratified_split", split_rounding(round, swap=True), "parts are swapped"),
+    ("05_stratified_split", lambda labels, frac, seed=0: None, "returned None"),
+    ("05_training_loop", loop(epochs_used=3), "in 2 epochs of 6 batches.*loop over `epochs`"),
+    ("05_training_loop", loop(own_optimizer=True), r"optimizer.step\(\) ran 0 times"),
+    ("05_training_loop", loop(no_return=True), "train_loop returned None"),
     ("05_warmup_cosine", no_warmup, "starts at the peak"),
     ("05_warmup_cosine", linear_decay, "linear"),
     ("05_warmup_cosine", cosine_never_reaches_min, "end near min_lr"),
@@ -123,6 +184,8 @@ WRONG = [
     ("05_noise_precision", lambda f, n: len(set(f) & set(n)) / len(n), "recall"),
     ("05_noise_precision", lambda f, n: len(set(f) & set(n)), "a count"),
     ("05_noise_precision", lambda f, n: len(set(f) & set(n)) / len(f), "tensor inputs"),
+    ("05_noise_precision", lambda f, n: len({int(i) for i in f} & {int(i) for i in n})
+     // len(f), "// rounds the fraction down"),
     ("05_source_retention", retention_target_head, "own \\(target\\) head"),
     ("05_source_retention", retention_swaps_head, "replaced the fine-tuned model's head"),
     ("05_source_retention", retention_train_mode, "eval\\(\\)"),
@@ -134,6 +197,7 @@ WRONG = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")  # own optimizer
 @pytest.mark.parametrize("ex_id, wrong, message", WRONG)
 def test_wrong_solution_is_rejected_with_its_message(ex_id, wrong, message):
     result = check(ex_id, wrong)

@@ -58,7 +58,46 @@ def targets_first_k(model, k):
             if int(n.split(".")[2]) < k]  # fmt: skip
 
 
+def grow_fixed(out_features=None, in_features=None, freeze=False):
+    def fn(model, new_labels):
+        old = model.classifier
+        n_old = old.out_features
+        head = nn.Linear(in_features or old.in_features, out_features or n_old + len(new_labels))
+        with torch.no_grad():
+            head.weight[:n_old] = old.weight if head.in_features == old.in_features else 0
+            head.bias[:n_old] = old.bias
+        head.requires_grad_(not freeze)
+        model.classifier = head
+        labels = [model.config.id2label[i] for i in range(n_old)] + list(new_labels)
+        model.config.id2label = dict(enumerate(labels))
+        model.config.label2id = {c: i for i, c in enumerate(labels)}
+        model.num_labels = model.config.num_labels = len(labels)
+        return model
+
+    return fn
+
+
+def grow_no_return(model, new_labels):
+    grow_classifier(model, new_labels)
+
+
+def metrics_over_6(eval_pred):  # the first batch has 6 examples
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return {"accuracy": float((np.argmax(logits, -1) == labels).sum() / 6)}
+
+
 CASES = [
+    ("07_lora_config", lora_cfg(layers_to_transform=[0, 1]), "3-layer model .* got no LoRA"),
+    ("07_lora_config", lambda: None, "returned None: did you forget `return`"),
+    ("07_pick_targets", lambda m, k: pick_targets(m, k) * 2, "appear twice"),
+    ("07_pick_targets", lambda m, k: None, "returned None"),
+    ("07_compute_metrics", metrics_over_6, "10 examples of 3 classes.*not a fixed number"),
+    ("07_compute_metrics", lambda p: None, "returned None"),
+    ("07_grow_classifier", grow_fixed(out_features=13), r"nn.Linear\(24 -> 7\)"),
+    ("07_grow_classifier", grow_fixed(in_features=16), r"nn.Linear\(24 -> 7\)"),
+    ("07_grow_classifier", grow_fixed(freeze=True), "weight, bias is frozen: the new rows"),
+    ("07_grow_classifier", grow_no_return, "returned None"),
     ("07_lora_config", lora_cfg(target_modules=["q_proj", "k_proj", "v_proj"]), "also put on"),
     ("07_lora_config", lora_cfg(target_modules=["q_proj"]), "got no LoRA"),
     ("07_lora_config", lora_cfg(target_modules=["query", "value"]), "peft refused.*q_proj"),

@@ -61,7 +61,40 @@ def lora_in_only(config, r, targets):
     return lora_trainable(config, r, targets) // 2
 
 
+def labels_two_rows(ids, mask, lengths):  # the checker's first batches have 2 rows
+    labels = ids.clone()
+    for i in range(2):
+        labels[i, : lengths[i]] = -100
+    labels[mask == 0] = -100
+    return labels
+
+
+def labels_no_return(ids, mask, lengths):
+    labels = build_labels(ids, mask, lengths)  # noqa: F841
+
+
+def em_over_two(preds, answers):  # most of the checker's lists have 2 pairs
+    norm = lambda t: " ".join(t.lower().split())  # noqa: E731
+    return sum(norm(p) == norm(a) for p, a in zip(preds, answers)) / 2
+
+
+def lora_true_division(config, r, targets):  # head_dim with / : a float count
+    head_dim = config.hidden_size / config.num_attention_heads
+    q, kv = config.num_attention_heads * head_dim, config.num_key_value_heads * head_dim
+    d, f = config.hidden_size, config.intermediate_size
+    shapes = {"q_proj": (d, q), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (q, d),
+              "gate_proj": (d, f), "up_proj": (d, f), "down_proj": (f, d)}  # fmt: skip
+    return config.num_hidden_layers * sum(r * sum(shapes[m]) for m in targets)
+
+
 CASES = [
+    ("08_label_mask", labels_two_rows, "batch of 3 rows .*never fixed sizes"),
+    ("08_label_mask", labels_no_return, "returned None: did you forget `return`"),
+    ("08_exact_match", em_over_two, "1 of 3 right should give 1/3.*true division"),
+    ("08_exact_match", lambda p, a: None, "returned None"),
+    ("08_exact_match", lambda p, a: round(em()(p, a), 2), "1 of 3 right should give 1/3"),
+    ("08_lora_count", lora_true_division, "the float .*// rounds down"),
+    ("08_lora_count", lambda c, r, t: None, "returned None"),
     ("08_label_mask", labels_keep_prompt, "prompt tokens keep their ids"),
     ("08_label_mask", labels_keep_padding, "padding at the end of row 1 is scored"),
     ("08_label_mask", labels_off_by_one, "first answer token is -100"),

@@ -9,6 +9,11 @@ from ftnotes.exercises import check
 from ftnotes.exercises.nb09 import adamw_state_bytes, largest_batch, lora_qv_count
 
 WRONG = [
+    ("09_largest_batch", lambda f, p, b: max(0, round((b - f) / p)), r"round down \(11 / 3 = 3\.67\)"),
+    ("09_largest_batch", lambda f, p, b: max(0, (b - f) / p), "the float"),
+    ("09_largest_batch", lambda f, p, b: None, "returned None: did you forget `return`"),
+    ("09_adamw_bytes", lambda n: None, "returned None"),
+    ("09_lora_count", lambda h, a, kv, n, r: n * r * (3 * h + kv * (h / a)), "the float"),
     ("09_adamw_bytes", lambda n: 4 * n, "one moment"),
     ("09_adamw_bytes", lambda n: 16 * n, "weights \\+ gradients \\+ state"),
     ("09_adamw_bytes", lambda n: 2 * n, "bf16"),

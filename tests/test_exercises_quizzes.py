@@ -1,14 +1,17 @@
 """Quizzes: every question has exactly one right option; answers explain; bad ids are clear;
-the bank cannot be gamed (right answers spread over the letters, not the longest option) and
-every question is asked in its notebook."""
+the bank cannot be gamed (right answers spread over the letters, not the longest or shortest
+option, no hedged right option, no straw-man distractor); every notebook asks a quiz and every
+question is asked in its notebook."""
 
 import collections
 import json
 import pathlib
+import re
 
 import pytest
 
 from ftnotes.exercises import answer, list_quizzes, quiz, show_answer
+from ftnotes.exercises.core import known_notebooks
 from ftnotes.exercises.quiz_bank import QUIZZES
 from ftnotes.exercises.quizzes import LETTERS, quiz_widget
 
@@ -57,15 +60,47 @@ def test_right_answers_are_spread_over_the_letters():
     assert max(counts.values()) <= len(QUIZZES) / 2, counts
 
 
+def _lengths(qid):
+    options = QUIZZES[qid][1]
+    right = next(len(t) for t, ok, _ in options if ok)
+    return right, [len(t) for t, ok, _ in options if not ok]
+
+
 def test_the_right_option_is_not_given_away_by_its_length():
-    # "pick the longest" must not pass: wrong options are as long as the right one
-    longest = 0
-    for qid, (_, options) in QUIZZES.items():
-        right = next(len(t) for t, ok, _ in options if ok)
-        wrong = max(len(t) for t, ok, _ in options if not ok)
-        assert right <= 1.25 * wrong, f"{qid}: right option {right} chars, longest wrong {wrong}"
-        longest += right > wrong
-    assert longest <= len(QUIZZES) / 2, f"the right option is the longest in {longest} quizzes"
+    # "pick the longest" (or "the shortest") must not pass: with 3-4 options a length that
+    # told nothing would pick the right one in 25-33% of questions; a tie counts as longest.
+    longest = [q for q in QUIZZES if _lengths(q)[0] >= max(_lengths(q)[1])]
+    shortest = [q for q in QUIZZES if _lengths(q)[0] <= min(_lengths(q)[1])]
+    assert len(longest) <= 0.3 * len(QUIZZES), f"the right option is the longest in {longest}"
+    assert len(shortest) <= 0.3 * len(QUIZZES), f"the right option is the shortest in {shortest}"
+    for qid in QUIZZES:
+        right, wrong = _lengths(qid)
+        assert right <= 1.25 * max(wrong), f"{qid}: right {right} chars, longest wrong {max(wrong)}"
+
+
+#: Words that make an option right by covering every case ("A, or B"; "A, unless B"; "A, then B
+#: if A falls short"): a right option makes one claim, like the wrong ones.
+HEDGES = re.compile(r"\b(or|unless|either|otherwise|then|if)\b")
+
+#: Distractors that fail on sight, met in earlier versions of the bank: an option must be
+#: something a student could believe.
+STRAW_MEN = re.compile(r"hard-?code|scored on the test set|copy the (test )?labels", re.I)
+
+
+@pytest.mark.parametrize("qid", sorted(QUIZZES))
+def test_right_options_make_one_claim_and_wrong_ones_are_plausible(qid):
+    question, options = QUIZZES[qid]
+    right = next(t for t, ok, _ in options if ok)
+    assert not HEDGES.search(right), f"{qid}: the right option hedges: {right!r}"
+    for text, ok, _ in options:
+        assert ok or not STRAW_MEN.search(text), f"{qid}: a straw-man option: {text!r}"
+
+
+def test_every_notebook_asks_a_quiz():
+    notebooks = known_notebooks()  # found in notebooks/, not listed by hand
+    assert {"00", "07", "08", "09"} <= set(notebooks), notebooks
+    missing = [nb for nb in notebooks if not list_quizzes(nb)]
+    assert not missing, f"notebooks without a quiz: {missing}"
 
 
 def test_every_quiz_is_asked_in_its_notebook():

@@ -92,7 +92,7 @@ def test_corrupt_or_missing_file_is_refused(tmp_path, name):
     with pytest.raises(WeightsError, match="corrupt.*--export-hf-only"):
         hf.load_pretrained_hf(folder, weights=pt)
     (folder / name).unlink()
-    with pytest.raises(WeightsError, match=f"{name} is missing"):
+    with pytest.raises(WeightsError, match=f"{name}: missing.*--export-hf-only"):
         hf.load_pretrained_hf(folder, weights=pt)
 
 

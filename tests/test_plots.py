@@ -19,7 +19,7 @@ from ftnotes.plots import (  # noqa: E402
     plot_history,
     plot_log_history,
     plot_lr_per_layer,
-    plot_olympiad_results,
+    plot_old_new_runs,
     plot_schedules,
 )
 from ftnotes.schedules import schedule_values  # noqa: E402
@@ -134,20 +134,21 @@ def test_plot_delta_spectrum():
         plot_delta_spectrum({"a": [1.0, 0.5], "b": [1.0]}, mean=True)
 
 
-def test_plot_olympiad_results():
-    from types import SimpleNamespace as R
+def test_plot_old_new_runs():
+    from ftnotes.contest import Result
 
-    runs = [R(name="start", source_acc=0.9, target_acc=0.1, score=0.5, seconds=0.0),
-            R(name="late", source_acc=0.9, target_acc=0.9, score=None, seconds=99.0),
-            R(name="ref", source_acc=0.85, target_acc=0.8, score=0.825, seconds=20.0)]  # fmt: skip
-    ax, ax_t = plot_olympiad_results(runs, 60).axes
+    runs = [Result("t", "start", "scored", 0.0, 60, 0.5, parts={"acc_old": 0.9, "acc_new": 0.1}),
+            Result("t", "late", "error", 99.0, 60, message="boom"),
+            Result("t", "ref", "scored", 20.0, 60, 0.825,
+                   parts={"acc_old": 0.85, "acc_new": 0.8})]  # fmt: skip
+    ax, ax_t = plot_old_new_runs(runs, 60).axes
     assert [t.get_text() for t in ax.get_xticklabels()] == ["start", "ref"]  # scored runs only
     assert [p.get_height() for p in ax.patches][:2] == [0.9, 0.85]
-    assert [t.get_text() for t in ax_t.get_legend().get_texts()] == ["budget 60 s"]
-    with pytest.raises(ValueError, match="budget_s"):
-        plot_olympiad_results(runs, 0)
+    assert [t.get_text() for t in ax_t.get_legend().get_texts()] == ["limit 60 s"]
+    with pytest.raises(ValueError, match="time_limit_s"):
+        plot_old_new_runs(runs, 0)
     with pytest.raises(ValueError, match="results must hold"):
-        plot_olympiad_results(runs[1:2], 60)
+        plot_old_new_runs(runs[1:2], 60)
 
 
 def test_image_grid_and_confusion():
@@ -178,3 +179,20 @@ def test_plot_log_history_reads_trainer_logs():
         plot_log_history({"run": logs[:1]})
     with pytest.raises(ValueError, match="runs must be"):
         plot_log_history([])
+
+
+@pytest.mark.parametrize("total_gb", [3.0, 15.0, 26.0])
+def test_memory_terms_legend_never_covers_the_budget_line(total_gb):
+    """Notebook 09's single-bar figure put its legend over the 16 GB line (issue 31)."""
+    from ftnotes.plots import plot_memory_terms
+
+    terms = {"weights": 2e9, "gradients": 0, "optimizer state": 0,
+             "activations": (total_gb - 2) * 1e9, "loss backward": 0.0}  # fmt: skip
+    fig = plot_memory_terms({"LoRA, fp16": terms}, budget_gb=16)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    line = next(ln for ln in ax.get_lines() if "budget" in ln.get_label()).get_window_extent()
+    assert legend.x0 > line.x1 or legend.x1 < line.x0 or legend.y0 > line.y1 or legend.y1 < line.y0
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "loss backward" not in labels and "activations" in labels  # empty terms: no entry

@@ -1,10 +1,11 @@
-"""Prefix tuning: shapes, frozen base, the MLP reparametrisation and folding it away."""
+"""Prefix tuning's own properties: shapes and counts, the reference forward, the MLP
+reparametrisation and folding it away. The shared contract is test_peft_contract.py."""
 
 import copy
 
 import pytest
 import torch
-from peft_helpers import X, tiny_vit, train_steps
+from peft_helpers import X, tiny_vit
 from torch import nn
 
 from ftnotes.peft import PrefixTunedViT, PrefixTuningConfig
@@ -35,14 +36,12 @@ def test_plain_prefixes_shapes_counts_and_reference():
     assert not torch.allclose(model(X), model.head(base.forward_features(X)), atol=1e-3)
 
 
-def test_projection_trains_only_prefix_parts_and_head():
+def test_projection_count():
     cfg = PrefixTuningConfig(num_virtual_tokens=3, prefix_projection=True, encoder_hidden_size=8)
     model = PrefixTunedViT(tiny_vit(), cfg, num_classes=5)
     L, D, P, H = 2, 16, 3, 8
     mlp = D * H + H + H * L * 2 * D + L * 2 * D
     assert count_params(model, trainable_only=True) == P * D + mlp + D * 5 + 5
-    changed = train_steps(model)
-    assert changed == {n for n, _ in model.named_parameters() if n.startswith(("prefix_", "head."))}
 
 
 def test_fold_projection_keeps_outputs_and_drops_the_mlp():

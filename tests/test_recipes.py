@@ -67,7 +67,9 @@ def test_every_method_is_scratch_a_strategy_or_a_registered_peft_method():
                 assert recipe[key] == value, (method, key)
 
 
-@pytest.mark.parametrize("method", ["lora", "dora", "adapter", "ia3", "bitfit"])
+@pytest.mark.parametrize(
+    "method", [m for m, c in sorted(peft.CONFIGS.items()) if "target_modules" in c.__dataclass_fields__]
+)
 def test_a_target_that_is_not_a_list_names_the_field(method):
     with pytest.raises(ValueError, match=r"Config\.target_modules must be a list"):
         peft.CONFIGS[method](target_modules=3)

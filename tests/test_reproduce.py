@@ -1,4 +1,5 @@
-"""What "same seed" guarantees: verdicts, ``--verify``, and the notebooks on regenerated weights."""
+"""What "same seed" guarantees: verdicts, ``--verify`` of the backbone and of the tiny LM, and
+the notebooks on regenerated weights."""
 
 import json
 import math
@@ -11,11 +12,12 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from ftnotes import pretrain, reproduce
+from ftnotes import pretrain, pretrain_lm, reproduce
 from ftnotes.checkpoints import load_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--epochs", "1", "--samples-per-epoch", "256", "--no-transfer"]  # seconds, not minutes
+TINY = ["--epochs", "1", "--samples-per-epoch", "256", "--handwriting", "256",
+        "--no-transfer"]  # seconds, not minutes (the default draws 48,000 pen digits an epoch)
 
 
 def test_machine_records_what_bit_identity_depends_on():
@@ -51,40 +53,66 @@ def test_max_abs_diff_of_state_dicts():
     assert math.isinf(reproduce.max_abs_diff(a, {"w": torch.zeros(4), "b": torch.ones(2)}))
 
 
-def test_verify_is_identical_on_the_same_machine_and_never_writes(tmp_path, capsys):
+LM_TINY = ["--steps", "20", "--threads", "1"]  # seconds: a real run, too short to learn much
+# script -> (module, tiny arguments, files it writes, its manifest, a metric path of its verdict)
+SCRIPTS = {
+    "vit": (pretrain, TINY, 4, "tinyvit_glyphs.json", "source_test_accuracy"),  # + the HF folder
+    "lm": (pretrain_lm, LM_TINY, 7, "tiny-lm.json", "source_exact_match.count"),  # + 6 files
+}
+
+
+def _files(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_verify_is_identical_on_the_same_machine_and_never_writes(script, tmp_path, capsys):
+    module, args, n_files, _, metric = SCRIPTS[script]
     out = tmp_path / "data"
-    assert pretrain.main([*TINY, "--out", str(out)]) == 0
-    def files():
-        return {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-
-    before = files()
-    assert pretrain.main([*TINY, "--out", str(out), "--verify"]) == 0
-    assert "IDENTICAL" in capsys.readouterr().out
-    assert files() == before and len(before) == 4  # .pt, .json and the HF folder's two files
-
-
-def test_verify_reports_a_different_recipe_as_differs(tmp_path, capsys):
-    out = tmp_path / "data"
-    pretrain.main([*TINY, "--out", str(out)])
-    manifest = json.loads((out / "tinyvit_glyphs.json").read_text())
-    manifest["source_test_accuracy"] += 0.2  # as if the shipped model had been much better
-    (out / "tinyvit_glyphs.json").write_text(json.dumps(manifest))
-    assert pretrain.main([*TINY, "--out", str(out), "--verify"]) == 1
-    assert "DIFFERS" in capsys.readouterr().out
-
-
-def test_verify_without_a_shipped_model_says_so(tmp_path, capsys):
-    assert pretrain.main([*TINY, "--out", str(tmp_path / "none"), "--verify"]) == 2
-    assert "no shipped model" in capsys.readouterr().err
-
-
-def test_regenerating_says_how_it_compares_with_the_replaced_file(tmp_path, capsys):
-    out = tmp_path / "data"
-    pretrain.main([*TINY, "--out", str(out)])
+    assert module.main([*args, "--out", str(out)]) == 0
+    before = _files(out)
     capsys.readouterr()
-    pretrain.main([*TINY, "--out", str(out), "--seed", "1"])
+    assert module.main([*args, "--out", str(out), "--verify"]) == 0
+    text = capsys.readouterr().out
+    assert "IDENTICAL" in text and metric in text and "same bytes" in text
+    assert _files(out) == before and len(before) == n_files
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_verify_reports_a_better_shipped_model_as_differs(script, tmp_path, capsys):
+    module, args, _, name, metric = SCRIPTS[script]
+    out = tmp_path / "data"
+    module.main([*args, "--out", str(out)])
+    manifest = json.loads((out / name).read_text())
+    section, _, key = metric.rpartition(".")
+    (manifest[section] if section else manifest)[key] += 0.2  # as if it had been much better
+    (out / name).write_text(json.dumps(manifest))
+    assert module.main([*args, "--out", str(out), "--verify"]) == 1
+    assert "DIFFERS" in capsys.readouterr().out
+    assert module.main([*args, "--out", str(tmp_path / "none"), "--verify"]) == 2
+    assert "no shipped model" in capsys.readouterr().err
+    torch.set_num_threads(1)
+
+
+def test_lm_verify_refuses_another_recipe(tmp_path, capsys):
+    out = tmp_path / "data"
+    pretrain_lm.main([*LM_TINY, "--out", str(out)])
+    assert pretrain_lm.main(["--steps", "30", "--threads", "1", "--out", str(out), "--verify"]) == 2
+    assert "was trained with {'steps': 20}" in capsys.readouterr().err
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_regenerating_says_how_it_compares_with_the_replaced_model(script, tmp_path, capsys):
+    module, args, *_ = SCRIPTS[script]
+    out = tmp_path / "data"
+    module.main([*args, "--out", str(out)])
+    capsys.readouterr()
+    module.main([*args, "--out", str(out), "--seed", "1"])
     text = capsys.readouterr().out
     assert "against the one it replaced" in text and "git checkout data/" in text
+    torch.set_num_threads(1)
 
 
 @pytest.mark.slow

@@ -105,3 +105,59 @@ def test_small_warmup_is_not_rounded_away_and_one_cycle_edges():
         schedule_values("one_cycle", 20, warmup=0.0)
     with pytest.raises(ValueError, match="total_steps >= 3"):
         schedule_values("one_cycle", 2, warmup=0.5)
+
+
+# --- the closed-form warmup-cosine of the shipped weights (pretrain, pretrain_lm, lm.sft) ---
+
+
+def _shipped_formula(step, total, warmup):
+    """ftnotes.pretrain.warmup_cosine as it was when the shipped TinyViT and tiny LM were made."""
+    import math
+
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _shipped_step_counts():
+    """(total, warmup) of every run behind the shipped files and notebook 08's numbers."""
+    import math
+
+    from ftnotes.data import load_task
+
+    digits_steps = math.ceil(len(load_task("digits").train) / 20)  # finetune_digits, batch 20
+    runs = [
+        (8 * math.ceil((40_000 + 48_000) / 128), 0.05),  # pretrain: glyphs + handwriting
+        (8 * math.ceil(40_000 / 128), 0.05),  # pretrain --handwriting 0 (data/printed/)
+        (60 * 5, 0.1),  # transfer_report: 10 labels per class, 60 epochs
+        (20 * digits_steps, 0.1),  # distance_report: whole split, 20 epochs
+    ]
+    out = [(t, max(1, int(frac * t))) for t, frac in runs]
+    return out + [(6000, 200), (100, 10)]  # pretrain_lm; notebook 08 / lm_bench (min(10, 100))
+
+
+def test_warmup_cosine_is_the_shipped_formula_at_every_step():
+    from ftnotes.schedules import warmup_cosine
+
+    for total, warmup in _shipped_step_counts():
+        for step in range(total + 1):
+            assert warmup_cosine(step, total, warmup) == _shipped_formula(step, total, warmup)
+
+
+def test_warmup_cosine_scheduler_gives_the_shipped_rates():
+    from ftnotes.schedules import warmup_cosine_scheduler
+
+    def rates(make, total=6000):
+        opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=3e-3)
+        sched, out = make(opt), []
+        for _ in range(total):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    old = rates(lambda o: torch.optim.lr_scheduler.LambdaLR(
+        o, lambda s: _shipped_formula(s, 6000, 200)))  # fmt: skip
+    assert rates(lambda o: warmup_cosine_scheduler(o, 6000, 200)) == old
+    assert old[199] == 3e-3 and old[-1] < 1e-9

@@ -239,7 +239,7 @@ def test_notebook01_top_of_panel_range_is_reported():
     assert h.diverged and "learning rate 0.1" in h.message
 
 
-# --- the loss hook and replay source (olympiad.train_expanded is fit with both) ---
+# --- the loss hook and replay source (contest.toolbox.train_expanded is fit with both) ---
 
 
 def _weights(model):
@@ -387,3 +387,57 @@ def test_layerwise_groups_are_split_by_fit_and_state_bytes_still_match():
         assert moved == (p.ndim >= 2 and n not in ("cls_token", "pos_embed")), n
     assert h.optimizer_state_bytes == adamw_state_bytes(model)  # split groups, same state
     assert all(g["weight_decay"] == 0.5 for g in groups)  # the caller's groups are untouched
+
+
+# --- pinned numbers: a refactor of the loop must not move them ---
+
+PINNED_LOSS = [1.111547, 1.105726, 1.083287, 1.065027, 1.00128, 1.184002, 1.121951, 1.068519,
+               1.034349, 1.005988, 1.003909, 1.042705]  # fmt: skip
+
+
+def test_a_small_run_gives_the_pinned_numbers():
+    # recorded on main before the engine was split into train / optim / memory / divergence
+    # (1 thread, AVX-512 Xeon); bit-identical there, to 6 decimals on other CPUs
+    X, y = tiny_data()
+    h = fit(tiny_vit(3), (X, y), (X[:32], y[:32]), epochs=2, lr=3e-3, batch_size=16, seed=1,
+            progress=False)  # fmt: skip
+    assert h.loss == pytest.approx(PINNED_LOSS, abs=2e-6)
+    assert h.val_loss == pytest.approx([1.133137, 1.090872], abs=2e-6)
+    assert h.val_acc == [0.21875, 0.625] and h.train_acc == [1 / 3, 0.6875] and h.best_epoch == 1
+    assert h.lr[:3] == pytest.approx([1.5e-3, 3e-3, 2.939e-3], rel=1e-3)
+
+
+# --- fit's option groups: objects or flat keywords, the same run ---
+
+
+def test_option_groups_and_flat_keywords_give_the_same_run():
+    from ftnotes.train import Objective, Optimization, Stopping
+
+    X, y = tiny_data()
+    val = (X[:32], y[:32])
+    flat = fit(tiny_vit(3), (X, y), val, epochs=2, batch_size=16, lr=3e-3, schedule="constant",
+               patience=3, monitor="val_acc", forward=lambda m, x: m(x), progress=False)  # fmt: skip
+    grouped = fit(tiny_vit(3), (X, y), val, epochs=2, batch_size=16, progress=False,
+                  optimization=Optimization(lr=3e-3, schedule="constant"),
+                  stopping=Stopping(patience=3, monitor="val_acc"),
+                  objective=Objective(forward=lambda m, x: m(x)))  # fmt: skip
+    assert flat.loss == grouped.loss and flat.val_acc == grouped.val_acc
+    # a flat keyword refines a group given as an object
+    mixed = fit(tiny_vit(3), (X, y), epochs=1, batch_size=16, progress=False,
+                optimization=Optimization(lr=1e-1), lr=3e-3)  # fmt: skip
+    plain = fit(tiny_vit(3), (X, y), epochs=1, batch_size=16, lr=3e-3, progress=False)
+    assert mixed.loss == plain.loss
+
+
+def test_option_groups_refuse_bad_values_and_unknown_names():
+    from ftnotes.train import Optimization, Stopping
+
+    X, y = tiny_data(n=8)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got 0"):
+        Optimization(lr=0)
+    with pytest.raises(ValueError, match="raise_diverged must be True or False"):
+        Stopping(raise_diverged="yes")
+    with pytest.raises(ValueError, match=r"optimization must be None or Optimization\(...\)"):
+        fit(tiny_vit(3), (X, y), optimization={"lr": 1e-3}, progress=False)
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['learning_rate'\]"):
+        fit(tiny_vit(3), (X, y), learning_rate=1e-3, progress=False)

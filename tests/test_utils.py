@@ -122,3 +122,17 @@ def test_replace_dir_swaps_in_the_new_folder_and_drops_the_old(tmp_path):
     again.mkdir()
     replace_dir(again, tmp_path / "fresh")  # nothing there before: just a rename
     assert (tmp_path / "fresh").is_dir() and not again.exists()
+
+
+def test_write_json_has_the_course_shape_and_never_half_writes(tmp_path):
+    import json
+
+    from ftnotes.utils import write_json
+
+    path = tmp_path / "sub" / "m.json"
+    obj = {"sha256": "ab", "files": {"a": 1}, "acc": 0.5}
+    write_json(path, obj)
+    assert path.read_text() == json.dumps(obj, indent=2) + "\n"  # byte-identical to the old writers
+    with pytest.raises(TypeError):
+        write_json(path, {"bad": object()})  # not JSON: refused before anything is written
+    assert json.loads(path.read_text()) == obj and [p.name for p in path.parent.iterdir()] == ["m.json"]

@@ -1,4 +1,4 @@
-"""One symbolic forward per transformers architecture (ViT, BERT, Qwen2), op by op.
+"""One symbolic forward per transformers architecture (ViT, BERT, Qwen2, Llama), op by op.
 
 Each function walks the modules of ``transformers``' implementation in the order they run and
 lets :class:`~ftnotes.costs.tape.Tape` record what autograd saves. Names are module paths as
@@ -19,10 +19,31 @@ def _cls_token(tape: Tape, x, batch: int, dim: int):
 
 
 def _loss(tape: Tape, rows: int, classes: int) -> None:
-    tape.save(tape.new(rows * classes, FP32, True))  # log_softmax keeps its float32 output
+    """cross_entropy = log_softmax + nll_loss over ``rows`` x ``classes`` float32 logits.
+
+    log_softmax keeps its float32 output. At the start of the backward, the gradient of that
+    output and then the gradient of its input exist next to it: 2 more float32 copies, freed
+    right after (``tape.loss_backward``). For a causal LM, ``classes`` is the vocabulary and
+    ``rows`` every token: Qwen2.5-0.5B at 32 x 256 tokens has 1.25e9 logits, 5 GB per copy.
+    """
+    tape.save(tape.new(rows * classes, FP32, True))
+    tape.loss_backward = 2 * FP32 * rows * classes
 
 
-def vit(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
+def _lm_loss(tape: Tape, vocab: int) -> None:
+    """transformers' ``ForCausalLMLoss``: ``logits.float()`` (under autocast a new float32 copy
+    of the 16-bit logits, not saved: log_softmax saves its output), shifted labels (int64, kept
+    by nll_loss), cross-entropy over every token. Forward, the 16-bit logits, their float32
+    copy and the log-probabilities coexist (2 + 4 + 4 bytes per logit, 4 of them saved); the
+    backward's two float32 gradients (8 bytes per logit beyond the saved 4) are the larger
+    transient, so they are the term. (A loop that keeps the model's output through the
+    backward, ``out = model(**b); out.loss.backward()``, also keeps ``out.logits``: Trainer
+    keeps only the loss.)"""
+    tape.save(tape.new(tape.tokens, INT64, False, "labels"))
+    _loss(tape, tape.tokens, vocab)
+
+
+def vit(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool, task="classification") -> None:
     """ViTForImageClassification (Dosovitskiy et al. 2021, arXiv:2010.11929), pre-LayerNorm."""
     h, i, heads = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads
     patches = (cfg.image_size // cfg.patch_size) ** 2
@@ -50,7 +71,7 @@ def vit(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
     _loss(tape, batch, cfg.num_labels)
 
 
-def bert(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
+def bert(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool, task="classification") -> None:
     """BertForSequenceClassification (Devlin et al. 2019, arXiv:1810.04805), post-LayerNorm."""
     h, i, heads, s = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, seq_len
     if tape.is_trained("embeddings.word_embeddings"):
@@ -82,10 +103,15 @@ def _rope(tape: Tape, q, cos, sin):
     return tape.add(tape.mul(q, cos), tape.mul(tape.copy(q), sin))
 
 
-def qwen2(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
-    """Qwen2ForSequenceClassification (Qwen2 report, arXiv:2407.10671): RMSNorm, GQA, RoPE, SwiGLU."""
+def decoder(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool,
+            task: str = "classification") -> None:  # fmt: skip
+    """Qwen2 (Qwen2 report, arXiv:2407.10671) and Llama (Touvron et al. 2023, arXiv:2302.13971)
+    decoders: RMSNorm, grouped-query attention, RoPE, SwiGLU. Qwen2's q/k/v biases change no
+    saved tensor. ``task``: "causal-lm" (``*ForCausalLM``: ``lm_head`` over the vocabulary at
+    every token, the next-token loss) or "classification" (``*ForSequenceClassification``:
+    ``score`` at every token, the last one pooled)."""
     h, i, s = cfg.hidden_size, cfg.intermediate_size, seq_len
-    heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
+    heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads or cfg.num_attention_heads
     d = getattr(cfg, "head_dim", None) or h // heads
     if tape.is_trained("embed_tokens"):
         tape.save(tape.new(batch * s, INT64, False))
@@ -104,8 +130,14 @@ def qwen2(tape: Tape, cfg, batch: int, seq_len: int, checkpoint: bool) -> None:
             gate = tape.act(tape.linear(a, pre + "mlp.gate_proj", h, i))
             up = tape.linear(a, pre + "mlp.up_proj", h, i)
             x = tape.add(x, tape.linear(tape.mul(gate, up), pre + "mlp.down_proj", i, h))
-    tape.linear(tape.rms_norm(x, "norm"), "score", h, cfg.num_labels)
-    _loss(tape, batch, cfg.num_labels)
+    x = tape.rms_norm(x, "norm")
+    if task == "causal-lm":
+        tape.linear(x, "lm_head", h, cfg.vocab_size)
+        _lm_loss(tape, cfg.vocab_size)
+    else:
+        tape.linear(x, "score", h, cfg.num_labels)
+        _loss(tape, batch, cfg.num_labels)
 
 
-FAMILIES = {"vit": vit, "bert": bert, "qwen2": qwen2}
+FAMILIES = {"vit": vit, "bert": bert, "qwen2": decoder, "llama": decoder}
+DECODERS = ("qwen2", "llama")  # the families with a causal-LM head

@@ -10,10 +10,11 @@ forward and backward (Kaplan et al. 2020, "Scaling Laws for Neural Language Mode
 2 FLOPs per weight per token forward, 2 more for the input gradient, 2 more for the weight
 gradient -- hence "6 x params x tokens" when everything trains).
 
-Under bf16 autocast (``torch.autocast(dtype=torch.bfloat16)``) each matmul casts its float32
-input to a fresh bf16 copy (one per call: q, k and v each get their own) and uses a bf16 copy
-of its weight; the copy of a trained weight is cached once per forward, the copy of a frozen
-weight is made per call. Those copies are what the matmul saves, so they count as activations.
+Under bf16 autocast (``torch.autocast(dtype=torch.bfloat16)``; fp16 autocast keeps the same
+bytes) each matmul casts its float32 input to a fresh bf16 copy (one per call: q, k and v each
+get their own) and uses a bf16 copy of its weight; the copy of a trained weight is cached once
+per forward, the copy of a frozen weight is made per call. Those copies are what the matmul
+saves, so they count as activations.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Tape:
         self.input_grad = False
         self.flops = {"forward": 0, "backward_input": 0, "backward_weight": 0, "recompute": 0}
         self.recompute_peak = 0  # bytes one checkpointed layer re-creates during backward
+        self.loss_backward = 0  # bytes the loss's backward adds for a moment (families._loss)
         self._ids = itertools.count()
 
     def new(self, numel: int, size: int, grad: bool, key: str | None = None) -> T:
@@ -55,6 +57,12 @@ class Tape:
 
     def save(self, t: T) -> None:
         self.saved[t.key] = t.numel * t.size
+
+    @property
+    def weight_copies(self) -> int:
+        """Saved bytes that are autocast's 16-bit copies of weights (keys "W...": one per
+        trained weight, one per call of a frozen one): the same at any batch size."""
+        return sum(b for key, b in self.saved.items() if key.startswith("W"))
 
     def cast(self, x: T) -> T:
         """Autocast's bf16 copy of a float32 input (a new copy at every call)."""
@@ -66,7 +74,8 @@ class Tape:
         if trained:
             self.save(x)
         if x.grad and self.autocast:  # the bf16 weight copy stands in for the fp32 parameter
-            key = f"W:{name}" if trained else None  # trained: cached once; frozen: per call
+            # trained: cached once per forward; frozen: a new copy per call
+            key = f"W:{name}" if trained else f"W{next(self._ids)}:{name}"
             self.save(self.new(fan_in * fan_out, BF16, True, key))
         mm = 2 * rows * fan_in * fan_out
         self.flops["forward"] += mm

@@ -11,9 +11,9 @@ In a notebook::
 
 A check never raises on a wrong answer, so notebooks run top to bottom.
 
-Each notebook's exercises live in one module ``nbNN.py`` (checkers, stubs, hints and the
-reference solutions together); they are found by name, so a new notebook's module needs no
-edit here.
+Each notebook's exercises live in its module ``nbNN.py`` (checkers, stubs, hints and the
+reference solutions together), plus ``nbNN_<topic>.py`` for an exercise that would push
+``nbNN.py`` past 400 lines; they are found by name, so a new module needs no edit here.
 """
 
 import importlib
@@ -25,7 +25,7 @@ from .predict import compare_prediction, prediction_question
 from .quizzes import answer, list_quizzes, quiz, show_answer
 
 EXERCISE_MODULES = sorted(
-    m.name for m in pkgutil.iter_modules(__path__) if re.fullmatch(r"nb\d\d", m.name)
+    m.name for m in pkgutil.iter_modules(__path__) if re.fullmatch(r"nb\d\d(_[a-z0-9_]+)?", m.name)
 )
 for _name in EXERCISE_MODULES:  # importing a module registers its exercises
     importlib.import_module(f"{__name__}.{_name}")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checks import check_int
 from ..utils import pinned_threads
 
 
@@ -292,8 +293,8 @@ def hint(id: str, level: int | None = None) -> None:
     n = len(ex.hints)
     if level is None:
         level = min(_HINT_LEVEL.get(id, 0) + 1, n)
-    elif not isinstance(level, int) or not 1 <= level <= n:
-        raise ValueError(f"level must be an int in 1..{n} for {id!r}, got {level!r}")
+    else:
+        check_int("level", level, 1, n)
     _HINT_LEVEL[id] = max(_HINT_LEVEL.get(id, 0), level)
     more = f" (call hint({id!r}) again for hint {level + 1})" if level < n else " (last hint)"
     print(f"Hint {level}/{n} for {id}: {ex.hints[level - 1]}{more}")

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ftnotes.checks import is_int, require  # noqa: F401 (require: the reference solutions import it here)
 from ftnotes.models import TinyViT
 
 
@@ -28,12 +29,24 @@ def randn(*shape: int, seed: int = 2) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+def returned(value, what: str, ctx, promise: str = "its result"):
+    """``value``, or a failure naming the missing ``return`` if it is None.
+
+    A function that computes the right thing and forgets ``return`` gives None: say that,
+    instead of a type error three lines later.
+    """
+    ctx.expect(value is not None, f"{what} returned None: did you forget `return` "
+               f"(it should return {promise})?")  # fmt: skip
+    return value
+
+
 def as_float(value, what: str, ctx) -> float:
     """``value`` as a Python float, or a failure that says what came back instead.
 
     A one-element tensor is refused: it drags autograd and the device along into whatever the
     student does next (``.item()`` makes the float the exercise asks for).
     """
+    returned(value, what, ctx, "a float")
     if isinstance(value, torch.Tensor):
         ctx.fail(f"{what} should return a Python float, got a tensor {value!r:.60}: call .item().")
     if isinstance(value, (np.floating, np.integer)):
@@ -44,12 +57,20 @@ def as_float(value, what: str, ctx) -> float:
 
 
 def as_int(value, what: str, ctx) -> int:
-    """``value`` as an int; 0-d integer tensors and numpy ints are fine (they index like ints)."""
+    """``value`` as an int; 0-d integer tensors and numpy ints are fine (they index like ints).
+
+    A float is refused even when whole: the count is an int, and a float result usually means
+    ``/`` where the formula rounds down (``//``).
+    """
+    returned(value, what, ctx, "an int")
     if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
         value = int(value)
     if isinstance(value, np.integer):
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, float):
+        ctx.fail(f"{what} should return an int, got the float {value!r}: count with integer "
+                 "arithmetic (// rounds down; / gives a float).")  # fmt: skip
+    if not is_int(value):
         ctx.fail(f"{what} should return an int, got {type(value).__name__}: {value!r:.80}")
     return value
 
@@ -93,9 +114,3 @@ def names_list(names, limit: int = 4) -> str:
     names = sorted(names)
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-def require(ok: bool, name: str, value, allowed: str) -> None:
-    """Bad input gets a ValueError naming the parameter, the value and what is allowed."""
-    if not ok:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")

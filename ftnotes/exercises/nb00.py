@@ -140,21 +140,21 @@ def _check_linear_probe_on(fn, ctx, dim, depth, classes):
     ],
 )
 def _check_count_trainable(fn, ctx):
-    model = tiny_vit(num_classes=10)
-    total = sum(p.numel() for p in model.parameters())
-    got = as_int(fn(model), "count_trainable", ctx)
-    ctx.expect(got == total, _count_msg(got, model))
-    ctx.ok(f"all {total} parameters counted on a fully trainable TinyViT")
-    for p in model.blocks[0].parameters():
-        p.requires_grad = False
-    want = count_trainable(model)
-    got = as_int(fn(model), "count_trainable", ctx)
-    ctx.expect(got == want, _count_msg(got, model))
-    ctx.ok(f"{want} counted after freezing block 0 (frozen parameters excluded)")
-    prepare_linear_probe(model, 3)
-    got = as_int(fn(model), "count_trainable", ctx)
-    ctx.expect(got == 16 * 3 + 3, _count_msg(got, model))
-    ctx.ok("51 counted for a linear probe with 16 features and 3 classes")
+    for dim, depth, classes in ((16, 2, 3), (24, 3, 7)):  # two shapes: no number learnt by heart
+        model = tiny_vit(num_classes=10, dim=dim, depth=depth)
+        total = sum(p.numel() for p in model.parameters())
+        got = as_int(fn(model), "count_trainable", ctx)
+        ctx.expect(got == total, _count_msg(got, model))
+        for p in model.blocks[0].parameters():
+            p.requires_grad = False
+        got = as_int(fn(model), "count_trainable", ctx)
+        ctx.expect(got == count_trainable(model), _count_msg(got, model))
+        prepare_linear_probe(model, classes)
+        got = as_int(fn(model), "count_trainable", ctx)
+        ctx.expect(got == dim * classes + classes, _count_msg(got, model))
+    ctx.ok("all parameters counted on fully trainable TinyViTs of width 16 and 24")
+    ctx.ok("frozen parameters excluded (block 0 frozen)")
+    ctx.ok("51 and 175 counted for linear probes (16 features x 3 classes, 24 x 7)")
 
 
 def _count_msg(got, model) -> str:
@@ -188,25 +188,30 @@ def _count_msg(got, model) -> str:
     ],
 )
 def _check_accuracy(fn, ctx):
-    g = torch.Generator().manual_seed(3)
-    # 21 rows: the answer (a multiple of 1/21) has no short decimal form, so rounding shows
-    logits = torch.randn(21, 5, generator=g)
-    labels = torch.randint(0, 5, (21,), generator=g)
-    labels[:7] = logits[:7].argmax(1)  # make the answer neither 0 nor 1
-    want = accuracy(logits, labels)
-    got = as_float(fn(logits, labels), "accuracy", ctx)
-    ctx.expect(not close(got, 100 * want), f"you returned {got}: a percentage. Return a fraction.")
-    ctx.expect(not close(got, want * 21), f"you returned {got}, a count: divide by N.")
-    ctx.expect(
-        close(got, want),
-        f"you returned {got:.4f}, expected {want:.6f}."
-        + (rounded_note(got, want) or " Take the arg-max over classes (dim=1)."),
-    )
-    ctx.ok("matches the reference on 21 random rows with 5 classes")
+    # 21 rows: the answer (a multiple of 1/21) has no short decimal form, so rounding shows;
+    # then 13 rows of 3 classes, so neither N nor C can be a number learnt from the first call
+    for n, classes, seed in ((21, 5, 3), (13, 3, 4)):
+        g = torch.Generator().manual_seed(seed)
+        logits = torch.randn(n, classes, generator=g)
+        labels = torch.randint(0, classes, (n,), generator=g)
+        labels[: n // 3] = logits[: n // 3].argmax(1)  # make the answer neither 0 nor 1
+        want = accuracy(logits, labels)
+        got = as_float(fn(logits, labels), "accuracy", ctx)
+        on = f"on {n} rows of {classes} classes"
+        ctx.expect(not close(got, 100 * want), f"{on} you returned {got}: a percentage. "
+                   "Return a fraction.")  # fmt: skip
+        ctx.expect(not close(got, want * n), f"{on} you returned {got}, a count: divide by N.")
+        ctx.expect(
+            close(got, want),
+            f"{on} you returned {got:.4f}, expected {want:.6f}."
+            + (rounded_note(got, want) or " Take the arg-max over classes (dim=1) and divide by "
+               "the number of rows, len(labels), never a fixed number."),
+        )  # fmt: skip
+    ctx.ok("matches the reference on 21 random rows of 5 classes and 13 rows of 3")
     ones = as_float(fn(logits, logits.argmax(1)), "accuracy", ctx)
     ctx.expect(close(ones, 1.0), f"all predictions right should give 1.0, got {ones}.")
     ctx.ok("all-correct predictions give 1.0")
-    wrong = as_float(fn(logits, (logits.argmax(1) + 1) % 5), "accuracy", ctx)
+    wrong = as_float(fn(logits, (logits.argmax(1) + 1) % classes), "accuracy", ctx)
     ctx.expect(close(wrong, 0.0), f"all predictions wrong should give 0.0, got {wrong}.")
     ctx.ok("all-wrong predictions give 0.0")
 

@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
-from ..utils import check_int
+from ..checks import check_int
 from .core import exercise
-from .fixtures import as_int, close, names_list, require, tiny_vit, trainable_names
+from .fixtures import as_int, close, names_list, require, returned, tiny_vit, trainable_names
 
 # ---------------------------------------------------------------- reference solutions
 # What show_solution(id) prints and what the checkers below compare against: short and
@@ -42,7 +42,7 @@ def layerwise_lr_groups(model: nn.Module, base_lr: float, decay: float) -> list[
 def unfreeze_last_k(model: nn.Module, k: int) -> nn.Module:
     """Train only the head, the final norm and the last ``k`` blocks (those nearest the head)."""
     depth = len(model.blocks)
-    require(isinstance(k, int) and 0 <= k <= depth, "k", k, f"an int in 0..{depth}")
+    check_int("k", k, 0, depth)
     for name, p in model.named_parameters():
         in_top_blocks = name.startswith("blocks.") and int(name.split(".")[1]) >= depth - k
         p.requires_grad = in_top_blocks or name.startswith(("head.", "norm."))
@@ -126,13 +126,19 @@ def _check_llrd(fn, ctx):
             f"({base * decay ** (depth + 1):.4g}).",
         )
     ctx.ok("the embeddings get base_lr * decay ** (L + 1)")
-    other = tiny_vit(depth=5, dim=24)  # a second shape: catches a hard-coded depth
-    lr_of = _lr_per_parameter(fn(other, base, decay), other, ctx)
-    want_of = _lr_per_parameter(layerwise_lr_groups(other, base, decay), other, ctx)
+    # A second shape and other rates: catches a hard-coded depth, base_lr or decay.
+    other, base2, decay2 = tiny_vit(depth=5, dim=24), 2e-3, 0.8
+    lr_of = _lr_per_parameter(fn(other, base2, decay2), other, ctx)
+    want_of = _lr_per_parameter(layerwise_lr_groups(other, base2, decay2), other, ctx)
+    old_of = _lr_per_parameter(layerwise_lr_groups(other, base, decay), other, ctx)
     wrong = [n for n in want_of if not close(lr_of[n], want_of[n])]
-    ctx.expect(not wrong, f"on a 5-block model these get the wrong rate: {names_list(wrong)}. "
-               "Read the depth from len(model.blocks).")  # fmt: skip
-    ctx.ok("right on a second model (5 blocks, width 24) too")
+    if wrong and all(close(lr_of[n], old_of[n]) for n in want_of):
+        ctx.fail(f"with base_lr={base2} and decay={decay2} you still give the rates of "
+                 f"base_lr={base}, decay={decay}: use the arguments, not fixed numbers.")
+    ctx.expect(not wrong, f"on a 5-block model with base_lr={base2}, decay={decay2} these get "
+               f"the wrong rate: {names_list(wrong)}. Read the depth from len(model.blocks) and "
+               "use base_lr and decay as given.")  # fmt: skip
+    ctx.ok(f"right on a second model (5 blocks, width 24) with base_lr={base2}, decay={decay2}")
 
 
 def _lr_per_parameter(groups, model, ctx) -> dict:
@@ -175,12 +181,21 @@ def _lr_per_parameter(groups, model, ctx) -> dict:
     ],
 )
 def _check_unfreeze(fn, ctx):
-    depth = 3
-    model = tiny_vit(depth=depth)
-    for k in (1, depth, 0, 2):  # k = 0 after k = depth: blocks unfrozen before must freeze again
-        fn(model, k)
+    for depth, ks in ((3, (1, 3, 0, 2)), (5, (2, 5, 0, 3))):  # two depths: no fixed L
+        _check_unfreeze_on(fn, ctx, depth, ks)
+    ctx.ok("k = 1, L, 0, 2 in a row on one model give exactly head + the last k blocks")
+    ctx.ok("the same on a 5-block model with k = 2, 5, 0, 3; the model is returned")
+    ctx.ok("calling again with a smaller k freezes the blocks unfrozen before")
+
+
+def _check_unfreeze_on(fn, ctx, depth, ks):
+    model = tiny_vit(depth=depth, dim=16 if depth == 3 else 24)
+    for k in ks:  # k = 0 after k = depth: blocks unfrozen before must freeze again
+        out = returned(fn(model, k), "unfreeze_last_k", ctx, "the model")
+        ctx.expect(out is model, f"unfreeze_last_k returned a {type(out).__name__}; return the "
+                   "model you were given (changed in place).")  # fmt: skip
         got = trainable_names(model)
-        want = trainable_names(unfreeze_last_k(tiny_vit(depth=depth), k))
+        want = trainable_names(unfreeze_last_k(tiny_vit(depth=depth, dim=16 if depth == 3 else 24), k))
         ctx.expect("head.weight" in got, f"with k={k} the head is frozen: it must stay trainable.")
         ctx.expect("norm.weight" in got, f"with k={k} the final norm (norm.*) is frozen: it feeds "
                    "the head and trains with it.")  # fmt: skip
@@ -194,12 +209,13 @@ def _check_unfreeze(fn, ctx):
         extra, missing = got - want, want - got
         ctx.expect(
             not extra,
-            f"with k={k} these should be frozen: {names_list(extra)}. Set requires_grad on every "
-            "parameter: the model may arrive with blocks unfrozen by an earlier call.",
+            f"with L={depth}, k={k} these should be frozen: {names_list(extra)}. Set "
+            "requires_grad on every parameter: the model may arrive with blocks unfrozen by an "
+            "earlier call.",
         )
-        ctx.expect(not missing, f"with k={k} these should be trainable: {names_list(missing)}.")
-    ctx.ok("k = 1, L, 0, 2 in a row on one model give exactly head + the last k blocks")
-    ctx.ok("calling again with a smaller k freezes the blocks unfrozen before")
+        ctx.expect(not missing, f"with L={depth}, k={k} these should be trainable: "
+                   f"{names_list(missing)}. The last k blocks are those with index >= "
+                   "len(model.blocks) - k.")  # fmt: skip
 
 
 # ---------------------------------------------------------------- 01_gradual_unfreezing
@@ -226,10 +242,13 @@ def _check_unfreeze(fn, ctx):
 def _check_gradual(fn, ctx):
     for depth, per in ((4, 1), (3, 2)):
         for epoch in range(2 * depth * per + 2):
-            raw = fn(epoch, depth, per)
-            ctx.expect(raw is not None, "return the list of trainable block indices.")
-            got = sorted(as_int(i, "each block index", ctx) for i in raw)
+            raw = fn(epoch, depth) if per == 1 else fn(epoch, depth, per)  # the default too
+            returned(raw, "trainable_blocks", ctx, "the list of trainable block indices")
+            got = [as_int(i, "each block index", ctx) for i in raw]
             want = trainable_blocks(epoch, depth, per)
+            if sorted(got) == want and got != want:
+                ctx.fail(f"at epoch {epoch} (depth={depth}) you gave {got}: the right blocks in "
+                         f"the wrong order; the docstring asks for a sorted list, {want}.")
             if got == want:
                 continue
             where = f"at epoch {epoch} (depth={depth}, epochs_per_stage={per}) you gave {got}"
@@ -244,7 +263,7 @@ def _check_gradual(fn, ctx):
             if len(got) == len(want) + 1:
                 ctx.fail(f"{where}, one block too many: off by one (epoch 0 = head only).")
             ctx.fail(f"{where}, expected {want}.")
-        ctx.ok(f"depth={depth}, epochs_per_stage={per}: head alone first, then top-down")
+        ctx.ok(f"depth={depth}, epochs_per_stage={per}: head alone first, then top-down, sorted")
 
 
 # ---------------------------------------------------------------- debug this run
@@ -288,14 +307,15 @@ def train_head(head, features, labels, epochs=20, lr=0.1, batch_size=32, seed=0)
     return losses
 
 
-def _debug_task():
-    g = torch.Generator().manual_seed(11)
-    centres = 2 * torch.randn(10, 24, generator=g)
-    y = torch.arange(10).repeat(12)
-    X = centres[y] + 0.7 * torch.randn(120, 24, generator=g)
+def _debug_task(classes=10, dim=24, per_class=12, seed=11):
+    """A linear head and well-separated blobs: (head, features (N, dim), labels (N,))."""
+    g = torch.Generator().manual_seed(seed)
+    centres = 2 * torch.randn(classes, dim, generator=g)
+    y = torch.arange(classes).repeat(per_class)
+    X = centres[y] + 0.7 * torch.randn(classes * per_class, dim, generator=g)
     with torch.random.fork_rng():
-        torch.manual_seed(12)
-        head = nn.Linear(24, 10)
+        torch.manual_seed(seed + 1)
+        head = nn.Linear(dim, classes)
     return head, X, y
 
 
@@ -324,7 +344,7 @@ def _check_debug_run(fn, ctx):
     head, X, y = _debug_task()
     want_head, _, _ = _debug_task()
     want = train_head(want_head, X, y)
-    got = fn(head, X, y)
+    got = returned(fn(head, X, y), "train_head", ctx, "the per-batch losses")
     ctx.expect(isinstance(got, (list, tuple)) and len(got) == len(want),
                f"return the {len(want)} per-batch losses, as the buggy version does.")  # fmt: skip
     ctx.expect(all(isinstance(v, float) for v in got), "return the losses as floats (loss.item()).")
@@ -337,3 +357,22 @@ def _check_debug_run(fn, ctx):
     ctx.expect(same, "the loss falls, but not as in the buggy run with only its bug fixed: keep "
                "the optimizer, rate, seed and batches as they are and change only the bug.")  # fmt: skip
     ctx.ok("only the bug changed: same optimizer, rate, seed and batches as the original run")
+    _check_debug_run_arguments(fn, ctx)
+
+
+def _check_debug_run_arguments(fn, ctx):
+    """Other data and every keyword changed: a loop that fixes 32, 20 or 0.1 in place of the
+    arguments (or ignores the seed) gives other losses."""
+    kw = dict(epochs=3, lr=0.05, batch_size=20, seed=1)
+    head, X, y = _debug_task(classes=5, dim=16, per_class=18, seed=21)
+    want = train_head(_debug_task(classes=5, dim=16, per_class=18, seed=21)[0], X, y, **kw)
+    got = returned(fn(head, X, y, **kw), "train_head", ctx, "the per-batch losses")
+    call = f"on 90 examples with {', '.join(f'{k}={v}' for k, v in kw.items())}"
+    ctx.expect(isinstance(got, (list, tuple)) and len(got) == len(want),
+               f"{call} there are {len(want)} batches (3 epochs of ceil(90 / 20) = 5); you "
+               f"returned {len(got) if isinstance(got, (list, tuple)) else got!r} losses: use "
+               "the epochs and batch_size arguments, not fixed numbers.")  # fmt: skip
+    same = all(abs(a - b) <= 1e-5 * max(1.0, abs(b)) for a, b in zip(got, want))
+    ctx.expect(same, f"{call} your losses differ from the fixed run's: use the arguments lr "
+               "and seed as given (the generator is seeded with `seed`).")  # fmt: skip
+    ctx.ok(f"follows its arguments: {call} (16 features, 5 classes)")

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .core import exercise
-from .fixtures import allclose, as_int, images, randn, require, tiny_vit, trainable_names
+from .fixtures import (
+    allclose,
+    as_int,
+    images,
+    names_list,
+    randn,
+    require,
+    returned,
+    tiny_vit,
+    trainable_names,
+)
 
 # ---------------------------------------------------------------- reference solutions
 # What show_solution(id) prints and what the checkers below compare against: short and
@@ -90,22 +103,50 @@ ACTIVATIONS = {"GELU": F.gelu, "ReLU": F.relu, "SiLU": F.silu, "tanh": torch.tan
     ],
 )
 def _check_adapter(cls, ctx):
-    dim, rf = 16, 4
+    _check_adapter_shapes(cls, ctx)
+    _check_adapter_on(cls, ctx, 16, 4, first=True)
+    _check_adapter_on(cls, ctx, 24, 3, first=False)  # another width and factor: nothing fixed
+    ctx.ok("the same on a width-24 adapter with reduction_factor=3, on a batch of 2 x 4 tokens")
+
+
+def _check_adapter_shapes(cls, ctx):
+    """down: dim -> dim // reduction_factor (rounded down), the default factor 4, all trainable."""
+    for dim, rf in ((16, 4), (24, 3), (20, 3), (16, None)):  # 20 / 3: // differs from round
+        torch.manual_seed(0)
+        adapter = cls(dim) if rf is None else cls(dim, rf)
+        down, up = getattr(adapter, "down", None), getattr(adapter, "up", None)
+        ctx.expect(
+            isinstance(down, nn.Linear) and isinstance(up, nn.Linear),
+            "name the two projections `down` and `up` (nn.Linear each), as in the adapter papers.",
+        )
+        m, call = dim // (rf or 4), f"Adapter({dim})" if rf is None else f"Adapter({dim}, {rf})"
+        got = down.out_features
+        if rf is None and got != m:
+            ctx.fail(f"{call}: the default reduction_factor is 4, so down is {dim}->{m}; yours "
+                     f"is {dim}->{got}.")
+        if got != m and got in (round(dim / rf), math.ceil(dim / rf)):
+            ctx.fail(f"{call}: down is {dim}->{got}, but the bottleneck is dim // "
+                     f"reduction_factor = {m}, rounded down (you rounded {dim}/{rf} "
+                     f"= {dim / rf:.3g} up).")
+        if got != m and got == dim // 4:
+            ctx.fail(f"{call}: down is {dim}->{got}, the size for reduction_factor 4: use the "
+                     "reduction_factor argument, not a fixed factor.")
+        ctx.expect(
+            (down.in_features, got, up.in_features, up.out_features) == (dim, m, m, dim),
+            f"{call}: down should be {dim}->{m} and up {m}->{dim}; yours are "
+            f"{down.in_features}->{got} and {up.in_features}->{up.out_features}.",
+        )
+        frozen = [n for n, p in adapter.named_parameters() if not p.requires_grad]
+        ctx.expect(not frozen, f"frozen: {names_list(frozen)}; every parameter of the adapter "
+                   "trains (only the network around it is frozen).")  # fmt: skip
+    ctx.ok("down is dim -> dim // reduction_factor (rounded down: 20 // 3 = 6), up is back to dim")
+    ctx.ok("reduction_factor defaults to 4; every adapter parameter is trainable")
+
+
+def _check_adapter_on(cls, ctx, dim, rf, first):
     torch.manual_seed(0)
     adapter = cls(dim, rf)
-    down, up = getattr(adapter, "down", None), getattr(adapter, "up", None)
-    ctx.expect(
-        isinstance(down, nn.Linear) and isinstance(up, nn.Linear),
-        "name the two projections `down` and `up` (nn.Linear each), as in the adapter papers.",
-    )
-    ctx.expect(
-        (down.in_features, down.out_features, up.in_features, up.out_features)
-        == (dim, dim // rf, dim // rf, dim),
-        f"with dim={dim}, reduction_factor={rf}: down should be {dim}->{dim // rf} and up "
-        f"{dim // rf}->{dim}; yours are {down.in_features}->{down.out_features} and "
-        f"{up.in_features}->{up.out_features}.",
-    )
-    ctx.ok("down is dim -> dim // reduction_factor, up is back to dim")
+    down, up = adapter.down, adapter.up
     ctx.expect(
         not up.weight.any() and (up.bias is None or not up.bias.any()),
         "up is not initialised to zero: zero its weight and bias so the adapter starts as the "
@@ -115,24 +156,27 @@ def _check_adapter(cls, ctx):
         bool(down.weight.any()),
         "down is all zeros too: then up's gradient is zero and the adapter never learns.",
     )
-    x = randn(3, 5, dim)
-    out = adapter(x)
+    x = randn(3, 5, dim) if first else randn(2, 4, dim, seed=9)
+    out = returned(adapter(x), "forward", ctx, "x + up(act(down(x)))")
     ctx.expect(out.shape == x.shape, f"output shape {tuple(out.shape)}, expected {tuple(x.shape)}.")
     ctx.expect(
         not allclose(out, torch.zeros_like(x)),
         "at init your adapter returns zeros: the residual is missing (return x + ...).",
     )
     ctx.expect(allclose(out, x), "at init (up = 0) the adapter should return its input exactly.")
-    ctx.ok("up starts at zero, down random: the adapter starts as the identity")
+    if first:
+        ctx.ok("up starts at zero, down random: the adapter starts as the identity")
     if out.requires_grad:
         out.pow(2).sum().backward()
     ctx.expect(
         up.weight.grad is not None and bool(up.weight.grad.any()),
         "up.weight gets no gradient at init: is down zero, or is up frozen?",
     )
-    ctx.ok("up receives a non-zero gradient at init")
+    if first:
+        ctx.ok("up receives a non-zero gradient at init")
+    m = dim // rf
     with torch.no_grad():
-        up.weight.copy_(randn(dim, dim // rf, seed=5))  # non-zero, so a lazy identity fails
+        up.weight.copy_(randn(dim, m, seed=5))  # non-zero, so a lazy identity fails
         if up.bias is not None:
             up.bias.copy_(randn(dim, seed=6))
         out = adapter(x)
@@ -143,7 +187,8 @@ def _check_adapter(cls, ctx):
             ctx.fail("there is no non-linearity between down and up.")
         match = [a for a, b in branch.items() if allclose(out, x + b)]
     ctx.expect(bool(match), "with non-zero `up` your output is not x + up(act(down(x))).")
-    ctx.ok(f"with non-zero up: output = x + up({match[0]}(down(x)))")
+    if first:
+        ctx.ok(f"with non-zero up: output = x + up({match[0]}(down(x)))")
 
 
 # ---------------------------------------------------------------- 02_adapter_params
@@ -167,15 +212,26 @@ def _check_adapter(cls, ctx):
     ],
 )
 def _check_adapter_params(fn, ctx):
-    for dim, rf, n in ((16, 4, 1), (64, 8, 8), (768, 16, 24)):
-        got = as_int(fn(dim, rf, n), "adapter_param_count", ctx)
-        want = adapter_param_count(dim, rf, n)
-        m, args = dim // rf, f"adapter_param_count({dim}, {rf}, {n}) = {got}"
+    # 20 / 3 and 22 / 4 do not divide: the bottleneck rounds down (6 and 5, not 7 and 6)
+    for dim, rf, n in ((16, 4, 1), (64, 8, 8), (768, 16, 24), (20, 3, 2), (22, 4, None)):
+        got = as_int(fn(dim, rf) if n is None else fn(dim, rf, n), "adapter_param_count", ctx)
+        args = f"adapter_param_count({dim}, {rf}{'' if n is None else f', {n}'}) = {got}"
+        n = n or 1  # the default: one adapter
+        want, m = adapter_param_count(dim, rf, n), dim // rf
         ctx.expect(got != n * 2 * dim * m, f"{args}: you forgot the biases (m + dim per adapter).")
         ctx.expect(got != want // n or n == 1, f"{args}: multiply by num_adapters.")
         ctx.expect(got != n * (2 * dim * dim * rf + dim * rf + dim), f"{args}: m = dim // rf.")
+        for other in {round(dim / rf), math.ceil(dim / rf)} - {m}:
+            ctx.expect(got != n * (2 * dim * other + other + dim), f"{args}: that uses m = "
+                       f"{other}; the bottleneck is dim // reduction_factor = {m}, rounded "
+                       "down.")  # fmt: skip
+        fixed = 2 * dim * (dim // 4) + dim // 4 + dim
+        ctx.expect(rf == 4 or got != n * fixed, f"{args}: that is reduction factor 4; use "
+                   "the reduction_factor argument.")  # fmt: skip
         ctx.expect(got == want, f"{args}, expected {want}.")
     ctx.ok("the formula matches for (16, 4, 1), (64, 8, 8), (768, 16, 24)")
+    ctx.ok("m rounds down where dim / reduction_factor is not whole (20, 3 and 22, 4)")
+    ctx.ok("num_adapters defaults to 1")
     counted = sum(p.numel() for p in Adapter(64, 8).parameters())
     ctx.expect(fn(64, 8, 1) == counted, f"one Adapter(64, 8) has {counted} parameters.")
     ctx.ok(f"agrees with counting an actual Adapter(64, 8): {counted}")
@@ -212,12 +268,28 @@ def _check_adapter_params(fn, ctx):
     ],
 )
 def _check_insert_adapter(cls, ctx):
-    model, x = tiny_vit(depth=2), images(4)
+    _check_insert_adapter_on(cls, ctx, dim=16, rf=None)  # the default reduction_factor, 4
+    _check_insert_adapter_on(cls, ctx, dim=24, rf=3)
+    ctx.ok("the same on a width-24 TinyViT with reduction_factor=3 (the factor is passed on)")
+
+
+def _check_insert_adapter_on(cls, ctx, dim, rf):
+    model, x = tiny_vit(depth=2, dim=dim), images(4 if rf is None else 5)
     before = model(x).detach()
+    wrap = (lambda sub: cls(sub, dim)) if rf is None else (lambda sub: cls(sub, dim, rf))
+    alone = wrap(copy.deepcopy(model.blocks[1].mlp))  # outside a block: a missing return shows
     try:
-        model.blocks[0].attn = cls(model.blocks[0].attn, 16)
-        model.blocks[1].mlp = cls(model.blocks[1].mlp, 16)
-        out = model(x)
+        returned(alone(randn(2, 3, dim, seed=19)), "forward", ctx, "adapter(sublayer(x))")
+    except RuntimeError as err:
+        if "shape" not in str(err):
+            raise
+        ctx.fail(f"on a width-{dim} model the adapter does not fit the sub-layer's output "
+                 f"({err}): build Adapter(dim, reduction_factor) from the arguments, not a "
+                 "fixed width.")
+    try:
+        model.blocks[0].attn = wrap(model.blocks[0].attn)
+        model.blocks[1].mlp = wrap(model.blocks[1].mlp)
+        out = returned(model(x), "forward", ctx, "adapter(sublayer(x))")
     except TypeError as err:
         if "prefix" in str(err) or "argument" in str(err):
             ctx.fail(f"wrapping block.attn failed ({err}): Block calls attn(x, prefix=...), so "
@@ -229,20 +301,28 @@ def _check_insert_adapter(cls, ctx):
         isinstance(sub, nn.Module) and isinstance(adapter, nn.Module),
         "keep the wrapped layer as `self.sublayer` and the adapter as `self.adapter`.",
     )
-    ctx.ok("wraps both block.attn (extra arguments passed on) and block.mlp")
+    first = rf is None
+    if first:
+        ctx.ok("wraps both block.attn (extra arguments passed on) and block.mlp")
+    size, want = sum(p.numel() for p in adapter.parameters()), adapter_param_count(dim, rf or 4)
+    ctx.expect(size == want, f"AdapterWrapper(sublayer, {dim}{'' if first else f', {rf}'}) "
+               f"holds an adapter of {size} parameters; Adapter({dim}, {rf or 4}) has {want}: "
+               "build it with the dim and reduction_factor you were given.")  # fmt: skip
     ctx.expect(allclose(out, before), "at init the wrapped model should equal the original one.")
-    ctx.ok("at init the wrapped TinyViT gives the original outputs")
+    if first:
+        ctx.ok("at init the wrapped TinyViT gives the original outputs")
     trainable = trainable_names(model)
     sub_trainable = [n for n in trainable if ".sublayer." in n]
     ctx.expect(not sub_trainable, "the wrapped sub-layer is still trainable: freeze it.")
-    ctx.expect(
-        any(".adapter." in n for n in trainable), "the adapter's parameters must be trainable."
-    )
-    ctx.ok("the sub-layer is frozen, the adapter trainable")
+    frozen = [n for n, p in model.named_parameters() if ".adapter." in n and not p.requires_grad]
+    ctx.expect(not frozen, f"frozen: {names_list(frozen)}; the adapter's parameters must all "
+               "train (freeze the sub-layer only).")  # fmt: skip
+    if first:
+        ctx.ok("the sub-layer is frozen, every adapter parameter trainable")
     with torch.no_grad():
         for i, p in enumerate(adapter.parameters()):  # non-zero everywhere: no lazy identity
             p.copy_(0.3 * randn(*p.shape, seed=10 + i))
-        h = randn(2, 5, 16, seed=20)
+        h = randn(2, 5, dim, seed=20)
         got, sub_out = wrapper(h), sub(h)
         ctx.expect(not allclose(got, sub_out), "the adapter's output is never used.")
         if allclose(got, sub(adapter(h))):
@@ -251,4 +331,5 @@ def _check_insert_adapter(cls, ctx):
             ctx.fail("you added x again: the block already adds the residual around the wrapper.")
         ctx.expect(allclose(got, adapter(sub_out)), "with a non-zero adapter, output should be "
                    "adapter(sublayer(x)).")  # fmt: skip
-    ctx.ok("with a non-zero adapter: output = adapter(sublayer(x))")
+    if first:
+        ctx.ok("with a non-zero adapter: output = adapter(sublayer(x))")

@@ -1,4 +1,5 @@
-"""Exercises of notebook 03 (LoRA): the layer, merge/unmerge, the parameter-count formula, DoRA's weight."""
+"""Exercises of notebook 03 (LoRA): the layer, merge/unmerge, the parameter-count formula
+(DoRA's weight is in ``nb03_dora.py``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import math
 import torch
 from torch import nn
 
+from ..checks import check_int
 from .core import exercise
-from .fixtures import allclose, as_int, names_list, randn, require, sgd_step
+from .fixtures import allclose, as_int, names_list, randn, require, returned, sgd_step
 
 # ---------------------------------------------------------------- reference solutions
 # What show_solution(id) prints and what the checkers below compare against: short and
@@ -26,7 +28,7 @@ class LoRALinear(nn.Module):
 
     def __init__(self, base: nn.Linear, r: int = 4, lora_alpha: float = 8.0):
         super().__init__()
-        require(isinstance(r, int) and r >= 1, "r", r, "an int >= 1")
+        check_int("r", r)
         self.base = base
         for p in self.base.parameters():
             p.requires_grad = False
@@ -70,11 +72,12 @@ def lora_param_count(in_features: int, out_features: int, r: int, num_layers: in
 # ---------------------------------------------------------------- 03_lora_layer
 
 
-def _make(cls, in_f, out_f, r, alpha, ctx):
+def _make(cls, in_f, out_f, r, alpha, ctx, defaults=False):
+    """``cls(base, r=r, lora_alpha=alpha)`` (or ``cls(base)`` with ``defaults``), checked."""
     torch.manual_seed(0)
     base = nn.Linear(in_f, out_f)
     w_pretrained = base.weight.detach().clone()
-    layer = cls(base, r=r, lora_alpha=alpha)
+    layer = cls(base) if defaults else cls(base, r=r, lora_alpha=alpha)
     ctx.expect(
         torch.equal(base.weight, w_pretrained),
         "building the layer changed the pretrained base weight: LoRA keeps W as it is.",
@@ -103,7 +106,7 @@ def _make(cls, in_f, out_f, r, alpha, ctx):
 
 def _forward(layer, x, ctx):
     try:
-        return layer(x)
+        return returned(layer(x), "forward", ctx, "base(x) + scaling * x A^T B^T")
     except RuntimeError as err:
         if "shape" not in str(err):
             raise
@@ -172,25 +175,51 @@ def _check_lora_layer(cls, ctx):
         layer.lora_A.requires_grad and layer.lora_B.requires_grad,
         "lora_A and lora_B must be trainable.",
     )
+    _check_scaling(layer, r, alpha, ctx)
+    ctx.ok("base frozen, lora_A and lora_B trainable, scaling = lora_alpha / r")
+    _check_output(layer, base, x, r, alpha, ctx)
+    _check_square_not_transposed(cls, ctx)
+    ctx.ok("with non-zero B: output = W·x + b + (α/r)·B·A·x (also on a square layer)")
+    # α/r not a whole number (1.5, 8/3; an int α too), and the defaults r=4, α=8: catches
+    # lora_alpha // r and a scaling or rank typed in as a number
+    for in_f, out_f, r, alpha, defaults in ((10, 7, 4, 6, False), (5, 9, 3, 8.0, False),
+                                            (6, 4, 4, 8.0, True)):  # fmt: skip
+        layer, base = _make(cls, in_f, out_f, r, alpha, ctx, defaults=defaults)
+        _check_scaling(layer, r, alpha, ctx, defaults)
+        _check_output(layer, base, randn(3, in_f, seed=11), r, alpha, ctx)
+    ctx.ok("α/r = 1.5 and 8/3 (not whole numbers) and the defaults r=4, lora_alpha=8.0")
+
+
+def _check_scaling(layer, r, alpha, ctx, defaults=False):
+    call = "with the defaults" if defaults else f"with r={r}, lora_alpha={alpha!r}"
     scaling = getattr(layer, "scaling", None)
     ctx.expect(scaling is not None, "store self.scaling = lora_alpha / r.")
-    ctx.expect(abs(float(scaling) - r / alpha) > 1e-9, "your scaling is r/α; it should be α/r.")
-    ctx.expect(abs(float(scaling) - alpha / r) < 1e-9,
-               f"self.scaling should be lora_alpha / r = {alpha / r}, got {scaling}.")  # fmt: skip
-    ctx.ok("base frozen, lora_A and lora_B trainable, scaling = lora_alpha / r")
+    scaling = float(scaling)
+    ctx.expect(abs(scaling - r / alpha) > 1e-9, f"{call} your scaling is r/α; it should be α/r.")
+    if alpha % r and abs(scaling - alpha // r) < 1e-9:
+        ctx.fail(f"{call} your scaling is {scaling:g} = lora_alpha // r, rounded down: the "
+                 f"scaling is lora_alpha / r = {alpha / r:.4g} (true division).")
+    ctx.expect(abs(scaling - alpha / r) < 1e-9,
+               f"{call} self.scaling should be lora_alpha / r = {alpha / r:.4g}, got {scaling:g}"
+               + (": use the arguments, not a fixed number." if scaling == 2.0 else "."))  # fmt: skip
+
+
+def _check_output(layer, base, x, r, alpha, ctx):
     _set_nonzero(layer)
     with torch.no_grad():
-        ba, out, y0 = layer.lora_B @ layer.lora_A, layer(x), base(x)
+        ba, out, y0 = layer.lora_B @ layer.lora_A, _forward(layer, x, ctx), base(x)
+        if alpha % r and allclose(out, y0 + (alpha // r) * x @ ba.T):
+            ctx.fail(f"with r={r}, lora_alpha={alpha!r} your output uses lora_alpha // r = "
+                     f"{alpha // r:g}: the scaling is lora_alpha / r = {alpha / r:.4g}.")
         if allclose(out, y0 + x @ ba.T):
             ctx.fail("your output is W·x + B·A·x: did you forget the scaling α/r?")
         if allclose(out, y0 + (r / alpha) * x @ ba.T):
             ctx.fail("your scaling is r/α; it should be α/r (lora_alpha / r).")
         ctx.expect(
             allclose(out, y0 + (alpha / r) * x @ ba.T),
-            "your LoRA output differs from W·x + (α/r)·B·A·x (tested with non-zero B).",
+            f"with r={r}, lora_alpha={alpha!r} your LoRA output differs from W·x + (α/r)·B·A·x "
+            "(tested with non-zero B).",
         )
-    _check_square_not_transposed(cls, ctx)
-    ctx.ok("with non-zero B: output = W·x + b + (α/r)·B·A·x (also on a square layer)")
 
 
 def _check_square_not_transposed(cls, ctx):
@@ -252,18 +281,30 @@ def _check_square_not_transposed(cls, ctx):
     ],
 )
 def _check_lora_merge(cls, ctx):
-    layer, base = _make(cls, 12, 6, 4, 8.0, ctx)
+    _check_lora_merge_on(cls, ctx, 12, 6, 4, 8.0, first=True)
+    _check_lora_merge_on(cls, ctx, 10, 7, 3, 4, first=False)  # scaling 4/3, not a whole number
+    ctx.ok("the same on a 10 -> 7 layer with r=3, lora_alpha=4 (scaling 4/3)")
+
+
+def _check_lora_merge_on(cls, ctx, in_f, out_f, r, alpha, first):
+    layer, base = _make(cls, in_f, out_f, r, alpha, ctx)
     _set_nonzero(layer)
-    x = randn(5, 12, seed=3)
+    x = randn(5, in_f, seed=3)
     w0, before, w_obj = base.weight.detach().clone(), layer(x).detach(), base.weight
-    delta = layer.get_delta_weight()
-    ctx.expect(tuple(delta.shape) == (6, 12), f"get_delta_weight should be (out, in) = (6, 12), "
-               f"got {tuple(delta.shape)}: B·A transposed?")  # fmt: skip
-    want = 2.0 * layer.lora_B.detach() @ layer.lora_A.detach()
-    if allclose(delta, want / 2.0):
+    delta = returned(layer.get_delta_weight(), "get_delta_weight", ctx, "scaling·B·A")
+    ctx.expect(tuple(delta.shape) == (out_f, in_f), f"get_delta_weight should be (out, in) = "
+               f"({out_f}, {in_f}), got {tuple(delta.shape)}: B·A transposed?")  # fmt: skip
+    ba = layer.lora_B.detach() @ layer.lora_A.detach()
+    want = (alpha / r) * ba
+    if alpha % r and allclose(delta, (alpha // r) * ba):
+        ctx.fail(f"with r={r}, lora_alpha={alpha!r} get_delta_weight uses lora_alpha // r = "
+                 f"{alpha // r:g}; the scaling is lora_alpha / r = {alpha / r:.4g}.")
+    if allclose(delta, ba):
         ctx.fail("get_delta_weight is B·A without the scaling α/r.")
-    ctx.expect(allclose(delta, want), "get_delta_weight should be scaling·B·A.")
-    ctx.ok("get_delta_weight = scaling·B·A, shape (out, in), with non-zero B")
+    ctx.expect(allclose(delta, want), f"get_delta_weight should be scaling·B·A (scaling = "
+               f"lora_alpha / r = {alpha / r:.4g} here).")  # fmt: skip
+    if first:
+        ctx.ok("get_delta_weight = scaling·B·A, shape (out, in), with non-zero B")
     layer.merge()
     ctx.expect(getattr(layer, "merged", None) is True, "merge() should set self.merged = True.")
     ctx.expect(not torch.equal(base.weight, w0), "merge() left base.weight unchanged.")
@@ -272,21 +313,25 @@ def _check_lora_merge(cls, ctx):
     ctx.expect(allclose(base(x), before), "after merge(), base(x) should equal the LoRA output.")
     ctx.expect(allclose(layer(x), before), "after merge() the layer's output changed: forward "
                "must skip the LoRA branch while merged.")  # fmt: skip
-    ctx.ok("after merge(): base(x) and layer(x) equal the unmerged output")
+    if first:
+        ctx.ok("after merge(): base(x) and layer(x) equal the unmerged output")
     layer.merge()
     ctx.expect(allclose(base.weight, w0 + want), "merging twice added the delta twice: "
                "check self.merged first.")  # fmt: skip
-    ctx.ok("merging twice is harmless")
+    if first:
+        ctx.ok("merging twice is harmless")
     layer.unmerge()
     ctx.expect(getattr(layer, "merged", None) is False, "unmerge() should set merged = False.")
     ctx.expect(allclose(base.weight, w0, atol=1e-6), "unmerge() did not restore W: subtract "
                "exactly what merge() added.")  # fmt: skip
     ctx.expect(allclose(layer(x), before), "after unmerge() the layer's output changed.")
-    ctx.ok("unmerge() restores W (to 1e-6) and the original output")
+    if first:
+        ctx.ok("unmerge() restores W (to 1e-6) and the original output")
     layer.unmerge()
     ctx.expect(allclose(base.weight, w0, atol=1e-6), "a second unmerge() changed W again: check "
                "self.merged first, as merge() does.")  # fmt: skip
-    ctx.ok("unmerging twice is harmless")
+    if first:
+        ctx.ok("unmerging twice is harmless")
     layer.merge()
     layer.unmerge()
     trainable = [f"base.{n}" for n, p in layer.base.named_parameters() if p.requires_grad]
@@ -296,7 +341,8 @@ def _check_lora_merge(cls, ctx):
     ctx.expect(layer.base.weight is w_obj, "merge() replaced the base weight tensor: "
                "change it in place (base.weight += ...) so the optimizer and any tied reference "
                "keep pointing at it.")  # fmt: skip
-    ctx.ok("merge/unmerge change W in place and leave it frozen")
+    if first:
+        ctx.ok("merge/unmerge change W in place and leave it frozen")
 
 
 # ---------------------------------------------------------------- 03_lora_params
@@ -318,73 +364,19 @@ def _check_lora_merge(cls, ctx):
     ],
 )
 def _check_lora_params(fn, ctx):
-    for in_f, out_f, r, n in ((12, 6, 2, 1), (64, 64, 8, 8), (768, 3072, 16, 12)):
-        got = as_int(fn(in_f, out_f, r, n), "lora_param_count", ctx)
+    for in_f, out_f, r, n in ((12, 6, 2, 1), (64, 64, 8, 8), (768, 3072, 16, 12), (10, 6, 3, None)):
+        got = as_int(fn(in_f, out_f, r) if n is None else fn(in_f, out_f, r, n),
+                     "lora_param_count", ctx)  # fmt: skip
+        args = f"lora_param_count({in_f}, {out_f}, {r}{'' if n is None else f', {n}'}) = {got}"
+        n = n or 1  # the default: one layer
         want = lora_param_count(in_f, out_f, r, n)
-        args = f"lora_param_count({in_f}, {out_f}, {r}, {n}) = {got}"
         ctx.expect(got != n * r * in_f * out_f, f"{args}: that is r·in·out; A and B are added.")
         ctx.expect(got != n * in_f * out_f, f"{args}: that is the full weight, not LoRA.")
         ctx.expect(got != want // n or n == 1, f"{args}: multiply by num_layers.")
         ctx.expect(got != want + n * out_f, f"{args}: the base bias is frozen, not LoRA.")
         ctx.expect(got == want, f"{args}, expected r·(in + out) per layer = {want}.")
-    ctx.ok("r·(in + out) per layer for three shapes")
+    ctx.ok("r·(in + out) per layer for four shapes (num_layers defaults to 1)")
     layer = LoRALinear(nn.Linear(64, 32), r=8)
     counted = sum(p.numel() for p in layer.parameters() if p.requires_grad)
     ctx.expect(fn(64, 32, 8, 1) == counted, f"a LoRALinear(64 -> 32, r=8) trains {counted}.")
     ctx.ok(f"agrees with counting a real LoRALinear(64 -> 32, r=8): {counted}")
-
-
-# ---------------------------------------------------------------- 03_dora_weight
-
-
-def dora_weight(W, A, B, magnitude, scaling):
-    """DoRA's weight (Liu et al. 2024): m * V / ||V|| with V = W + scaling * B @ A.
-
-    W (out, in), A (r, in), B (out, r), magnitude (out,); the norm is taken over each output
-    row (dim=1), so every row of the result has length magnitude[row].
-    """
-    V = W + scaling * B @ A
-    return magnitude[:, None] * V / V.norm(dim=1, keepdim=True)
-
-
-@exercise(
-    "03_dora_weight",
-    title="DoRA's weight: magnitude times direction",
-    kind="function",
-    reference=dora_weight,
-    stub='''
-    def dora_weight(W, A, B, magnitude, scaling):
-        """W (out, in), A (r, in), B (out, r), magnitude (out,) -> DoRA's W' (out, in)."""
-        raise NotImplementedError("your code here")
-    ''',
-    hints=[
-        "First the direction before normalising: LoRA's update added to W, V = W + scaling · B·A.",
-        "Then normalise each output row of V (one norm per row, so keep that dimension for "
-        "broadcasting) and give row i the length magnitude[i].",
-    ],
-)
-def _check_dora_weight(fn, ctx):
-    W, A, B = randn(6, 5, seed=1), randn(3, 5, seed=2), randn(6, 3, seed=3)
-    m = randn(6, seed=4).abs() + 0.5
-    want = dora_weight(W, A, B, m, 2.0)
-    got = fn(W, A, B, m, 2.0)
-    ctx.expect(isinstance(got, torch.Tensor) and got.shape == W.shape,
-               f"dora_weight must return a tensor of W's shape {tuple(W.shape)}.")  # fmt: skip
-    V = W + 2.0 * B @ A
-    if allclose(got, m[:, None] * V / V.norm(dim=0, keepdim=True)):
-        ctx.fail("you normalised the columns (dim=0); DoRA's norm is per output row (dim=1).")
-    if allclose(got, m[:, None] * V / V.norm()):
-        ctx.fail("that divides by one norm of the whole matrix; take one norm per output row.")
-    if allclose(got, m[:, None] * (W + B @ A) / (W + B @ A).norm(dim=1, keepdim=True)):
-        ctx.fail("the LoRA update is missing its scaling: V = W + scaling · B·A.")
-    if allclose(got, m[:, None] * W / W.norm(dim=1, keepdim=True) + 2.0 * B @ A):
-        ctx.fail("normalise W + scaling·B·A together, not W alone with the update added after.")
-    if allclose(got, V / V.norm(dim=1, keepdim=True)):
-        ctx.fail("every row has length 1: multiply row i by magnitude[i].")
-    ctx.expect(allclose(got, want), "W' is not magnitude · V / ||V|| (row norms), V = W + s·B·A.")
-    ctx.ok("W' = m · V / ||V|| with V = W + s·B·A, rows normalised")
-    ctx.expect(allclose(got.norm(dim=1), m), "the rows of W' must have the lengths of magnitude.")
-    ctx.ok("each row of W' has length magnitude[row]")
-    zero_b = fn(W, A, torch.zeros_like(B), W.norm(dim=1), 2.0)
-    ctx.expect(allclose(zero_b, W), "with B = 0 and m = ||W||, W' must equal W (DoRA's start).")
-    ctx.ok("with B = 0 and m = ||W|| it is W itself: DoRA starts at the pretrained weight")

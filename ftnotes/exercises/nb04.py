@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .core import exercise
-from .fixtures import allclose, as_int, images, randn, tiny_vit
+from .fixtures import allclose, as_int, images, randn, returned, tiny_vit
 
 # ---------------------------------------------------------------- reference solutions
 # What show_solution(id) prints and what the checkers below compare against: short and
@@ -83,20 +83,36 @@ def prompt_vs_prefix_params(num_virtual_tokens: int, dim: int, depth: int) -> tu
     ],
 )
 def _check_visual_prompt(cls, ctx):
-    P, D, B, T = 3, 16, 4, 17
+    _check_visual_prompt_on(cls, ctx, P=3, D=16, B=4, T=17, first=True)
+    _check_visual_prompt_on(cls, ctx, P=5, D=8, B=9, T=10, first=False)
+    ctx.ok("the same with 5 tokens of width 8 on a batch of 9 images of 10 tokens")
+
+
+def _check_visual_prompt_on(cls, ctx, P, D, B, T, first):
     module = cls(P, D)
-    params = [p for p in module.parameters() if p.requires_grad]
+    every = [p for p in module.parameters()]
+    params = [p for p in every if p.requires_grad]
     n = sum(p.numel() for p in params)
-    ctx.expect(n == P * D, f"the prompt should be P·D = {P * D} trainable parameters, got {n}.")
+    ctx.expect(n or sum(p.numel() for p in every) != P * D,
+               "the prompt is frozen (requires_grad=False): it is the only thing that trains.")  # fmt: skip
+    ctx.expect(n == P * D, f"VisualPrompt({P}, {D}): the prompt should be P·D = {P * D} trainable "
+               f"parameters, got {n}.")  # fmt: skip
     ctx.expect(any(bool(p.any()) for p in params), "the prompt is all zeros: initialise it small "
                "and random so the tokens differ from one another.")  # fmt: skip
     rows = torch.cat([p.detach().reshape(-1, D) for p in params if p.numel() % D == 0])
     ctx.expect(len(rows) < 2 or not allclose(rows, rows[:1].expand_as(rows)),
                "all prompt tokens start identical: they would get identical gradients and stay "
                "copies of one another. Initialise each token with its own random values.")  # fmt: skip
-    ctx.ok(f"{P}·{D} = {P * D} trainable, non-zero prompt parameters, distinct tokens")
+    if first:
+        ctx.ok(f"{P}·{D} = {P * D} trainable, non-zero prompt parameters, distinct tokens")
     tokens = randn(B, T, D, seed=3)
-    out = module(tokens)
+    try:
+        out = returned(module(tokens), "forward", ctx, "[cls, prompts, patches]")
+    except RuntimeError as err:
+        if "size" not in str(err).lower():
+            raise
+        ctx.fail(f"on a batch of {B} images of {T} tokens your forward failed ({err}): expand "
+                 "the prompt to tokens.shape[0] images, not a fixed batch size.")
     ctx.expect(tuple(out.shape) == (B, T + P, D),
                f"output shape {tuple(out.shape)}, expected (B, T + P, D) = {(B, T + P, D)}.")  # fmt: skip
     ctx.expect(not allclose(out[:, P:], tokens),
@@ -106,7 +122,8 @@ def _check_visual_prompt(cls, ctx):
                "the prompts are appended at the end: insert them right after the class token.")  # fmt: skip
     ctx.expect(allclose(out[:, 1 + P :], tokens[:, 1:]),
                "the patch tokens should follow the prompts unchanged and in order.")  # fmt: skip
-    ctx.ok("output = [cls, prompts, patches] with shape (B, T + P, D)")
+    if first:
+        ctx.ok("output = [cls, prompts, patches] with shape (B, T + P, D)")
     prompts = out[:, 1 : 1 + P]
     ctx.expect(allclose(module(tokens)[:, 1 : 1 + P], prompts),
                "the prompts change between calls: make them an nn.Parameter, not fresh noise.")  # fmt: skip
@@ -114,11 +131,13 @@ def _check_visual_prompt(cls, ctx):
                "images get different prompts: one learned prompt is shared by the batch.")  # fmt: skip
     ctx.expect(allclose(module(2 * tokens)[:, 1 : 1 + P], prompts),
                "the prompts depend on the input: they are learned parameters.")  # fmt: skip
-    ctx.ok("the same learned prompt for every image and every call")
+    if first:
+        ctx.ok("the same learned prompt for every image and every call")
     out.pow(2).sum().backward()
     ctx.expect(all(p.grad is not None and p.grad.any() for p in params),
                "the prompt parameters get no gradient.")  # fmt: skip
-    ctx.ok("gradients reach the prompt")
+    if first:
+        ctx.ok("gradients reach the prompt")
 
 
 # ---------------------------------------------------------------- 04_prefix_kv
@@ -150,10 +169,18 @@ def _check_visual_prompt(cls, ctx):
     ],
 )
 def _check_prefix_kv(cls, ctx):
-    P, D, depth, B = 3, 16, 2, 4
+    _check_prefix_kv_on(cls, ctx, P=3, D=16, depth=2, B=4, first=True)
+    _check_prefix_kv_on(cls, ctx, P=2, D=24, depth=3, B=7, first=False)
+    ctx.ok("the same with 2 tokens of width 24 in 3 layers, for a batch of 7")
+
+
+def _check_prefix_kv_on(cls, ctx, P, D, depth, B, first):
     module = cls(P, D, depth)
     n = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    pairs = module(B)
+    total = sum(p.numel() for p in module.parameters())
+    ctx.expect(n or total != 2 * depth * P * D, "the prefixes are frozen (requires_grad=False): "
+               "they are the only thing that trains.")  # fmt: skip
+    pairs = returned(module(B), "forward", ctx, "a list of (key, value) pairs")
     ctx.expect(isinstance(pairs, (list, tuple)) and len(pairs) == depth,
                f"return a list of {depth} (key, value) pairs, one per layer.")  # fmt: skip
     for i, pair in enumerate(pairs):
@@ -161,9 +188,12 @@ def _check_prefix_kv(cls, ctx):
                    f"entry {i} should be a pair (key, value).")  # fmt: skip
         for t, what in zip(pair, ("key", "value")):
             ctx.expect(tuple(t.shape) == (B, P, D),
-                       f"layer {i}'s {what} has shape {tuple(t.shape)}, expected (B, P, D) = "
-                       f"{(B, P, D)}.")  # fmt: skip
-    ctx.ok(f"{depth} (key, value) pairs, each (B, P, D)")
+                       f"forward({B}): layer {i}'s {what} has shape {tuple(t.shape)}, expected "
+                       f"(B, P, D) = {(B, P, D)}"
+                       + (": use batch_size, not a fixed number." if t.shape[1:] == (P, D)
+                          else "."))  # fmt: skip
+    if first:
+        ctx.ok(f"{depth} (key, value) pairs, each (B, P, D)")
     k0, v0 = pairs[0]
     ctx.expect(bool(k0.any()) and bool(v0.any()), "the prefixes are all zeros: initialise them "
                "small and random.")  # fmt: skip
@@ -173,10 +203,11 @@ def _check_prefix_kv(cls, ctx):
                "layer needs its own.")  # fmt: skip
     ctx.expect(allclose(k0, k0[:1].expand_as(k0)), "images get different prefixes: one learned "
                "prefix is shared by the batch.")  # fmt: skip
-    ctx.expect(n == 2 * depth * P * D, f"expected 2·depth·P·D = {2 * depth * P * D} trainable "
-               f"parameters, got {n}.")  # fmt: skip
-    ctx.ok("separate non-zero keys and values per layer, shared across the batch: 2·depth·P·D")
-    model, x = tiny_vit(depth=depth), images(B)
+    ctx.expect(n == 2 * depth * P * D, f"PrefixKV({P}, {D}, {depth}): expected 2·depth·P·D = "
+               f"{2 * depth * P * D} trainable parameters, got {n}.")  # fmt: skip
+    if first:
+        ctx.ok("separate non-zero keys and values per layer, shared across the batch: 2·depth·P·D")
+    model, x = tiny_vit(depth=depth, dim=D), images(B)
     for p in model.parameters():
         p.requires_grad = False
     out = model(x, prefixes=module(B))
@@ -184,7 +215,8 @@ def _check_prefix_kv(cls, ctx):
     out.pow(2).sum().backward()
     ctx.expect(all(p.grad is not None and p.grad.any() for p in module.parameters()),
                "some prefix parameters get no gradient through TinyViT.")  # fmt: skip
-    ctx.ok("plugs into TinyViT(x, prefixes=...) and gets gradients from a frozen model")
+    if first:
+        ctx.ok("plugs into TinyViT(x, prefixes=...) and gets gradients from a frozen model")
 
 
 # ---------------------------------------------------------------- 04_prompt_vs_prefix
@@ -209,11 +241,14 @@ def _check_prefix_kv(cls, ctx):
 )
 def _check_prompt_vs_prefix(fn, ctx):
     for P, D, depth in ((3, 16, 3), (10, 64, 4), (20, 768, 12)):
-        res = fn(P, D, depth)
+        res = returned(fn(P, D, depth), "prompt_vs_prefix_params", ctx, "a pair (prompt, prefix)")
         args = f"prompt_vs_prefix_params({P}, {D}, {depth}) = {res}"
         ctx.expect(isinstance(res, (tuple, list)) and len(res) == 2,
                    f"{args}: return a pair (prompt, prefix).")  # fmt: skip
         prompt, prefix = (as_int(v, "each count", ctx) for v in res)
+        ctx.expect((prompt, prefix) != (2 * depth * P * D, P * D),
+                   f"{args}: the right counts in the wrong order; the docstring asks for "
+                   "(shallow prompt tuning, prefix tuning).")  # fmt: skip
         ctx.expect(prompt != depth * P * D or depth == 1,
                    f"{args}: that prompt count is VPT-deep; shallow prompts enter once.")  # fmt: skip
         ctx.expect(prompt == P * D, f"{args}: a shallow prompt has P·D = {P * D} parameters.")

@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils import check_int
 from .core import exercise
-from .fixtures import as_float, as_int, close, images, randn, require, tiny_vit
+from .fixtures import as_float, as_int, close, images, randn, require, returned, tiny_vit
 
 # ---------------------------------------------------------------- reference solutions
 # What show_solution(id) prints and what the checkers below compare against: short and
@@ -129,6 +128,13 @@ def _check_warmup_cosine(fn, ctx):
     lr0 = as_float(fn(0, 100, 0, peak, 0.0), "warmup_cosine", ctx)
     ctx.expect(close(lr0, peak), f"with warmup_steps=0, lr(0) should be peak_lr, got {lr0}.")
     ctx.ok("warmup_steps = 0 starts at the peak")
+    other = [as_float(fn(s, 50, 5, 0.05), "warmup_cosine", ctx) for s in range(50)]  # min_lr default
+    at = "(total_steps=50, warmup_steps=5, peak_lr=0.05, min_lr left at its default)"
+    ctx.expect(close(max(other), 0.05), f"the highest lr is {max(other):.4g} {at}; it should be "
+               "peak_lr = 0.05: use the peak_lr argument.")  # fmt: skip
+    ctx.expect(abs(other[-1]) <= 1e-9, f"the last lr is {other[-1]:.3g} {at}; min_lr defaults "
+               "to 0.0.")  # fmt: skip
+    ctx.ok("another peak_lr (0.05), and min_lr defaults to 0")
 
 
 # ---------------------------------------------------------------- 05_flag_noisy
@@ -168,8 +174,7 @@ def _noisy_task(n=40, n_noisy=6):
 def _check_flag_noisy(fn, ctx):
     model, x, labels, noisy = _noisy_task()
     k = len(noisy)
-    raw = fn(model, x, labels, k)
-    ctx.expect(raw is not None, "return the indices of the flagged examples.")
+    raw = returned(fn(model, x, labels, k), "flag_noisy", ctx, "the flagged indices")
     got = [as_int(i, "each flagged index", ctx) for i in raw]
     ctx.expect(len(got) == k, f"you flagged {len(got)} examples; flag exactly k = {k}.")
     ctx.expect(len(set(got)) == k, "you flagged the same example twice.")
@@ -251,6 +256,9 @@ def _check_noise_precision(fn, ctx):
                        f"{args}: that is recall (hits / noisy); precision is hits / flagged.")  # fmt: skip
             ctx.expect(not (close(got, hits) and hits > 0), f"{args}: a count; divide by the "
                        "number flagged.")  # fmt: skip
+            floor = hits // len(set(flagged))  # integer division: 0 for any precision below 1
+            ctx.expect(as_tensor or close(want, floor) or not close(got, floor),
+                       f"{args}: // rounds the fraction down to a whole number; divide with /.")  # fmt: skip
             ctx.expect(close(got, want), f"{args}, expected {want:.4g}"
                        f"{' (with tensor inputs)' if as_tensor else ''}.")  # fmt: skip
     ctx.ok("hits / flagged on three cases, with lists and with tensors")
@@ -278,15 +286,24 @@ def _check_noise_precision(fn, ctx):
     ],
 )
 def _check_source_retention(fn, ctx):
-    finetuned = tiny_vit(num_classes=5, dropout=0.9)  # heavy dropout: train mode shows
+    # two bodies (width 16 and 24), two source heads (10 and 7 classes), 60 and 45 images
+    for dim, classes, n, seed in ((16, 10, 60, 21), (24, 7, 45, 31)):
+        want = _check_source_retention_on(fn, ctx, dim, classes, n, seed)
+        ctx.ok(f"body features + the source head on {n} source images ({classes} source "
+               f"classes, width {dim}): {want:.3f}")
+    ctx.ok("the fine-tuned model keeps its own head")
+
+
+def _check_source_retention_on(fn, ctx, dim, classes, n, seed):
+    finetuned = tiny_vit(num_classes=5, dropout=0.9, dim=dim)  # heavy dropout: train mode shows
     head = finetuned.head
-    source_head = nn.Linear(16, 10)
+    source_head = nn.Linear(dim, classes)
     with torch.no_grad():
-        source_head.weight.copy_(3 * randn(10, 16, seed=21))
-        x = images(60, seed=22)
+        source_head.weight.copy_(3 * randn(classes, dim, seed=seed))
+        x = images(n, seed=seed + 1)
         labels = source_head(finetuned.eval().forward_features(x)).argmax(1)
-        flip = torch.randperm(60, generator=torch.Generator().manual_seed(23))[:20]
-        labels[flip] = (labels[flip] + 3) % 10  # a third of the answers wrong
+        flip = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 2))[: n // 3]
+        labels[flip] = (labels[flip] + 3) % classes  # a third of the answers wrong
         want = source_retention(finetuned, source_head, x, labels)
         target_acc = (finetuned(x).argmax(1) == labels).float().mean().item()
     finetuned.train()
@@ -297,10 +314,10 @@ def _check_source_retention(fn, ctx):
     if close(got, target_acc) and not close(target_acc, want):
         ctx.fail("you scored the fine-tuned model's own (target) head; use the source head "
                  "on finetuned.forward_features(images).")  # fmt: skip
-    ctx.expect(close(got, want), f"you returned {got:.4f}, expected {want:.4f}. Did you call "
-               "finetuned.eval()? Dropout changes the features.")  # fmt: skip
-    ctx.ok(f"body features + the source head on 60 source images: {want:.3f}")
-    ctx.ok("the fine-tuned model keeps its own head")
+    ctx.expect(close(got, want), f"on {n} images of {classes} source classes you returned "
+               f"{got:.4f}, expected {want:.4f}. Did you call finetuned.eval()? Dropout changes "
+               "the features; and divide by the number of images, len(labels).")  # fmt: skip
+    return want
 
 
 # ---------------------------------------------------------------- 05_stratified_split
@@ -325,22 +342,20 @@ def _check_source_retention(fn, ctx):
     ],
 )
 def _check_stratified_split(fn, ctx):
-    counts = [40, 25, 12, 8, 15]
-    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
-    labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(31))]
+    # No n_c * val_fraction here ends in .5, and many are not whole: round, floor and ceil
+    # give different counts (25 * 0.35 = 8.75: round 9, floor 8)
     vals = {}
-    for frac in (0.2, 0.3):
-        for seed in (0, 1, 2):
-            train, val = _split(fn, labels, frac, seed, ctx)
-            ctx.expect(not set(train) & set(val), f"train and val overlap (seed={seed}).")
-            ctx.expect(set(train) | set(val) == set(range(len(labels))),
-                       f"some examples are in neither part (seed={seed}).")  # fmt: skip
-            for c, n in enumerate(counts):
-                v = sum(int(labels[i]) == c for i in val)
-                ctx.expect(abs(v - n * frac) <= 1, f"class {c} has {v} of its {n} examples in "
-                           f"val; stratified with val_fraction={frac} wants {round(n * frac)}.")  # fmt: skip
-            vals[frac, seed] = sorted(val)
-    ctx.ok("disjoint, complete, every class in proportion (2 fractions x 3 seeds)")
+    for counts, label_seed in (([40, 25, 12, 8, 15], 31), ([9, 14, 6, 21], 32)):
+        labels = _split_labels(counts, label_seed)
+        for frac in (0.2, 0.35):
+            for seed in (0, 1, 2):
+                train, val = _split(fn, labels, frac, seed, ctx)
+                _check_split_counts(labels, counts, frac, seed, train, val, ctx)
+                vals[len(labels), frac, seed] = sorted(val)
+    ctx.ok("disjoint, complete, every class in round(n_c * val_fraction) (2 label sets x 2 "
+           "fractions x 3 seeds)")
+    labels, counts = _split_labels([40, 25, 12, 8, 15], 31), [40, 25, 12, 8, 15]
+    vals = {(frac, seed): v for (n, frac, seed), v in vals.items() if n == len(labels)}
     torch.manual_seed(99)  # a different global state must not change a seeded split
     ctx.expect(sorted(_split(fn, labels, 0.2, 0, ctx)[1]) == vals[0.2, 0],
                "the same seed gave a different split: use torch.Generator().manual_seed(seed).")  # fmt: skip
@@ -352,139 +367,29 @@ def _check_stratified_split(fn, ctx):
     ctx.ok("validation examples are drawn at random within each class")
 
 
+def _split_labels(counts, seed):
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    return labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))]
+
+
+def _check_split_counts(labels, counts, frac, seed, train, val, ctx):
+    ctx.expect(not set(train) & set(val), f"train and val overlap (seed={seed}).")
+    ctx.expect(set(train) | set(val) == set(range(len(labels))),
+               f"some examples are in neither part (seed={seed}).")  # fmt: skip
+    in_val = [sum(int(labels[i]) == c for i in val) for c in range(len(counts))]
+    want = [round(n * frac) for n in counts]
+    if in_val == [n - w for n, w in zip(counts, want)]:
+        ctx.fail("the parts are swapped: return (train_idx, val_idx), validation second.")
+    for c, (n, v, w) in enumerate(zip(counts, in_val, want)):
+        how = ("rounded down" if v == math.floor(n * frac) else
+               "rounded up" if v == math.ceil(n * frac) else "")  # fmt: skip
+        ctx.expect(v == w, f"class {c} has {v} of its {n} examples in val; stratified with "
+                   f"val_fraction={frac}, the docstring asks for round({n} * {frac}) = {w}"
+                   + (f" (you {how} {n * frac:.3g})." if how else "."))  # fmt: skip
+
+
 def _split(fn, labels, frac, seed, ctx):
-    res = fn(labels, frac, seed)
+    res = returned(fn(labels, frac, seed), "stratified_split", ctx, "(train_idx, val_idx)")
     ctx.expect(isinstance(res, (tuple, list)) and len(res) == 2,
                "return a pair (train_idx, val_idx).")  # fmt: skip
     return [[as_int(i, "each index", ctx) for i in part] for part in res]
-
-
-# ---------------------------------------------------------------- your own training loop
-# Checked by behaviour, not by reading the code: the optimizer, the scheduler and the model are
-# watched while the student's loop runs, so any correct loop passes and a loop that forgets a
-# step (or takes them in the wrong order) fails with the step named.
-
-
-def train_loop(model, loader, optimizer, scheduler, epochs):
-    """Train ``model`` with cross-entropy for ``epochs`` passes over ``loader``; per-batch losses."""
-    check_int("epochs", epochs)
-    model.train()  # dropout and normalisation layers behave as in training
-    losses = []
-    for _ in range(epochs):
-        for inputs, labels in loader:
-            optimizer.zero_grad()  # gradients add up in .grad: clear last batch's first
-            loss = torch.nn.functional.cross_entropy(model(inputs), labels)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()  # once per batch, after the optimizer step it schedules
-            losses.append(loss.item())  # a float: a kept tensor would keep its graph alive
-    return losses
-
-
-def _loop_task():
-    """A small model and four well-separated blobs (128 points in 8 dimensions), batches of 16."""
-    g = torch.Generator().manual_seed(5)
-    centres = 3 * torch.randn(4, 8, generator=g)
-    y = torch.arange(4).repeat(32)
-    X = centres[y] + 0.5 * torch.randn(128, 8, generator=g)
-    with torch.random.fork_rng():
-        torch.manual_seed(6)
-        model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(),
-                                    torch.nn.Dropout(0.2), torch.nn.Linear(32, 4))  # fmt: skip
-    data = torch.utils.data.TensorDataset(X, y)
-    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True, generator=g)
-    return model, loader, X, y
-
-
-def _spy(obj, name, tag, events):
-    """Replace ``obj.name`` by a wrapper that logs ``tag`` in ``events``, then calls it."""
-    original = getattr(obj, name)
-
-    def spy(*args, **kwargs):
-        events.append(tag)
-        return original(*args, **kwargs)
-
-    setattr(obj, name, spy)
-
-
-def _watch(model, events):
-    """An AdamW and a scheduler on ``model`` that log their calls; backward and forwards too."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=0.02)
-    _spy(optimizer, "zero_grad", "zero_grad", events)
-    optimizer.register_step_post_hook(lambda *args: events.append("step"))  # torch's own hook
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1 + 0.01 * step))
-    _spy(scheduler, "step", "scheduler", events)
-    model[0].weight.register_hook(lambda grad: events.append("backward"))
-    model.register_forward_pre_hook(lambda module, args: events.append(("forward", module.training)))
-    return optimizer, scheduler
-
-
-def _replay_order(events, ctx):
-    """Walk the logged calls like the gradients would, failing at the first misplaced one."""
-    clean, fresh, due = True, False, False
-    for event in events:
-        if event == "zero_grad":
-            clean = True
-        elif event == "backward":
-            ctx.expect(clean, "loss.backward() found last batch's gradients still in .grad: they "
-                       "add up. Clear them once per batch, before backward.")  # fmt: skip
-            clean, fresh = False, True
-        elif event == "step":
-            ctx.expect(fresh, "optimizer.step() ran without a fresh loss.backward() before it.")
-            fresh, due = False, True
-        elif event == "scheduler":
-            ctx.expect(due, "scheduler.step() ran before optimizer.step() (or twice for one "
-                       "batch): advance it once per batch, after the optimizer's step.")  # fmt: skip
-            due = False
-
-
-@exercise(
-    "05_training_loop",
-    title="Write the training loop yourself",
-    kind="function",
-    reference=train_loop,
-    stub='''
-    def train_loop(model, loader, optimizer, scheduler, epochs):
-        """Train `model` with cross-entropy for `epochs` passes over `loader` (batches of
-        (inputs, labels)). Per batch: clear the old gradients, compute the loss, backpropagate,
-        step the optimizer, then step the scheduler. Return the per-batch losses as floats."""
-        raise NotImplementedError("your code here")
-    ''',
-    hints=[
-        "Two nested loops: over epochs, then over `for inputs, labels in loader:`. Put the model "
-        "in training mode first.",
-        "In each batch, four calls in this order: clear the gradients on the optimizer, the "
-        "loss's backward pass, the optimizer's step, the scheduler's step.",
-        "The loss is torch.nn.functional.cross_entropy of the model's logits and the labels; "
-        "keep its value as a Python float (the tensor's item) in a list you return at the end.",
-    ],
-)
-def _check_training_loop(fn, ctx):
-    model, loader, X, y = _loop_task()
-    events = []
-    optimizer, scheduler = _watch(model, events)
-    model.eval()  # the loop must put the model in training mode itself
-    losses = fn(model, loader, optimizer, scheduler, 3)
-    n = 3 * len(loader)
-    calls = [e for e in events if isinstance(e, str)]
-    ctx.expect(calls.count("step") == n, f"optimizer.step() ran {calls.count('step')} times in "
-               f"3 epochs of {len(loader)} batches; it must run once per batch ({n}).")  # fmt: skip
-    ctx.expect(calls.count("backward") == n, "call loss.backward() once per batch.")
-    _replay_order(calls, ctx)
-    ctx.expect(calls.count("scheduler") == n, "step the scheduler once per batch "
-               f"({n} times), not once per epoch; it ran {calls.count('scheduler')} times.")  # fmt: skip
-    ctx.ok("zero_grad, backward, optimizer step, scheduler step: once per batch, in that order")
-    modes = [training for e, training in (x for x in events if isinstance(x, tuple))]
-    ctx.expect(all(modes), "the model was in eval mode during training: call model.train() first "
-               "(dropout is off in eval mode).")  # fmt: skip
-    ctx.ok("the model trains in training mode")
-    ctx.expect(isinstance(losses, (list, tuple)) and len(losses) == n,
-               f"return the list of the {n} per-batch losses.")  # fmt: skip
-    ctx.expect(all(isinstance(v, float) for v in losses),
-               "return the losses as Python floats (loss.item()), not tensors.")  # fmt: skip
-    model.eval()
-    with torch.no_grad():
-        acc = (model(X).argmax(1) == y).float().mean().item()
-    ctx.expect(acc >= 0.9, f"after 3 epochs the model reaches {acc:.0%} training accuracy; a "
-               "correct loop reaches at least 90% here.")  # fmt: skip
-    ctx.ok(f"it learns: {acc:.0%} training accuracy after 3 epochs (at least 90% asked)")

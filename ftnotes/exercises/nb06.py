@@ -1,10 +1,12 @@
-"""Exercises of notebook 06 (olympiad practice): head expansion by hand."""
+"""Exercises of notebook 06 (olympiad practice): head expansion by hand (the contest toolbox's
+``expand_head`` does it on a model; a test checks that the two agree)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from ..checks import check_int
 from .core import exercise
 from .fixtures import randn, require
 
@@ -16,8 +18,7 @@ def expand_rows(head: nn.Linear, num_new: int, init_from_rows=None) -> nn.Linear
     new row ``j`` copies old row ``init_from_rows[j]`` when given (an aligned start), else it
     starts small and random. ``head`` itself is left unchanged.
     """
-    require(isinstance(num_new, int) and not isinstance(num_new, bool) and num_new >= 1,
-            "num_new", num_new, "an int >= 1")  # fmt: skip
+    check_int("num_new", num_new)
     old = head.out_features
     if init_from_rows is not None:
         rows = list(init_from_rows)

@@ -9,14 +9,14 @@ import torch
 from torch import nn
 
 from .core import exercise
-from .fixtures import images, names_list, tiny_vit
+from .fixtures import images, names_list, returned, tiny_vit
 
 
-def _tiny_hf(depth: int = 2, num_classes: int = 10, seed: int = 0):
-    """A seeded ViTForImageClassification (width 16) made from a tiny TinyViT."""
+def _tiny_hf(depth: int = 2, num_classes: int = 10, seed: int = 0, dim: int = 16):
+    """A seeded ViTForImageClassification (width ``dim``) made from a tiny TinyViT."""
     from ftnotes.hf import to_hf  # imports transformers only when a notebook-07 check runs
 
-    model = tiny_vit(num_classes=num_classes, depth=depth, seed=seed)
+    model = tiny_vit(num_classes=num_classes, depth=depth, seed=seed, dim=dim)
     return to_hf(model, [str(i) for i in range(num_classes)])
 
 
@@ -74,14 +74,17 @@ def make_lora_config():
     ],
 )
 def _check_lora_config(fn, ctx):
-    model = _wrap(fn(), _tiny_hf(depth=2), ctx)
-    layers = _lora_layers(model)
-    want = {f"vit.layers.{i}.attention.{p}" for i in range(2) for p in ("q_proj", "v_proj")}
-    extra, missing = sorted(set(layers) - want), sorted(want - set(layers))
-    ctx.expect(not extra, f"LoRA was also put on {names_list(extra)}: the spec says query "
-               "and value projections only.")  # fmt: skip
-    ctx.expect(not missing, f"{names_list(missing)} got no LoRA: target q_proj and v_proj.")
-    ctx.ok("LoRA wraps exactly q_proj and v_proj of every layer")
+    for depth in (3, 2):  # every layer, whatever the depth: no layer list learnt by heart
+        config = returned(fn(), "make_lora_config", ctx, "a LoraConfig")
+        model = _wrap(config, _tiny_hf(depth=depth), ctx)
+        layers = _lora_layers(model)
+        want = {f"vit.layers.{i}.attention.{p}" for i in range(depth) for p in ("q_proj", "v_proj")}
+        extra, missing = sorted(set(layers) - want), sorted(want - set(layers))
+        ctx.expect(not extra, f"LoRA was also put on {names_list(extra)}: the spec says query "
+                   "and value projections only.")  # fmt: skip
+        ctx.expect(not missing, f"on a {depth}-layer model {names_list(missing)} got no LoRA: "
+                   "target q_proj and v_proj of every layer.")  # fmt: skip
+    ctx.ok("LoRA wraps exactly q_proj and v_proj of every layer (models of 3 and 2 layers)")
     layer = next(iter(layers.values()))
     r, scaling = layer.r["default"], layer.scaling["default"]
     ctx.expect(r == 8, f"rank r is {r}; the spec says 8.")
@@ -136,9 +139,11 @@ def pick_targets(model, last_k):
 def _check_pick_targets(fn, ctx):
     for depth, k in ((3, 1), (4, 2), (2, 2)):
         model = _tiny_hf(depth=depth)
-        got = fn(model, k)
+        got = returned(fn(model, k), "pick_targets", ctx, "a list of module names")
         ctx.expect(isinstance(got, (list, tuple)) and all(isinstance(n, str) for n in got),
                    f"return a list of module names (str), got {got!r:.80}")  # fmt: skip
+        twice = sorted({n for n in got if list(got).count(n) > 1})
+        ctx.expect(not twice, f"{names_list(twice)} appear twice in your list: name each once.")
         got, want = set(got), set(pick_targets(model, k))
         ctx.expect("classifier" not in got, "the classifier is in your list: it is the task "
                    "head (modules_to_save), not a LoRA target.")  # fmt: skip
@@ -203,7 +208,7 @@ def _check_compute_metrics(fn, ctx):
     labels = np.argmax(logits, -1)
     labels[:2] = (labels[:2] + 1) % 6  # 4 of 6 right
     want = 4 / 6
-    got = fn(_eval_pred(logits, labels))
+    got = returned(fn(_eval_pred(logits, labels)), "compute_metrics", ctx, "{'accuracy': ...}")
     ctx.expect(isinstance(got, dict), f"return a dict such as {{'accuracy': 0.5}}, got {got!r:.80}")
     ctx.expect("accuracy" in got, f"the key should be 'accuracy' (Trainer logs it as "
                f"eval_accuracy), got keys {sorted(got)}")  # fmt: skip
@@ -220,6 +225,15 @@ def _check_compute_metrics(fn, ctx):
     ctx.expect(isinstance(got, dict) and abs(got.get("accuracy", -1) - want) < 1e-6,
                "with predictions = (logits, hidden_states) take the first entry.")  # fmt: skip
     ctx.ok("also when predictions is a tuple (logits first)")
+    logits = rng.normal(size=(10, 3)).astype(np.float32)  # another N and C: 7 of 10 right
+    labels = np.argmax(logits, -1)
+    labels[:3] = (labels[:3] + 1) % 3
+    got = fn(_eval_pred(logits, labels))
+    acc = got.get("accuracy", -1) if isinstance(got, dict) else got
+    ctx.expect(isinstance(acc, float) and abs(acc - 0.7) < 1e-6, f"on 10 examples of 3 classes "
+               f"(7 right) accuracy should be 0.7, got {acc!r}: divide by the number of "
+               "examples, not a fixed number.")  # fmt: skip
+    ctx.ok("0.7 on 10 examples of 3 classes")
 
 
 # ---------------------------------------------------------------- 07_grow_classifier
@@ -262,35 +276,49 @@ def grow_classifier(model, new_labels):
     ],
 )
 def _check_grow_classifier(fn, ctx):
-    model = _tiny_hf(num_classes=10)
+    # two models (10 classes of width 16 + 3 new; 5 classes of width 24 + 2 new): no size fixed
+    _check_grow_on(fn, ctx, classes=10, dim=16, new=["A", "B", "C"], first=True)
+    _check_grow_on(fn, ctx, classes=5, dim=24, new=["x", "y"], first=False)
+    ctx.ok("the same for a width-24 model with 5 classes and 2 new ones")
+
+
+def _check_grow_on(fn, ctx, classes, dim, new, first):
+    model, total = _tiny_hf(num_classes=classes, dim=dim), classes + len(new)
     x = images(6)
     with torch.no_grad():
         before = model(pixel_values=x).logits
     w_old = model.classifier.weight.detach().clone()
-    out = fn(model, ["A", "B", "C"])
-    ctx.expect(out is not None and hasattr(out, "classifier"), "return the model.")
+    out = returned(fn(model, list(new)), "grow_classifier", ctx, "the model")
+    ctx.expect(hasattr(out, "classifier"), "return the model.")
     head = out.classifier
-    ctx.expect(isinstance(head, nn.Linear) and head.out_features == 13,
-               f"the classifier should be nn.Linear(16 -> 13), got {head}")  # fmt: skip
-    ctx.expect(torch.equal(head.weight[:10], w_old), "the first 10 weight rows are not the "
-               "old ones: copy old.weight into head.weight[:10].")  # fmt: skip
+    ctx.expect(isinstance(head, nn.Linear) and (head.in_features, head.out_features)
+               == (dim, total), f"the classifier should be nn.Linear({dim} -> {total}) "
+               f"({classes} old + {len(new)} new classes), got {head}")  # fmt: skip
+    ctx.expect(torch.equal(head.weight[:classes], w_old), f"the first {classes} weight rows are "
+               f"not the old ones: copy old.weight into head.weight[:{classes}].")  # fmt: skip
+    frozen = [n for n, p in head.named_parameters() if not p.requires_grad]
+    ctx.expect(not frozen, f"the new classifier's {', '.join(frozen)} is frozen: the new rows "
+               "must train.")  # fmt: skip
     with torch.no_grad():
         after = out(pixel_values=x).logits
-    ctx.expect(after.shape == (6, 13), f"logits should be (6, 13), got {tuple(after.shape)}")
-    ctx.expect(torch.allclose(after[:, :10], before, atol=1e-6), "the old classes' logits "
+    ctx.expect(after.shape == (6, total), f"logits should be (6, {total}), got {tuple(after.shape)}")
+    ctx.expect(torch.allclose(after[:, :classes], before, atol=1e-6), "the old classes' logits "
                "changed: copy the old bias too.")  # fmt: skip
-    ctx.ok("13 outputs; the old 10 give exactly the old logits")
+    if first:
+        ctx.ok("13 outputs, all trainable; the old 10 give exactly the old logits")
     cfg = out.config
-    want = [str(i) for i in range(10)] + ["A", "B", "C"]
-    got = [cfg.id2label.get(i) for i in range(13)]
+    want = [str(i) for i in range(classes)] + list(new)
+    got = [cfg.id2label.get(i) for i in range(total)]
     ctx.expect(got == want, f"config.id2label should list {want}, got {got}")
     ctx.expect(cfg.label2id == {c: i for i, c in enumerate(want)}, "config.label2id should be "
                "the reverse of id2label (name -> index).")  # fmt: skip
-    ctx.expect(cfg.num_labels == 13 and getattr(out, "num_labels", None) == 13,
-               "set config.num_labels and model.num_labels to 13.")  # fmt: skip
-    ctx.ok("config.id2label, label2id and num_labels updated, old labels first")
-    y = torch.tensor([0, 11, 12, 3, 10, 5])
+    ctx.expect(cfg.num_labels == total and getattr(out, "num_labels", None) == total,
+               f"set config.num_labels and model.num_labels to {total}.")  # fmt: skip
+    if first:
+        ctx.ok("config.id2label, label2id and num_labels updated, old labels first")
+    y = torch.tensor([0, total - 2, total - 1, 3, classes, 1])
     loss = out(pixel_values=x, labels=y).loss
     ctx.expect(loss is not None and torch.isfinite(loss), "the model's loss with the new "
-               "labels 10-12 should be finite.")  # fmt: skip
-    ctx.ok("the model trains with labels of the new classes")
+               "labels should be finite.")  # fmt: skip
+    if first:
+        ctx.ok("the model trains with labels of the new classes")

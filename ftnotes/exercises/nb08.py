@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from .core import exercise
+from .fixtures import as_int, returned
 
 # ---------------------------------------------------------------- 08_label_mask
 
@@ -51,7 +52,8 @@ def _batch():
 def _check_label_mask(fn, ctx):
     ids, mask, lengths = _batch()
     want = build_labels(ids, mask, lengths)
-    got = fn(ids.clone(), mask.clone(), list(lengths))
+    got = returned(fn(ids.clone(), mask.clone(), list(lengths)), "build_labels", ctx,
+                   "the labels (B, T)")  # fmt: skip
     ctx.expect(isinstance(got, torch.Tensor) and got.shape == ids.shape,
                f"return a tensor of shape {tuple(ids.shape)}, got {got!r:.80}")  # fmt: skip
     ctx.expect(not ((got == 0) & (want == -100) & (mask == 1)).any(), "you put 0 where the loss must "
@@ -66,11 +68,17 @@ def _check_label_mask(fn, ctx):
                "belongs to the prompt (mask positions < prompt_length).")  # fmt: skip
     ctx.expect(torch.equal(got, want), f"labels should be {want.tolist()}, got {got.tolist()}")
     ctx.ok("-100 on the prompt and the padding, the token ids on the answer")
-    ids2 = torch.tensor([[5, 6, 9, 4, 0], [7, 8, 9, 10, 4]])
-    mask2 = (ids2 != 0).long()
-    ctx.expect(torch.equal(fn(ids2, mask2, [2, 1]), build_labels(ids2, mask2, [2, 1])),
-               "wrong on a second batch (prompt lengths 2 and 1): do not hard-code the sizes.")  # fmt: skip
-    ctx.ok("also on another batch")
+    # other lengths, T and a batch of 3 rows: nothing about the first batch may be fixed
+    for ids2, lengths2 in ((torch.tensor([[5, 6, 9, 4, 0], [7, 8, 9, 10, 4]]), [2, 1]),
+                           (torch.tensor([[5, 9, 4, 0, 0, 0], [6, 7, 8, 9, 10, 4],
+                                          [8, 8, 5, 6, 4, 0]]), [1, 3, 2])):  # fmt: skip
+        mask2 = (ids2 != 0).long()
+        got = fn(ids2, mask2, lengths2)
+        ctx.expect(isinstance(got, torch.Tensor) and torch.equal(got, build_labels(ids2, mask2, lengths2)),
+                   f"wrong on a batch of {len(ids2)} rows of {ids2.shape[1]} tokens (prompt "
+                   f"lengths {lengths2}): use the shapes and lengths you are given, never fixed "
+                   "sizes.")  # fmt: skip
+    ctx.ok("also on batches of 2 x 5 and 3 x 6 tokens")
 
 
 # ---------------------------------------------------------------- 08_exact_match
@@ -104,7 +112,7 @@ def normalized_exact_match(predictions, answers):
 )
 def _check_exact_match(fn, ctx):
     def run(preds, answers):
-        got = fn(list(preds), list(answers))
+        got = returned(fn(list(preds), list(answers)), "normalized_exact_match", ctx, "a float")
         ctx.expect(isinstance(got, float) and not isinstance(got, bool),
                    f"return a Python float, got {type(got).__name__} {got!r:.40}")  # fmt: skip
         return got
@@ -123,6 +131,13 @@ def _check_exact_match(fn, ctx):
     ctx.expect(got == 0.0, f"'ab' vs 'abc' or 'b a' vs 'a b' are different answers (no "
                f"prefix or bag-of-letters matching), you gave {got}")  # fmt: skip
     ctx.ok("different strings never match")
+    got = run(["x", "b", "c"], ["x", "y", "z"])
+    ctx.expect(abs(got - 1 / 3) < 1e-9, f"1 of 3 right should give 1/3 = {1 / 3!r}, you gave "
+               f"{got!r}: return the share unrounded, with true division.")  # fmt: skip
+    got = run(["x", " Y", "z", "w"], ["x", "y", "z", "v"])
+    ctx.expect(abs(got - 0.75) < 1e-9, f"3 of 4 right should give 0.75, you gave {got}: divide by "
+               "the number of answers.")  # fmt: skip
+    ctx.ok("1 of 3 gives 1/3 unrounded, 3 of 4 give 0.75")
 
 
 # ---------------------------------------------------------------- 08_lora_count
@@ -184,9 +199,7 @@ def _check_lora_count(fn, ctx):
     for kw, r, targets in cases:
         config = LlamaConfig(vocab_size=20, **kw)
         want = _peft_count(config, r, targets)
-        got = fn(config, r, list(targets))
-        ctx.expect(isinstance(got, int) and not isinstance(got, bool),
-                   f"return an int, got {type(got).__name__} {got!r:.40}")  # fmt: skip
+        got = as_int(fn(config, r, list(targets)), "lora_trainable", ctx)
         per_layer = want // kw["num_hidden_layers"]
         ctx.expect(got != per_layer, f"{got} is one layer's count: LoRA goes into every one of "
                    f"the {kw['num_hidden_layers']} layers.")  # fmt: skip

@@ -6,6 +6,7 @@ scale; here by hand, so the student sees where each number comes from).
 
 from __future__ import annotations
 
+from ..checks import check_int
 from .core import exercise
 from .fixtures import as_int
 
@@ -15,8 +16,7 @@ from .fixtures import as_int
 def adamw_state_bytes(num_params: int) -> int:
     """Bytes of AdamW's state for ``num_params`` trained float32 parameters (Loshchilov &
     Hutter 2019): two moments, exp_avg and exp_avg_sq, 4 bytes each per parameter."""
-    if isinstance(num_params, bool) or not isinstance(num_params, int) or num_params < 0:
-        raise ValueError(f"num_params must be an int >= 0, got {num_params!r}")
+    check_int("num_params", num_params, 0)
     return 2 * 4 * num_params
 
 
@@ -61,8 +61,7 @@ def lora_qv_count(hidden_size: int, num_heads: int, num_kv_heads: int, num_layer
     a grouped-query-attention model: r x (in + out) per adapted layer (Hu et al. 2021)."""
     for name, v in (("hidden_size", hidden_size), ("num_heads", num_heads),
                     ("num_kv_heads", num_kv_heads), ("num_layers", num_layers), ("r", r)):  # fmt: skip
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        check_int(name, v)
     kv_width = num_kv_heads * (hidden_size // num_heads)
     return num_layers * r * ((hidden_size + hidden_size) + (hidden_size + kv_width))
 
@@ -131,14 +130,17 @@ def largest_batch(fixed_bytes: int, bytes_per_sample: int, budget_bytes: int) ->
 )
 def _check_largest_batch(fn, ctx):
     gb = 10**9
-    cases = ((4 * gb, gb // 2, 16 * gb), (0, 3, 10), (2 * gb, 7 * 10**8, 16 * gb), (5, 5, 10))
+    # 10 / 3 = 3.33 and 11 / 3 = 3.67: round, ceil and floor part ways
+    cases = ((4 * gb, gb // 2, 16 * gb), (0, 3, 10), (2 * gb, 7 * 10**8, 16 * gb), (5, 5, 10),
+             (0, 3, 11))  # fmt: skip
     for fixed, per, budget in cases:
         got = as_int(fn(fixed, per, budget), "largest_batch", ctx)
         want = largest_batch(fixed, per, budget)
         msg = f"largest_batch({fixed:,}, {per:,}, {budget:,}) = {got}"
         ctx.expect(got != budget // per or budget // per == want,
                    f"{msg}: the fixed bytes (weights, gradients, state) come first.")  # fmt: skip
-        ctx.expect(got != want + 1, f"{msg}: round down; that batch overflows the budget.")
+        ctx.expect(got != want + 1, f"{msg}: round down ({budget - fixed:,} / {per:,} = "
+                   f"{(budget - fixed) / per:.3g}); that batch overflows the budget.")  # fmt: skip
         ctx.expect(got == want, f"{msg}, expected {want}.")
         ctx.expect(fixed + got * per <= budget, f"{msg} does not fit.")
     ctx.ok("round down, fixed bytes first, exact fit allowed")

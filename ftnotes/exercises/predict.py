@@ -9,8 +9,8 @@ gap teaches. ``None`` (not written yet) is "not attempted", never an error.
 from __future__ import annotations
 
 import difflib
-import math
 
+from ..checks import check_number
 from .core import Result
 
 PREDICTIONS = {
@@ -64,12 +64,7 @@ def compare_prediction(id: str, prediction, measured) -> Result:
         right = prediction == measured
         msg = f"you predicted {prediction!r}, measured {measured!r}."
     else:
-        if (
-            isinstance(prediction, bool)
-            or not isinstance(prediction, (int, float))
-            or not (math.isfinite(prediction))
-        ):
-            raise ValueError(f"prediction must be a finite number for {id!r}, got {prediction!r}")
+        check_number("prediction", prediction)
         gap = prediction - measured
         right = abs(gap) <= tolerance
         msg = (f"you predicted {prediction:.3f}, measured {measured:.3f} (off by {gap:+.3f}; "

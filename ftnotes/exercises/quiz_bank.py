@@ -4,8 +4,11 @@ Format: ``id: (question, [(option, correct, why), ...])``; exactly one option is
 "why" of a wrong option says what is wrong with it; the right option's says why it is right.
 
 The bank is balanced so that it cannot be gamed (``tests/test_exercises_quizzes.py`` checks it):
-the right answers are spread evenly over the letters, and the wrong options are about as long
-and as plausible as the right one, so neither "always (b)" nor "the longest" passes.
+the right answers are spread evenly over the letters, the right option is the longest in at
+most 30% of the questions (and the shortest in at most 30%), right options make one claim (no
+"X, or Y", "X, unless Y", "X, then Y" hedges that are right because they cover everything), and
+every wrong option is something a student could believe (no "hard-code the predictions"). So
+neither "always (b)", "the longest", "the shortest" nor "the careful-sounding one" passes.
 """
 
 QUIZZES = {
@@ -14,10 +17,11 @@ QUIZZES = {
         "What do you try first?",
         [
             (
-                "A linear probe on the frozen backbone, then a PEFT method if it falls short",
+                "A linear probe: train only a new head on the frozen backbone's features",
                 True,
                 "near domain + little data: the pretrained features already fit, so train "
-                "the few parameters that must change; it is fast and cannot overfit much.",
+                "the few parameters that must change; it is fast, cannot overfit much, and "
+                "gives the baseline any PEFT method must beat.",
             ),
             (
                 "A small CNN from scratch, since 2,000 images are enough for a CNN on 8x8 inputs",
@@ -32,9 +36,10 @@ QUIZZES = {
                 "source task) before it helps the target; it also overfits small sets.",
             ),
             (
-                "Pretrain a larger backbone on the target images first, then fine-tune it",
+                "LoRA on every linear layer at a high rank, so that it surely can adapt",
                 False,
-                "there is no data or compute for that, and no need: the domain is close.",
+                "it can adapt, but a high rank everywhere is slower and overfits 200 images "
+                "per class more easily than a head on features that already fit.",
             ),
         ],
     ),  # fmt: skip
@@ -52,7 +57,7 @@ QUIZZES = {
                 "then the features already fit: a probe or PEFT gets there for a fraction.",
             ),
             (
-                "With plenty of target data and a large domain shift that needs new deep features",
+                "With plenty of target data and a large shift that needs new deep features",
                 True,
                 "then the lower layers need new features, the data supports training them all, "
                 "and the compute and storage of a full copy per task are worth it.",
@@ -83,7 +88,7 @@ QUIZZES = {
                 "the head is new and gets the base (largest) rate.",
             ),
             (
-                "Lower layers hold general features that need little change; higher ones must move",
+                "Lower layers hold general features that need little change; the higher ones must move",
                 True,
                 "so the rate shrinks by `decay` for each step away from the head.",
             ),
@@ -144,7 +149,7 @@ QUIZZES = {
         "What can prompt (and prefix) tuning NOT do that LoRA can?",
         [
             (
-                "Be merged into the weights: the extra tokens stay and lengthen every input",
+                "Be merged into the weights: the extra tokens remain and lengthen every input",
                 True,
                 "prompts are extra inputs, not a change of W, so they cannot be folded in "
                 "(they cannot be merged); attention pays for the P extra tokens on every call.",
@@ -185,7 +190,7 @@ QUIZZES = {
                 "they are the same kind of labels.",
             ),
             (
-                "The chosen score is then a selected maximum: it overestimates accuracy on new data",
+                "The chosen score is a selected maximum: it overstates accuracy on new data",
                 True,
                 "every choice made with the test set leaks it into training; pick on "
                 "validation, report test once.",
@@ -224,9 +229,10 @@ QUIZZES = {
         "Which strategy?",
         [
             (
-                "One frozen backbone plus a small LoRA or adapter per task, swapped in",
+                "One frozen backbone plus a small LoRA adapter per task, swapped in",
                 True,
-                "each task stores only r·(in+out) per adapted layer; the backbone is loaded once.",
+                "each task stores only r·(in+out) per adapted layer; the backbone is loaded once "
+                "(bottleneck adapters would do the same job).",
             ),
             (
                 "Fully fine-tune 20 copies and compress each one to half precision",
@@ -261,10 +267,11 @@ QUIZZES = {
                 "too; only switching them off for source images restores the source path.",
             ),
             (
-                "A frozen body with new head rows, or a body protected by replay and distillation",
+                "Keep the body frozen and train new head rows for the target classes only",
                 True,
-                "the source rows on an unchanged (or held-in-place) body keep their accuracy "
-                "while the target gains, so both halves of the score count.",
+                "the source rows on an unchanged body keep their accuracy while the target rows "
+                "learn, so both halves of the score count (replay or distillation can protect a "
+                "body that must train).",
             ),
             (
                 "Retrain the source head on the target data so one head serves both tasks",
@@ -283,20 +290,22 @@ QUIZZES = {
                 "the sweep alone blows the budget; start with what gives a baseline in a minute.",
             ),
             (
-                "Pretraining on the target images, then fine-tuning on the same images",
+                "LoRA at rank 64 on every linear layer, trained for as long as time allows",
                 False,
-                "500 images and 10 minutes are far too little for pretraining.",
+                "a large adapter is slow per step and may not finish, and without a quick "
+                "baseline a failed run leaves nothing to submit.",
             ),
             (
-                "A sweep scored on the test set, since that is the number that counts",
+                "Prompt tuning, since it trains the fewest parameters and so runs fastest",
                 False,
-                "it gives an optimistic score and is against the rules.",
+                "few trained parameters do not make a fast step: the backward still crosses the "
+                "whole backbone, and on a small model prompts learn little (notebook 04).",
             ),
             (
-                "A linear probe for a baseline, then LoRA with the rest, chosen on validation",
+                "A linear probe, for a safe baseline score within the first minute",
                 True,
-                "a probe gives a safe score in seconds; LoRA usually improves on it cheaply; "
-                "validation tells you which to submit.",
+                "a probe scores in seconds; the remaining minutes can try LoRA against it, "
+                "chosen on validation.",
             ),
         ],
     ),  # fmt: skip
@@ -310,7 +319,7 @@ QUIZZES = {
                 "with a large domain shift the frozen features do not fit: the probe plateaus.",
             ),
             (
-                "Fine-tune deeper (more blocks or all, with LLRD and warmup)",
+                "Fine-tune every block, with layer-wise rate decay and a warmup",
                 True,
                 "a far domain needs new features down the network, and 10 000 labels can "
                 "support training them; LLRD and warmup keep the useful general layers.",
@@ -332,9 +341,10 @@ QUIZZES = {
         "the public one. What should your notebook do?",
         [
             (
-                "Hard-code the predictions it made on the public test inputs, to save time",
+                "Load a model it trained earlier from a saved file, so the re-run skips training",
                 False,
-                "the hidden split has other images and other ids: the file is rejected.",
+                "the grader runs the notebook in a fresh folder: a file from your machine is not "
+                "there, and training inside the time limit is part of the task.",
             ),
             (
                 "Tune the learning rate until the public test accuracy is the highest",
@@ -353,9 +363,10 @@ QUIZZES = {
         "on new images. What happens to the old classes?",
         [
             (
-                "Some old images go to new classes, unless replay or a tuned row scale prevents it",
+                "Some old images now go to a new class: a new row wins their argmax",
                 True,
-                "the argmax is over all rows: the new rows compete for every image.",
+                "the argmax is over all rows: the new rows compete for every image (replay or a "
+                "tuned row scale limits it).",
             ),
             (
                 "Nothing: their rows are copied and frozen, so their answers are unchanged",
@@ -367,6 +378,92 @@ QUIZZES = {
                 "The old rows change too, because the softmax couples every row's gradient",
                 False,
                 "frozen rows get no update; what changes is which row wins.",
+            ),
+        ],
+    ),  # fmt: skip
+    "07_ignore_mismatched": (
+        "Notebook 07 loads the 34-class glyph checkpoint for 10 digit classes with "
+        "ignore_mismatched_sizes=True. What did it measure on the digits test split?",
+        [
+            (
+                "The glyph rows 0–9 are kept, since their labels match the new id2label",
+                False,
+                "transformers matches tensors by name and shape, never rows by label: the 34-row "
+                "weight does not fit, so it is dropped.",
+            ),
+            (
+                "The whole head is re-initialised: the zero-shot accuracy falls to chance level",
+                True,
+                "the only sign is a line in the load report; copying the rows of '0'-'9' by "
+                "hand keeps the zero-shot classifier.",
+            ),
+            (
+                "The load is refused, because a 10-row head cannot take a 34-row weight",
+                False,
+                "that happens *without* the flag; with it the load succeeds and says little.",
+            ),
+            (
+                "The 34 rows are cut to the first 10, which happen to be the digits",
+                False,
+                "a mismatched tensor is never sliced; it is replaced by a fresh one.",
+            ),
+        ],
+    ),  # fmt: skip
+    "08_answer_only_loss": (
+        "Notebook 08 fine-tunes once with labels = -100 on the prompt and once with the loss on "
+        "every token. What does scoring the prompt tokens do?",
+        [
+            (
+                "Most of the loss is unpredictable prompt letters, so the answer learns less",
+                True,
+                "the letters after 'mirror ' are random (log 26 each at best) and their gradients "
+                "teach nothing about answering: exact match is lower after the same steps.",
+            ),
+            (
+                "The model learns faster, since every token now gives it a training signal",
+                False,
+                "a random letter is no signal: it cannot be predicted from what comes before.",
+            ),
+            (
+                "Nothing measurable: the prompt is the same in every example, so its loss is 0",
+                False,
+                "only the instruction word is shared; the letters after it differ in every "
+                "example, and their loss stays high.",
+            ),
+            (
+                "Generation breaks: the model learns to repeat the prompt instead of answering",
+                False,
+                "generation starts after <|assistant|> and the model still answers; it answers "
+                "worse, because less of each step went into answering.",
+            ),
+        ],
+    ),  # fmt: skip
+    "09_lora_activations": (
+        "Notebook 09 estimates LoRA (r = 8 on q and v) against full fine-tuning for a real-size "
+        "model. Why does LoRA keep most of the activation memory?",
+        [
+            (
+                "LoRA's A and B matrices are as large as the activations that they multiply",
+                False,
+                "A and B are r x width: tiny next to batch x tokens x width of activations.",
+            ),
+            (
+                "The gradient still flows back through every layer to reach the adapters below",
+                True,
+                "each layer's saved inputs are needed to pass the gradient down; only a frozen "
+                "probe, with no gradient crossing the encoder, saves almost nothing.",
+            ),
+            (
+                "The frozen layers still need their optimizer state for the next step",
+                False,
+                "frozen weights have no gradient and no optimizer state: dropping both is "
+                "exactly LoRA's saving.",
+            ),
+            (
+                "Activations depend on the model's width alone, never on what trains",
+                False,
+                "what trains decides what is saved: a matmul keeps its input only if a gradient "
+                "must flow through it or its weight trains.",
             ),
         ],
     ),  # fmt: skip

@@ -29,6 +29,8 @@ import random
 import string
 from dataclasses import dataclass
 
+from ftnotes.checks import check_choice, check_int
+
 LETTERS = string.ascii_lowercase
 COUNT_LETTERS = "abcd"  # count strings use 4 letters, so counts 0..7 all occur
 MIN_LEN, MAX_LEN = 3, 6  # copy / reverse / mirror strings
@@ -81,8 +83,7 @@ def _make(skill: str, rng: random.Random) -> Example:
     if skill == TARGET_SKILL:
         s = _word(rng)
         return Example(skill, TARGET_PHRASING.format(s=s), s + s[::-1])
-    if skill not in PHRASINGS:
-        raise ValueError(f"skill must be one of {[*SOURCE_SKILLS, TARGET_SKILL]}, got {skill!r}")
+    check_choice("skill", skill, (*SOURCE_SKILLS, TARGET_SKILL))
     phrasing = rng.choice(PHRASINGS[skill])
     if skill in ("copy", "reverse"):
         s = _word(rng)
@@ -106,8 +107,7 @@ def draw(skill: str, n: int, seed: int, exclude=frozenset()) -> list[Example]:
     Distinct prompts, so a held-out set never repeats itself; ``exclude`` keeps training
     examples out of a held-out set (pass the held-out prompts).
     """
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    check_int("n", n, 0)
     rng = random.Random(f"{skill}:{seed}")  # one stream per skill and seed
     out, seen = [], set(exclude)
     for _ in range(200 * n + 1000):

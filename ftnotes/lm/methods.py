@@ -23,8 +23,10 @@ from pathlib import Path
 
 import torch
 
+from ftnotes.checks import check_choice
 from ftnotes.lm.model import new_model
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
+from ftnotes.utils import check_int
 
 METHODS = ("scratch", "full", "lora", "prompt", "prefix", "prefix_mlp")
 # One learning rate per method, chosen on the notebook's budget (100 steps, 300 examples, the
@@ -47,8 +49,12 @@ N_VIRTUAL = 8
 
 
 def peft_config(method: str, size: int | None = None, hidden_size: int = 64):
-    """The peft config of an adapter method; ``size`` is LoRA's rank or the virtual tokens."""
+    """The peft config of an adapter method; ``size`` (None: the default, or an int >= 1) is
+    LoRA's rank or the virtual tokens (peft accepts 0 and fails later, inside the model)."""
     import peft
+
+    if size is not None:
+        check_int("size", size)
 
     if method == "lora":
         r = LORA_R if size is None else size
@@ -85,8 +91,7 @@ def wrap(model, config):
 def make(method: str, base, size: int | None = None, seed: int = 0):
     """The model to train for ``method``: a copy of ``base`` (never ``base`` itself), wrapped
     with peft for the adapter methods, or a fresh model for ``scratch``."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    check_choice("method", method, METHODS)
     torch.manual_seed(seed)  # the adapters' random starts
     if method == "scratch":
         return new_model(seed)

@@ -15,30 +15,25 @@ generation). Its chat template writes a turn as ``<|user|>PROMPT<|end|><|assista
 
 ``data/tiny-lm/`` is written by ``python -m ftnotes.pretrain_lm``; ``data/tiny-lm.json`` (the
 manifest) records config, seed, the sha256 of every file in the folder, the per-skill held-out
-accuracy, the command and the time. :func:`load_pretrained_lm` checks the files first.
+accuracy, the command and the time. It is declared as ``tiny-lm`` in :mod:`ftnotes.registry`;
+:func:`load_pretrained_lm` checks it (files, sha256s, architecture) through
+:mod:`ftnotes.artifacts` first.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-from ftnotes import hf  # noqa: F401  (first: switches the Hugging Face libraries offline)
-from ftnotes.checkpoints import (
-    DATA_DIR,
-    IN_CLONE,
-    USER_WEIGHTS_DIR,
-    WeightsError,
-    check_files,
-    sha256_file,
+from ftnotes import (
+    artifacts,
+    hf,  # noqa: F401  (first: switches the Hugging Face libraries offline)
 )
 from ftnotes.lm.corpus import alphabet
 
-LM_DIR_NAME = "tiny-lm"
-MANIFEST_NAME = "tiny-lm.json"
-LM_FILES = ("chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
-            "tokenizer.json", "tokenizer_config.json")  # fmt: skip
+_SPEC = artifacts.get("tiny-lm")  # the declaration: files, command, architecture, tolerances
+LM_DIR_NAME = _SPEC.location
+MANIFEST_NAME = f"{LM_DIR_NAME}.json"
+LM_FILES = _SPEC.files
 PAD, UNK, USER, ASSISTANT, END = "<pad>", "<unk>", "<|user|>", "<|assistant|>", "<|end|>"
 SPECIAL_TOKENS = (PAD, UNK, USER, ASSISTANT, END)
 CHAT_TEMPLATE = (
@@ -50,13 +45,7 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 MAX_CONTEXT = 64  # tokens: the longest example is 29
-
-REGENERATE_COMMAND = (
-    "python -m ftnotes.pretrain_lm"
-    if IN_CLONE
-    else f"python -m ftnotes.pretrain_lm --out {USER_WEIGHTS_DIR}` and then "
-    f"`export FTNOTES_LM={USER_WEIGHTS_DIR / LM_DIR_NAME}"
-)
+REGENERATE_COMMAND = artifacts.fix_command("tiny-lm")
 
 
 def lm_config(**changes):
@@ -110,49 +99,27 @@ def new_model(seed: int = 0, **changes):
 
 def lm_path(path=None) -> Path:
     """The LM folder: ``path``, else ``$FTNOTES_LM``, else ``data/tiny-lm``."""
-    if path is None:
-        path = os.environ.get("FTNOTES_LM") or DATA_DIR / LM_DIR_NAME
-    if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(f"path must be None, a str or a Path, got {path!r}")
-    return Path(path)
+    return artifacts.locate("tiny-lm", path)
 
 
 def manifest_path(path=None) -> Path:
     """The manifest next to the folder: ``data/tiny-lm`` -> ``data/tiny-lm.json``."""
-    folder = lm_path(path)
-    return folder.with_name(folder.name + ".json")
-
-
-def _fail(msg: str) -> WeightsError:
-    return WeightsError(f"{msg}. Regenerate the language model with `{REGENERATE_COMMAND}` "
-                        "(a few minutes on 2 cores, see README).")  # fmt: skip
+    return artifacts.manifest_path("tiny-lm", path)
 
 
 def load_lm_manifest(path=None) -> dict:
-    """The manifest of the LM folder (``data/tiny-lm.json``)."""
-    file = manifest_path(path)
-    if not file.is_file():
-        raise _fail(f"the manifest {file} is missing")
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise _fail(f"the manifest {file} is unreadable ({err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        raise _fail(f"the manifest {file} records no files")
-    return data
+    """The manifest of the LM folder (``data/tiny-lm.json``), its fields checked."""
+    return artifacts.read_manifest("tiny-lm", path)
 
 
 def verify_lm(path=None) -> Path:
-    """Check every file of the LM folder against the manifest's sha256s; returns the folder.
+    """Check every file of the LM folder against the manifest's sha256s and the declared
+    architecture; returns the folder.
 
-    Raises :class:`~ftnotes.checkpoints.WeightsError` naming what is missing or changed and the
+    Raises :class:`~ftnotes.artifacts.WeightsError` naming what is missing or changed and the
     command that regenerates the folder.
     """
-    folder = lm_path(path)
-    if not folder.is_dir():
-        raise _fail(f"the language model folder {folder} is missing")
-    check_files(folder, load_lm_manifest(folder)["files"], _fail)
-    return folder
+    return artifacts.verify("tiny-lm", path)
 
 
 def load_pretrained_lm(path=None, **kwargs):
@@ -161,27 +128,16 @@ def load_pretrained_lm(path=None, **kwargs):
     ``kwargs`` go to ``AutoModelForCausalLM.from_pretrained`` (e.g. ``dtype=torch.float32``).
     Offline: the folder is local and the Hub is never asked.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = verify_lm(path)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError) as err:
-        if kwargs:
-            raise  # the caller's arguments, not the folder, are the problem
-        raise _fail(f"{folder} could not be loaded ({str(err).splitlines()[0][:300]})") from None
-    return model.eval(), tokenizer
+    return artifacts.load("tiny-lm", path, **kwargs)
 
 
-def save_lm(model, tokenizer, out: Path) -> dict[str, str]:
-    """``save_pretrained`` of model and tokenizer into ``out``; returns ``{file: sha256}``."""
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    names = sorted(p.name for p in out.iterdir())
-    if names != sorted(LM_FILES):
-        raise RuntimeError(f"save_pretrained wrote {names}, expected {sorted(LM_FILES)}")
-    for name in names:  # safetensors writes private files; shipped files are shared
-        os.chmod(out / name, 0o644)
-    return {n: sha256_file(out / n) for n in LM_FILES}
+def save_lm(model, tokenizer, out) -> dict[str, str]:
+    """``save_pretrained`` of model and tokenizer into the folder ``out``, built beside it and
+    swapped in whole (:func:`ftnotes.artifacts.building`); returns ``{file: sha256}``."""
+    with artifacts.building(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        names = sorted(p.name for p in tmp.iterdir())
+        if names != sorted(LM_FILES):
+            raise RuntimeError(f"save_pretrained wrote {names}, expected {sorted(LM_FILES)}")
+        return artifacts.hash_files(tmp, LM_FILES)

@@ -14,24 +14,27 @@ prompt is input, not something to learn: it is random letters the model could on
 
 from __future__ import annotations
 
-import math
 import re
 import time
 import warnings
 
 import torch
 
+from ftnotes.checks import check_bool, check_int, check_number
 from ftnotes.lm.model import ASSISTANT, END, SPECIAL_TOKENS, USER
-from ftnotes.utils import check_int
+from ftnotes.schedules import warmup_cosine_scheduler
 
 IGNORE = -100  # the label transformers' cross-entropy skips
 _SPECIAL_LIKE = re.compile(r"<\|?[^<>|\s]*\|?>")
 
 # Raised inside the libraries, not by our calls: prompt tuning's generate passes position ids
-# that peft drops on purpose (it prepends virtual tokens), and peft 0.21's prefix tuning passes
-# the prefix as `past_key_values`, which transformers 5.24 renamed `cache`.
+# that peft drops on purpose (it prepends virtual tokens), and peft's prefix tuning (0.21) passes
+# the prefix as `past_key_values`, which transformers 5 renamed `cache` and announces it will
+# stop accepting in 5.40. A student can do nothing about either, so they are hidden; what the
+# second hides is guarded instead: tests/test_lm.py checks that a prefix-tuned forward still
+# differs from the base model's, and pyproject.toml keeps transformers below 5.40.
 warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient")
-warnings.filterwarnings("ignore", message=".*past_key_values.*(deprecated|cache)", category=FutureWarning)
+warnings.filterwarnings("ignore", message="`past_key_values` is deprecated", category=FutureWarning)
 
 
 def prompt_text(prompt: str) -> str:
@@ -83,14 +86,36 @@ def _context(tokenizer, model=None) -> int:
     return int(tokenizer.model_max_length)
 
 
+def virtual_tokens(model) -> int:
+    """Positions a prompt- or prefix-tuned peft model puts before every sequence (0 otherwise):
+    prompt tuning's input vectors, prefix tuning's keys and values. They use up the context
+    like real tokens (the positions after them are shifted by as many)."""
+    if model is None or not is_prompt_learning(model):
+        return 0
+    return int(model.active_peft_config.num_virtual_tokens)
+
+
+def _positions(tokenizer, model) -> tuple[int, str]:
+    """(positions left for real tokens, how to say what was taken) for length errors."""
+    context, n = _context(tokenizer, model), virtual_tokens(model)
+    said = f"the model's context (max_position_embeddings) of {context} positions"
+    if n:
+        said += f" less its {n} virtual tokens: {context - n} positions"
+    return context - n, said
+
+
 def encode_examples(tokenizer, examples, mask_prompt: bool = True, model=None) -> dict:
     """Right-padded training batch for ``examples`` (objects with ``.prompt`` and ``.answer``).
 
     Returns ``input_ids``, ``attention_mask`` and ``labels``, each ``(N, T)`` int64, with ``T``
     the longest example. ``labels`` is ``-100`` on padding and, if ``mask_prompt``, on the prompt.
     """
-    context = _context(tokenizer, model)
+    if isinstance(examples, str):
+        raise ValueError("examples must be a list of examples with .prompt and .answer, got a str")
     examples = list(examples)
+    if not examples:  # before the tokenizer, which fails on an empty batch with an IndexError
+        raise ValueError("examples must not be empty: pass at least one example with .prompt and .answer")
+    context, said = _positions(tokenizer, model)
     check_texts(tokenizer, [e.prompt for e in examples], lambda i: f"examples[{i}].prompt")
     check_texts(tokenizer, [e.answer for e in examples], lambda i: f"examples[{i}].answer")
     # one batched call per side: the Rust tokenizer encodes 100k short strings in a second
@@ -103,10 +128,7 @@ def encode_examples(tokenizer, examples, mask_prompt: bool = True, model=None) -
     rows = list(zip(ps["input_ids"], as_["input_ids"]))
     for i, (p, a) in enumerate(rows):
         if len(p) + len(a) > context:
-            raise ValueError(f"examples[{i}] is {len(p) + len(a)} tokens long; the model's "
-                             f"context (max_position_embeddings) is {context}")  # fmt: skip
-    if not rows:
-        raise ValueError("examples must not be empty")
+            raise ValueError(f"examples[{i}] is {len(p) + len(a)} tokens long, more than {said}")
     T = max(len(p) + len(a) for p, a in rows)
     # whole rows as Python lists, one torch.tensor each (row-by-row writes into a tensor took a
     # minute for the 384,000 examples of pretraining)
@@ -124,9 +146,11 @@ def encode_prompts(tokenizer, prompts, max_new_tokens: int = 0, model=None) -> d
     """Left-padded generation batch: ``input_ids`` and ``attention_mask``, ``(N, T)`` int64.
 
     Raises ValueError if a prompt has a character or special token the tokenizer does not know,
-    or if prompt plus ``max_new_tokens`` exceeds the model's context.
+    or if ``model``'s virtual tokens (prompt or prefix tuning), the prompt and
+    ``max_new_tokens`` (an int >= 0) together exceed the model's context.
     """
-    context = _context(tokenizer, model)
+    check_int("max_new_tokens", max_new_tokens, minimum=0)
+    context, said = _positions(tokenizer, model)
     if isinstance(prompts, str):
         raise ValueError("prompts must be a list of str, got one str (wrap it in a list)")
     check_texts(tokenizer, list(prompts), lambda i: f"prompts[{i}]")
@@ -138,8 +162,7 @@ def encode_prompts(tokenizer, prompts, max_new_tokens: int = 0, model=None) -> d
         i = int(enc["attention_mask"].sum(1).argmax())
         raise ValueError(
             f"prompts[{i}] is {longest} tokens and max_new_tokens={max_new_tokens}: together "
-            f"{longest + max_new_tokens}, more than the model's context (max_position_embeddings) "
-            f"of {context} tokens"
+            f"{longest + max_new_tokens}, more than {said}"
         )
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
@@ -175,16 +198,17 @@ def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 14,
                      batch_size: int = 512) -> list[str]:  # fmt: skip
     """Greedy answers (text up to the first ``<|end|>``) for a list of user prompts.
 
-    Uses ``model.generate`` with left padding, except for prompt and prefix tuning. With peft
-    0.21 and transformers 5.24, ``generate`` on a prefix-tuned model drops the prefix (peft
-    passes it as ``past_key_values``, which transformers now ignores when it has made its own
-    ``cache``: measured, the first generated token then agrees with the base model, not with the
-    prefix model's own forward pass). And with left padding, peft puts the virtual tokens before
+    Uses ``model.generate`` with left padding, ``batch_size`` prompts at a time, except for
+    prompt and prefix tuning. With peft 0.21 and transformers 5, ``generate`` on a prefix-tuned
+    model drops the prefix (peft passes it as ``past_key_values``, which transformers ignores
+    when it has made its own ``cache``: measured, the first generated token then agrees with the
+    base model, not with the prefix model's own forward pass). And with left padding, peft puts the virtual tokens before
     the pads, so a padded row sees them from another distance than in training (RoPE is
     relative; the virtual tokens were right next to the prompt). So these models are decoded by
     plain forward passes, one group of equally long prompts at a time, with no padding.
     """
     check_int("max_new_tokens", max_new_tokens)
+    check_int("batch_size", batch_size)
     model.eval()
     eos = tokenizer.eos_token_id
     rows: list[list[int]] = []
@@ -236,36 +260,34 @@ def evaluate_skills(model, tokenizer, sets: dict, max_new_tokens: int = 14) -> d
     return out
 
 
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """The learning-rate factor of ``ftnotes.pretrain`` (linear warmup, cosine to 0)."""
-    from ftnotes.pretrain import warmup_cosine as factor
-
-    return factor(step, total, warmup)
-
-
 def train_sft(model, tokenizer, examples, steps: int = 150, lr: float = 1e-3,
               batch_size: int = 32, seed: int = 0, mask_prompt: bool = True,
               weight_decay: float = 0.0, warmup: int = 10, log_every: int = 0,
               max_grad_norm: float | None = 1.0) -> dict:  # fmt: skip
     """AdamW on the parameters that require gradients (all of a plain model; the adapter of a
-    peft model), linear warmup then cosine, ``steps`` batches drawn in shuffled epochs, the
-    gradient clipped to norm ``max_grad_norm`` (``None``: not clipped; 1.0 is the default of
-    transformers' ``Trainer``).
+    peft model), linear warmup then cosine (:func:`ftnotes.schedules.warmup_cosine`), ``steps``
+    batches drawn in shuffled epochs, the gradient clipped to norm ``max_grad_norm`` (``None``:
+    not clipped; 1.0 is the default of transformers' ``Trainer``).
+
+    The language model's own loop, not ``train.fit`` (the image classifiers'): its batches are
+    dicts of token ids whose padding columns are trimmed per batch, its budget is a number of
+    steps, not epochs, and it has no classes to count or validate against.
 
     Returns ``{"loss": [per-step loss], "seconds": wall time, "steps": steps}``.
     """
     check_int("steps", steps)
     check_int("batch_size", batch_size)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    check_number("lr", lr, 0, strict=True)
+    check_number("weight_decay", weight_decay, 0)
+    check_int("warmup", warmup, 0)
+    check_number("max_grad_norm", max_grad_norm, 0, strict=True, optional=True)
+    check_bool("mask_prompt", mask_prompt)
     batch = encode_examples(tokenizer, examples, mask_prompt=mask_prompt, model=model)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no parameter with requires_grad=True: nothing would train")
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: warmup_cosine(s, steps, min(warmup, steps))
-    )
+    sched = warmup_cosine_scheduler(opt, steps, min(warmup, steps))
     gen = torch.Generator().manual_seed(seed)
     n = batch["input_ids"].shape[0]
     order, pos, losses = torch.randperm(n, generator=gen), 0, []

@@ -15,7 +15,6 @@ from being merged into the weights: it costs extra compute at every inference.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -23,11 +22,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ftnotes.checks import check_choice, check_int, check_number
 from ftnotes.models import TinyViT
 from ftnotes.peft import tuners
 from ftnotes.peft.config import PeftConfig
 from ftnotes.peft.tuners import TunerLayer, match_unwrapped, modules_unwrapped
-from ftnotes.utils import check_int
 
 NON_LINEARITIES = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "swish": nn.SiLU}
 PLACEMENTS = ("houlsby", "pfeiffer", "parallel")
@@ -36,12 +35,7 @@ PLACEMENTS = ("houlsby", "pfeiffer", "parallel")
 def _check_reduction(value, dim: int | None = None) -> None:
     """reduction_factor: finite, >= 1 (a bottleneck no wider than the layer) and, given the
     layer's ``dim``, at most ``dim`` (a bottleneck of at least one unit)."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not 1 <= value < math.inf):  # fmt: skip
-        raise ValueError(
-            f"reduction_factor must be a finite number >= 1 (bottleneck = dim // "
-            f"reduction_factor, no wider than the layer), got {value!r}"
-        )
+    check_number("reduction_factor", value, 1)  # bottleneck = dim // reduction_factor <= dim
     if dim is not None and dim // value < 1:
         raise ValueError(
             f"reduction_factor={value!r} leaves no bottleneck for a layer of size {dim} "
@@ -50,8 +44,7 @@ def _check_reduction(value, dim: int | None = None) -> None:
 
 
 def _check_non_linearity(value) -> None:
-    if value not in NON_LINEARITIES:
-        raise ValueError(f"non_linearity must be one of {sorted(NON_LINEARITIES)}, got {value!r}")
+    check_choice("non_linearity", value, sorted(NON_LINEARITIES))
 
 
 class BottleneckAdapter(nn.Module):
@@ -146,10 +139,7 @@ class AdapterConfig(PeftConfig):
             _check_non_linearity(self.non_linearity)
         except ValueError as err:
             raise ValueError(f"AdapterConfig.{err}") from None
-        if self.placement not in PLACEMENTS:
-            raise ValueError(
-                f"AdapterConfig.placement must be one of {PLACEMENTS}, got {self.placement!r}"
-            )
+        check_choice("AdapterConfig.placement", self.placement, PLACEMENTS)
 
     def attach(self, model, **kwargs):
         return add_adapters(model, self)

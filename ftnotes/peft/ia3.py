@@ -178,6 +178,7 @@ def add_ia3(model: nn.Module, config: IA3Config | None = None) -> nn.Module:
     warning) instead of stacking them; a model with another method attached is refused.
     """
     config = config or IA3Config()
+    tuners.refuse_other_method(model, config.peft_type)  # before the plan blames the layer types
     return tuners.attach_layers(model, config, ia3_plan(model, config))
 
 

@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ftnotes.checks import check_bool, check_int, check_number
 from ftnotes.peft import tuners
 from ftnotes.peft.config import PeftConfig
 from ftnotes.peft.tuners import TunerLayer, match_unwrapped, module_of, name_matches
-from ftnotes.utils import check_int
 
 
 @dataclass
@@ -59,12 +59,10 @@ class LoraConfig(PeftConfig):
     def validate(self):
         name = type(self).__name__
         check_int(f"{name}.r", self.r)
-        if not isinstance(self.use_rslora, bool):
-            raise ValueError(f"{name}.use_rslora must be True or False, got {self.use_rslora!r}")
-        if (isinstance(self.lora_alpha, bool) or not isinstance(self.lora_alpha, (int, float))
-                or not 0 < self.lora_alpha < math.inf):  # fmt: skip
-            raise ValueError(f"{name}.lora_alpha must be a finite number > 0, got {self.lora_alpha!r}")
-        if not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
+        check_bool(f"{name}.use_rslora", self.use_rslora)
+        check_number(f"{name}.lora_alpha", self.lora_alpha, 0, strict=True)
+        check_number(f"{name}.lora_dropout", self.lora_dropout, 0)
+        if not self.lora_dropout < 1:  # 1 drops every input
             raise ValueError(f"{name}.lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
         if not self.target_modules:
             raise ValueError(f"{name}.target_modules must name at least one module, got ()")

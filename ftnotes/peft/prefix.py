@@ -19,11 +19,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ftnotes.checks import check_bool, check_int
 from ftnotes.models import TinyViT
 from ftnotes.peft.config import PeftConfig
 from ftnotes.peft.prompt import check_vit, new_head
 from ftnotes.peft.tuners import PeftWrapper
-from ftnotes.utils import check_int
 
 
 @dataclass
@@ -40,10 +40,7 @@ class PrefixTuningConfig(PeftConfig):
     def validate(self):
         for name in ("num_virtual_tokens", "encoder_hidden_size"):
             check_int(f"PrefixTuningConfig.{name}", getattr(self, name))
-        if not isinstance(self.prefix_projection, bool):
-            raise ValueError(
-                f"PrefixTuningConfig.prefix_projection must be True or False, got {self.prefix_projection!r}"
-            )
+        check_bool("PrefixTuningConfig.prefix_projection", self.prefix_projection)
 
     def attach(self, model, num_classes=None, **kwargs):
         return PrefixTunedViT(model, self, num_classes=num_classes)
@@ -60,9 +57,9 @@ class PrefixTunedViT(PeftWrapper):
 
     def __init__(self, base: TinyViT, config: PrefixTuningConfig | None = None, num_classes=None):
         super().__init__()
-        check_vit(base)
+        check_vit(base, "prefix")
         self.peft_config = config = config or PrefixTuningConfig()
-        self.base = base.requires_grad_(False)
+        self.base = base
         D, L, P = base.cfg.dim, base.cfg.depth, config.num_virtual_tokens
         ref = base.cls_token
         if config.prefix_projection:
@@ -76,6 +73,7 @@ class PrefixTunedViT(PeftWrapper):
             prefix = torch.randn(L, 2, P, D, device=ref.device, dtype=ref.dtype) * 0.02
             self.prefix_embeddings = nn.Parameter(prefix)
         self.head = new_head(base, num_classes)
+        base.requires_grad_(False)  # last: a refused argument leaves the backbone as it was
 
     @classmethod
     def for_loading(cls, base, config, state_dict, num_classes):

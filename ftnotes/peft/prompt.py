@@ -22,10 +22,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ftnotes.checks import check_bool, check_choice, check_int, check_number
 from ftnotes.models import TinyViT
 from ftnotes.peft.config import PeftConfig
-from ftnotes.peft.tuners import PeftWrapper
-from ftnotes.utils import check_int
+from ftnotes.peft.tuners import PeftWrapper, refuse_other_method
 
 PROMPT_INITS = ("random", "data")
 
@@ -44,20 +44,19 @@ class PromptTuningConfig(PeftConfig):
 
     def validate(self):
         check_int("PromptTuningConfig.num_virtual_tokens", self.num_virtual_tokens)
-        if not isinstance(self.deep, bool):
-            raise ValueError(f"PromptTuningConfig.deep must be True or False, got {self.deep!r}")
-        if self.init not in PROMPT_INITS:
-            raise ValueError(
-                f"PromptTuningConfig.init must be one of {PROMPT_INITS}, got {self.init!r}"
-            )
+        check_bool("PromptTuningConfig.deep", self.deep)
+        check_choice("PromptTuningConfig.init", self.init, PROMPT_INITS)
 
     def attach(self, model, num_classes=None, init_data=None, **kwargs):
         return PromptTunedViT(model, self, num_classes=num_classes, init_data=init_data)
 
 
-def check_vit(base) -> None:
+def check_vit(base, method: str) -> None:
+    """ValueError unless ``base`` is a TinyViT without another PEFT method (wrapping would
+    freeze that method's tensors without a word)."""
     if not isinstance(base, TinyViT):
         raise ValueError(f"base must be an ftnotes TinyViT, got {type(base).__name__}")
+    refuse_other_method(base, method)
 
 
 def new_head(base: TinyViT, num_classes: int | None) -> nn.Linear:
@@ -83,12 +82,13 @@ class PromptTunedViT(PeftWrapper):
     def __init__(self, base: TinyViT, config: PromptTuningConfig | None = None, num_classes=None,
                  init_data: torch.Tensor | None = None):  # fmt: skip
         super().__init__()
-        check_vit(base)
+        check_vit(base, "prompt")
         self.peft_config = config = config or PromptTuningConfig()
-        self.base = base.requires_grad_(False)
+        self.base = base
         self.prompt_embeddings = nn.Parameter(self._empty_prompts(()))
         self._init_prompts(init_data)
         self.head = new_head(base, num_classes)
+        base.requires_grad_(False)  # last: a refused argument leaves the backbone as it was
 
     def _empty_prompts(self, lead: tuple) -> torch.Tensor:
         cfg = self.base.cfg
@@ -146,17 +146,18 @@ class MultiTaskPromptViT(PromptTunedViT):
     def __init__(self, base: TinyViT, config: PromptTuningConfig | None = None,
                  num_classes: Sequence[int] = (10, 10), init_data=None):  # fmt: skip
         PeftWrapper.__init__(self)
-        check_vit(base)
+        check_vit(base, "prompt")
         if isinstance(num_classes, int) or not len(num_classes):
             raise ValueError(
                 f"num_classes must be a non-empty list (one per task), got {num_classes!r}"
             )
         self.peft_config = config = config or PromptTuningConfig()
-        self.base = base.requires_grad_(False)
+        self.base = base
         self.num_classes = list(num_classes)
         self.prompt_embeddings = nn.Parameter(self._empty_prompts((len(num_classes),)))
         self._init_prompts(init_data)
         self.heads = nn.ModuleList(new_head(base, c) for c in num_classes)
+        base.requires_grad_(False)  # last: a refused argument leaves the backbone as it was
 
     @classmethod
     def for_loading(cls, base, config, state_dict, num_classes):
@@ -195,8 +196,7 @@ def init_prompts_from_data(model: PromptTunedViT, X: torch.Tensor, noise_scale: 
     """
     if not isinstance(X, torch.Tensor) or X.numel() == 0:
         raise ValueError(f"X must be a non-empty tensor of images, got {type(X).__name__}")
-    if not noise_scale >= 0:
-        raise ValueError(f"noise_scale must be >= 0, got {noise_scale!r}")
+    check_number("noise_scale", noise_scale, 0)
     base, prompts = model.base, model.prompt_embeddings
     tokens = base.embed(X.to(prompts.device, prompts.dtype))
     for i in range(prompts.shape[-3]):

@@ -19,9 +19,9 @@ import copy
 import torch
 from torch import nn
 
+from ftnotes.checks import check_int
 from ftnotes.peft.config import PeftConfig
 from ftnotes.peft.tuners import PeftWrapper, replace_module, tuner_layers
-from ftnotes.utils import check_int
 
 
 class TaskBank:

@@ -260,8 +260,18 @@ def set_enabled(model: nn.Module, flag: bool, layer_type: type | None = None) ->
     return model
 
 
+def _refuse_wrapper(model: nn.Module) -> None:
+    if isinstance(model, PeftWrapper):  # without this, merge() found no layer and did nothing
+        raise ValueError(
+            f"{model.peft_config.peft_type} cannot be merged into the weights: its learned "
+            "tokens are extra inputs to attention, not a change of a weight (peft #1030); "
+            "keep using the wrapper"
+        )
+
+
 def merge(model: nn.Module, layer_type: type | None = None) -> nn.Module:
     """Merge every (not yet merged) tuner layer; ValueError if the method cannot merge."""
+    _refuse_wrapper(model)
     for _, layer in tuner_layers(model, layer_type):
         if not layer.merged:
             layer.merge()
@@ -278,6 +288,8 @@ def unmerge(model: nn.Module, layer_type: type | None = None) -> nn.Module:
 def remove(model: nn.Module, merge: bool = False, layer_type: type | None = None) -> nn.Module:
     """Unwrap every tuner layer back to its plain base layer, folding the method in if
     ``merge`` (mergeable methods only) and taking it out of merged layers otherwise."""
+    if merge:
+        _refuse_wrapper(model)
     layers = tuner_layers(model, layer_type)
     if merge and any(not layer.mergeable for _, layer in layers):
         raise ValueError(f"{attached_method(model)} cannot be merged: use merge=False")

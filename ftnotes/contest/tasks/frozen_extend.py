@@ -13,12 +13,16 @@ from __future__ import annotations
 import torch
 
 from ftnotes.contest import oldnew
-from ftnotes.contest.core import ContestTask, old_new_score
+from ftnotes.contest.core import ContestTask, numbers_line
+from ftnotes.contest.metrics import old_new_score
 
 NAME = "frozen_extend"
 TIME_LIMIT_S = 15.0
 SHOTS, VAL_SHOTS = 5, 10
-BASELINE_SCORE, REFERENCE_SCORE, MARGIN = 0.591, 0.734, 0.1  # hidden split, seed 0 (tests)
+# mean of seeds 0-2 (each with its own secret) per board: python -m ftnotes.contest.measure
+BASELINE_SCORE = {"live": 0.581, "final": 0.609}
+REFERENCE_SCORE = {"live": 0.74, "final": 0.73}
+MARGIN = 0.1  # the reference beats the baseline by more on every seed and board (tests)
 
 STATEMENT = f"""\
 # The Sealed Scanner
@@ -38,18 +42,18 @@ gradient steps (as in IOAI 2024's task, the grader does not check this: it is th
 
 **Submit**: `submission_frozen_extend.csv`, header `id,label`, one row per test id, label 0-43.
 
-**Time limit**: the whole notebook in **{TIME_LIMIT_S:.0f} s** on the grader's 2-core CPU.
+**Time limit**: the whole notebook, from the kernel's start to the last cell, in
+**{TIME_LIMIT_S:.0f} s** on the grader's 2-core CPU.
 
 **Score**: `½ · accuracy on the printed glyphs + ½ · accuracy on the handwritten digits`, the
 argmax over all 44 classes. Points: `100 · (score − baseline) / (reference − baseline)`, 0 below
-the baseline. The baseline (the new rows copied from the glyph rows "0"-"9", a hair higher so
-that they win ties) scores **{BASELINE_SCORE:.2f}**; the reference scores
-**{REFERENCE_SCORE:.2f}** and beats the baseline by more than {MARGIN} on every seed we tried.
+the baseline. The baseline: the new rows copied from the glyph rows "0"-"9", a hair higher so
+that they win ties. {numbers_line(BASELINE_SCORE, REFERENCE_SCORE, MARGIN)}
 """
 
 
-def build(seed: int = 0, split: str = "public"):
-    return oldnew.build(NAME, split, seed, SHOTS, VAL_SHOTS)
+def build(seed: int = 0, split: str = "public", secret=None):
+    return oldnew.build(NAME, split, seed, SHOTS, VAL_SHOTS, secret=secret)
 
 
 def score(pred, y) -> dict:

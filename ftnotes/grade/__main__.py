@@ -1,0 +1,5 @@
+import sys
+
+from ftnotes.grade.cli import main
+
+sys.exit(main())
