@@ -4,13 +4,14 @@ import json
 
 import pytest
 
+from ftnotes.artifacts import WeightsError
 from ftnotes.text import bench
-from ftnotes.text.encoder import ModelError, model_dir
+from ftnotes.text.encoder import model_dir
 
 try:
     model_dir(verify=False)
     HAVE_MODEL = True
-except ModelError:
+except WeightsError:
     HAVE_MODEL = False
 
 

@@ -5,15 +5,19 @@ import shutil
 import pytest
 import torch
 
+from ftnotes.artifacts import MODELS, WeightsError
 from ftnotes.text import encoder as enc
 from ftnotes.text import finetune
 
+ENV = MODELS[enc.NAME].env  # the registry's variable, the one override
 HAVE_MODEL = True
 try:
     enc.model_dir(verify=False)
-except enc.ModelError:
+except WeightsError:
     HAVE_MODEL = False
 needs_model = pytest.mark.skipif(not HAVE_MODEL, reason="all-MiniLM-L6-v2 not obtained")
+# the command a missing or damaged folder names, in a clone: `make models` or the obtain call
+COMMAND = r"Fix: `make models` or `python -m ftnotes\.obtain minilm`"
 
 
 @pytest.fixture(scope="module")
@@ -22,22 +26,37 @@ def loaded():
 
 
 def test_missing_folder_names_the_setup_command(tmp_path, monkeypatch):
-    monkeypatch.setenv(enc.ENV, str(tmp_path / "nowhere"))
-    with pytest.raises(enc.ModelError, match="is missing.*make lab"):
-        enc.load_encoder()
+    monkeypatch.setenv(ENV, str(tmp_path / "nowhere"))
+    for call in (enc.load_encoder, enc.model_dir, lambda: enc.model_dir(verify=False)):
+        with pytest.raises(WeightsError, match=f"nowhere: missing.*{COMMAND}") as err:
+            call()
+        assert err.value.file == tmp_path / "nowhere"
 
 
 @needs_model
-def test_damaged_folder_names_the_setup_command(tmp_path):
+def test_damaged_folder_names_the_file_and_the_setup_command(tmp_path):
     copy = tmp_path / "minilm"
     shutil.copytree(enc.model_dir(), copy)
     (copy / "tokenizer.json").unlink()
-    with pytest.raises(enc.ModelError, match="lacks tokenizer.json.*make lab"):
+    with pytest.raises(WeightsError, match=f"tokenizer.json: missing. {COMMAND}"):
         enc.load_encoder(copy)
     shutil.copy(enc.model_dir() / "tokenizer.json", copy)
     with open(copy / "model.safetensors", "r+b") as f:
         f.truncate(1000)
-    with pytest.raises(enc.ModelError, match="sha256.*damaged.*make lab"):
+    with pytest.raises(WeightsError, match=f"model.safetensors: corrupt or changed.*{COMMAND}"):
+        enc.load_encoder(copy)
+
+
+@needs_model
+def test_another_model_in_the_folder_is_refused(tmp_path):
+    """A folder whose config was edited to another architecture is refused before loading."""
+    import json
+
+    copy = tmp_path / "minilm"
+    shutil.copytree(enc.model_dir(), copy)
+    cfg = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**cfg, "num_hidden_layers": 3}))
+    with pytest.raises(WeightsError, match=f"config.json: corrupt or changed.*{COMMAND}"):
         enc.load_encoder(copy)
 
 
@@ -106,7 +125,7 @@ def test_labels_that_disagree_are_refused(kwargs, words):
 
 
 def test_new_classifier_refuses_before_loading(tmp_path, monkeypatch):
-    monkeypatch.setenv(enc.ENV, str(tmp_path / "nowhere"))  # would fail if it got that far
+    monkeypatch.setenv(ENV, str(tmp_path / "nowhere"))  # would fail if it got that far
     with pytest.raises(ValueError, match="num_labels=4 but id2label has 6"):
         finetune.new_classifier(list("abcdef"), num_labels=4)
     with pytest.raises(ValueError, match="method must be one of"):

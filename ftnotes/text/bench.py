@@ -15,7 +15,6 @@ from ``ftnotes.text.methods.LR``; ``--split validation`` is how the rates were c
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from ftnotes.bench import unwritable
 from ftnotes.text.methods import BASELINES, LR, METHODS, R, run
 from ftnotes.text.wordnet import ABSTRACT, CATEGORIES, CONCRETE, PUBLIC_SPLITS, SPLIT_SIZES
-from ftnotes.utils import atomic_write, pinned_threads
+from ftnotes.utils import pinned_threads, write_json
 
 COMMAND = "python -m ftnotes.text.bench"
 PER_CLASS, EPOCHS = 45, 3  # the notebook's budget (notebook 10's settings)
@@ -165,7 +164,7 @@ def main(argv=None) -> int:
                         args.threads, args.r)  # fmt: skip
     print(markdown(payload))
     if args.json:
-        atomic_write(args.json, json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, payload)
     return 0
 
 

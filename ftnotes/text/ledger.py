@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from ftnotes.checks import check_int
 from ftnotes.text.encoder import embed
-from ftnotes.utils import check_int
 
 __all__ = ["step_ms", "saved_bytes", "similarity_auc"]
 

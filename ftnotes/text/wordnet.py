@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ftnotes.checkpoints import DATA_DIR
-from ftnotes.utils import check_int
+from ftnotes.checks import check_int
 
 ABSTRACT = ("act", "attribute", "cognition", "communication", "state", "feeling")
 CONCRETE = ("animal", "plant", "food", "artifact")
