@@ -57,7 +57,7 @@ DEFAULTS = {
                                   "feeling"),
         "COUNTER": ("animal", "plant", "food", "artifact"), "PER_CLASS": 45, "EPOCHS": 3,
         "BATCH_SIZE": 16, "R": 8,
-        "LR": {"lora": 1e-3, "lora_qv": 5e-3, "full": 2e-4, "scratch": 1e-4},
+        "LR": {"lora": 2e-3, "lora_qv": 5e-3, "full": 4e-4, "scratch": 1e-4},
         "COVERAGE": 0.99, "THREADS": 1,
     },
 }  # fmt: skip
