@@ -96,7 +96,8 @@ def choose_max_length(lengths, coverage):
         "text up to it fits, and any smaller max_length cuts one of those k.",
         "k = ceil(coverage * n): 'at least a fraction' rounds up. np.percentile interpolates "
         "between values and may return a float or a length one too small.",
-        "ordered = sorted(lengths); k = math.ceil(coverage * len(ordered)); return ordered[k - 1]",
+        "With the lengths sorted ascending and k = ceil(coverage * n), the answer is the k-th "
+        "of them: index k - 1, counting from 0. Return it as a plain int.",
     ],
 )
 def _check_max_length(fn, ctx):
