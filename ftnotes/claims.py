@@ -67,6 +67,14 @@ DEFAULTS = {
         "LR": {"scratch": 3e-3, "full": 3e-3, "lora": 1e-2, "prompt": 3e-1, "prefix": 2e-1,
                "prefix_mlp": 2e-2},
     },
+    "10": {
+        "SEED": 0, "CATEGORIES": ("act", "attribute", "cognition", "communication", "state",
+                                  "feeling"),
+        "COUNTER": ("animal", "plant", "food", "artifact"), "PER_CLASS": 45, "EPOCHS": 3,
+        "BATCH_SIZE": 16, "R": 8,
+        "LR": {"lora": 2e-3, "lora_qv": 5e-3, "full": 4e-4, "scratch": 1e-4},
+        "COVERAGE": 0.99,
+    },
     "11": {
         "SEED": 0, "N_TRAIN": 16, "N_TEST": 6, "SHOTS": 2, "STEPS": 8, "BATCH_SIZE": 4, "R": 8,
         "TOP_K": 4, "LR": {"lora_qv": 8e-3, "lora_all": 4e-3, "top_layers": 1e-3},

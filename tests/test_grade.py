@@ -74,8 +74,9 @@ def test_starter_scores_what_its_baseline_scores_on_the_same_split(name, history
 
 
 @needs_bwrap
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mirror_keep"
-                                  else n for n in NAMES])  # its reference trains for 25 s  # fmt: skip
+# their references train for 25 s (mirror_keep) and fine-tune a real encoder (definitions)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
+                                  if n in ("mirror_keep", "definitions") else n for n in NAMES])  # fmt: skip
 def test_reference_scores_in_the_sandbox_what_it_scores_in_process(name, tmp_path):
     task, secret = contest.get_task(name), Secret.new()
     path = notebook(tmp_path, "import torch\ntorch.set_num_threads(1)\n"

@@ -21,11 +21,18 @@ the final board) that only it can build (:class:`~ftnotes.contest.core.Secret`).
 
 from ftnotes.contest.core import BOARDS, ContestData, ContestTask, Secret, SubmissionError
 from ftnotes.contest.result import Result
-from ftnotes.contest.tasks import far_sprint, frozen_extend, keep_glyphs, mirror_keep, new_digits
+from ftnotes.contest.tasks import (
+    definitions,
+    far_sprint,
+    frozen_extend,
+    keep_glyphs,
+    mirror_keep,
+    new_digits,
+)
 
 TASKS: dict[str, ContestTask] = {t.name: t for t in (keep_glyphs.TASK, new_digits.TASK,
                                                      far_sprint.TASK, frozen_extend.TASK,
-                                                     mirror_keep.TASK)}  # fmt: skip
+                                                     mirror_keep.TASK, definitions.TASK)}  # fmt: skip
 
 
 def task_names() -> tuple[str, ...]:

@@ -156,6 +156,8 @@ class ContestTask:
     secret; tests re-measure them); ``margin``: by how much the reference beats the baseline on
     every seed. ``answers_format``: the submission format (default :class:`LabelCSV`);
     ``notebook_max_bytes``: the notebook size cap; ``memory_limit_gb``: per sandboxed process.
+    ``private_files``: files that hold hidden answers (a text task's real hidden rows, which no
+    secret can draw): the sandbox makes each that exists unreadable to the graded kernel.
     """
 
     name: str
@@ -175,6 +177,7 @@ class ContestTask:
     answers_format: LabelCSV | JsonlAnswers | None = None
     notebook_max_bytes: int = NOTEBOOK_MAX_BYTES
     memory_limit_gb: float = MEMORY_LIMIT_GB
+    private_files: tuple = ()
 
     @property
     def format(self) -> LabelCSV | JsonlAnswers:

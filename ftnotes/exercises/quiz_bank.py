@@ -11,6 +11,8 @@ every wrong option is something a student could believe (no "hard-code the predi
 neither "always (b)", "the longest", "the shortest" nor "the careful-sounding one" passes.
 """
 
+from .quiz_bank_stack import STACK_QUIZZES
+
 QUIZZES = {
     "00_strategy_small_near": (
         "200 labelled images per class, a domain close to the pretraining data, a laptop CPU. "
@@ -381,119 +383,5 @@ QUIZZES = {
             ),
         ],
     ),  # fmt: skip
-    "07_ignore_mismatched": (
-        "Notebook 07 loads the 34-class glyph checkpoint for 10 digit classes with "
-        "ignore_mismatched_sizes=True. What did it measure on the digits test split?",
-        [
-            (
-                "The glyph rows 0–9 are kept, since their labels match the new id2label",
-                False,
-                "transformers matches tensors by name and shape, never rows by label: the 34-row "
-                "weight does not fit, so it is dropped.",
-            ),
-            (
-                "The whole head is re-initialised: the zero-shot accuracy falls to chance level",
-                True,
-                "the only sign is a line in the load report; copying the rows of '0'-'9' by "
-                "hand keeps the zero-shot classifier.",
-            ),
-            (
-                "The load is refused, because a 10-row head cannot take a 34-row weight",
-                False,
-                "that happens *without* the flag; with it the load succeeds and says little.",
-            ),
-            (
-                "The 34 rows are cut to the first 10, which happen to be the digits",
-                False,
-                "a mismatched tensor is never sliced; it is replaced by a fresh one.",
-            ),
-        ],
-    ),  # fmt: skip
-    "08_answer_only_loss": (
-        "Notebook 08 fine-tunes once with labels = -100 on the prompt and once with the loss on "
-        "every token. What does scoring the prompt tokens do?",
-        [
-            (
-                "Most of the loss is unpredictable prompt letters, so the answer learns less",
-                True,
-                "the letters after 'mirror ' are random (log 26 each at best) and their gradients "
-                "teach nothing about answering: exact match is lower after the same steps.",
-            ),
-            (
-                "The model learns faster, since every token now gives it a training signal",
-                False,
-                "a random letter is no signal: it cannot be predicted from what comes before.",
-            ),
-            (
-                "Nothing measurable: the prompt is the same in every example, so its loss is 0",
-                False,
-                "only the instruction word is shared; the letters after it differ in every "
-                "example, and their loss stays high.",
-            ),
-            (
-                "Generation breaks: the model learns to repeat the prompt instead of answering",
-                False,
-                "generation starts after <|assistant|> and the model still answers; it answers "
-                "worse, because less of each step went into answering.",
-            ),
-        ],
-    ),  # fmt: skip
-    "09_lora_activations": (
-        "Notebook 09 estimates LoRA (r = 8 on q and v) against full fine-tuning for a real-size "
-        "model. Why does LoRA keep most of the activation memory?",
-        [
-            (
-                "LoRA's A and B matrices are as large as the activations that they multiply",
-                False,
-                "A and B are r x width: tiny next to batch x tokens x width of activations.",
-            ),
-            (
-                "The gradient still flows back through every layer to reach the adapters below",
-                True,
-                "each layer's saved inputs are needed to pass the gradient down; only a frozen "
-                "probe, with no gradient crossing the encoder, saves almost nothing.",
-            ),
-            (
-                "The frozen layers still need their optimizer state for the next step",
-                False,
-                "frozen weights have no gradient and no optimizer state: dropping both is "
-                "exactly LoRA's saving.",
-            ),
-            (
-                "Activations depend on the model's width alone, never on what trains",
-                False,
-                "what trains decides what is saved: a matmul keeps its input only if a gradient "
-                "must flow through it or its weight trains.",
-            ),
-        ],
-    ),  # fmt: skip
-    "11_pad_eos": (
-        "SmolLM2's pad token is its EOS, <|im_end|>. You pad a training batch and set "
-        "labels = -100 wherever input_ids == pad_token_id. What goes wrong?",
-        [
-            (
-                "Nothing: the padding is masked, and the attention mask hides the pads as well",
-                False,
-                "the attention mask is about what positions see; the labels lost more than "
-                "the pads: the id of every pad is also the id of the real EOS.",
-            ),
-            (
-                "The EOS that ends each answer is masked too, so the model never learns to stop",
-                True,
-                "pad and EOS share one id, so masking by id drops the one token that teaches "
-                "the model to end its turn; mask padding by position (the attention mask).",
-            ),
-            (
-                "The prompt tokens are now scored, so the model learns to repeat the definitions",
-                False,
-                "whether the prompt is scored depends on the prompt mask (-100 on the prompt), "
-                "not on how padding is found.",
-            ),
-            (
-                "The loss averages over no tokens in most rows, so training diverges at once",
-                False,
-                "the answer tokens are still scored; the loss stays finite. The harm is quieter.",
-            ),
-        ],
-    ),  # fmt: skip
+    **STACK_QUIZZES,
 }

@@ -85,7 +85,8 @@ def _run_in_sandbox(task, nb, path, board, limit, memory_gb, bwrap, secret, resu
         torch.save(served, inputs)
         pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
         env = sandbox.kernel_env(work, pythonpath, {SPLIT_ENV: "hidden", INPUTS_ENV: str(inputs)})
-        prefix = sandbox.bwrap_command(bwrap, ROOT, work, path) if bwrap else []
+        prefix = (sandbox.bwrap_command(bwrap, ROOT, work, path, task.private_files) if bwrap
+                  else [])  # fmt: skip
         km = sandbox.SandboxKernelManager(sandbox=prefix, memory_bytes=int(memory_gb * 2**30),
                                           workdir=work)  # fmt: skip
         ran = run.execute(nb, km, limit, Path(tmp) / "kernel.log", env=env, cwd=str(work))

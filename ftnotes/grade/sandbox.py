@@ -10,6 +10,8 @@ Inside, the kernel (``python -m ipykernel_launcher``, started by the grader's ow
   notebook's folder hidden behind empty read-only mounts (the course's code and Python
   re-mounted read-only where they live under the home); the one writable place is the run's
   fresh working folder (and the sandbox's private ``/dev/shm``, memory that vanishes with it);
+  a task's ``private_files`` (hidden answers stored as files, e.g. the WordNet rows of the text
+  task's boards) are masked by ``/dev/null`` and the checkout's git folders by empty ones;
   the NVIDIA devices where there are any, for a GPU task (not yet tried on a GPU machine);
 * its own PID namespace, whose first process bwrap ties to the grader (``--die-with-parent``):
   killing bwrap ends every process the notebook started, detached ones and ones ignoring
@@ -99,9 +101,28 @@ def _needed(root: Path) -> list[Path]:
     return out
 
 
-def mounts(root: Path, workdir: Path, notebook: Path) -> list[str]:
+def git_dirs(root: Path) -> list[Path]:
+    """The git folders of the checkout at ``root`` (its ``.git``, or for a worktree the common
+    folder its ``.git`` file points to): every version of every tracked file is in there."""
+    dot = root / ".git"
+    if dot.is_dir():
+        return [dot.resolve()]
+    if not dot.is_file():
+        return []
+    text = dot.read_text(errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        return []
+    own = (root / text.removeprefix("gitdir:").strip()).resolve()
+    common = own / "commondir"
+    base = (own / common.read_text().strip()).resolve() if common.is_file() else own
+    return [d for d in dict.fromkeys((own, base)) if d.is_dir()]
+
+
+def mounts(root: Path, workdir: Path, notebook: Path, private=()) -> list[str]:
     """bwrap's mount arguments: all read-only, the home, /tmp and the notebook's folder hidden
-    (what the kernel needs re-mounted read-only), the working folder the one writable place."""
+    (what the kernel needs re-mounted read-only), the working folder the one writable place.
+    ``private`` files (a task's hidden answers) and the checkout's git folders are masked: a
+    file by ``/dev/null`` (unreadable), a folder by an empty read-only one."""
     needed = _needed(root)
     hidden = [Path("/tmp")]
     for d in (Path.home(), notebook.resolve().parent):
@@ -117,8 +138,15 @@ def mounts(root: Path, workdir: Path, notebook: Path) -> list[str]:
     for n in needed:
         if any(_is_within(n, d) for d in hidden):
             args += ["--ro-bind", str(n), str(n)]
+    gits = git_dirs(root)  # the outermost only: a mount over a folder hides what is inside
+    masked = [d for d in gits if not any(e != d and _is_within(d, e) for e in gits)]
+    for d in masked:
+        args += ["--tmpfs", str(d)]
+    for f in dict.fromkeys(Path(p).resolve() for p in private):
+        if f.is_file():
+            args += ["--ro-bind", "/dev/null", str(f)]
     args += ["--bind", str(workdir), str(workdir)]
-    for d in hidden:
+    for d in hidden + masked:
         args += ["--remount-ro", str(d)]
     return args
 
@@ -168,8 +196,8 @@ class SandboxKernelManager(AsyncKernelManager):
                 self.connection_file, *(extra_arguments or [])]  # fmt: skip
 
 
-def bwrap_command(bwrap: str, root: Path, workdir: Path, notebook: Path) -> list[str]:
+def bwrap_command(bwrap: str, root: Path, workdir: Path, notebook: Path, private=()) -> list[str]:
     """The bwrap prefix of the kernel command (see the module docstring)."""
     caps = ["--cap-drop", "ALL"] if os.geteuid() == 0 else []  # unprivileged: none to drop
-    return [bwrap, *mounts(root, workdir, notebook), "--unshare-all", "--die-with-parent",
+    return [bwrap, *mounts(root, workdir, notebook, private), "--unshare-all", "--die-with-parent",
             "--new-session", *caps, "--unsetenv", "JPY_PARENT_PID", "--chdir", str(workdir)]  # fmt: skip

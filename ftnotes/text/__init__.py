@@ -5,6 +5,7 @@ from ftnotes.text.wordnet import (
     ABSTRACT,
     CATEGORIES,
     CONCRETE,
+    DESCRIPTIONS,
     DataError,
     Definitions,
     load_definitions,
@@ -13,5 +14,5 @@ from ftnotes.text.wordnet import (
     load_rows,
 )
 
-__all__ = ["ABSTRACT", "CATEGORIES", "CONCRETE", "DataError", "Definitions",
+__all__ = ["ABSTRACT", "CATEGORIES", "CONCRETE", "DESCRIPTIONS", "DataError", "Definitions",
            "load_definitions", "load_hidden", "load_pairs", "load_rows"]  # fmt: skip

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ftnotes.checkpoints import DATA_DIR
-from ftnotes.utils import check_int
+from ftnotes.checks import check_int
 
 ABSTRACT = ("act", "attribute", "cognition", "communication", "state", "feeling")
 CONCRETE = ("animal", "plant", "food", "artifact")
@@ -33,10 +33,27 @@ HIDDEN_SPLITS = ("hidden_live", "hidden_final")
 SPLIT_SIZES = {"train": 110, "validation": 40, "test": 150, "hidden_live": 40, "hidden_final": 40}
 FILES = {"public": "nouns.tsv", "hidden": "hidden.tsv", "pairs": "pairs.tsv",
          "license": "LICENSE", "manifest": "manifest.json"}  # fmt: skip
+# lexnames(5WN): each lexicographer file's one-line description (the zero-shot label texts)
+DESCRIPTIONS = {
+    "act": "nouns denoting acts or actions",
+    "attribute": "nouns denoting attributes of people and objects",
+    "cognition": "nouns denoting cognitive processes and contents",
+    "communication": "nouns denoting communicative processes and contents",
+    "state": "nouns denoting stable states of affairs",
+    "feeling": "nouns denoting feelings and emotions",
+    "animal": "nouns denoting animals",
+    "plant": "nouns denoting plants",
+    "food": "nouns denoting foods and drinks",
+    "artifact": "nouns denoting man-made objects",
+    "person": "nouns denoting people",
+    "body": "nouns denoting body parts",
+    "location": "nouns denoting spatial position",
+    "substance": "nouns denoting substances",
+}
 WORDNET_DIR = DATA_DIR / "wordnet"
 BUILD_COMMAND = "python -m ftnotes.text.wordnet_build"
 
-__all__ = ["ABSTRACT", "CONCRETE", "CATEGORIES", "Definitions", "load_definitions",
+__all__ = ["ABSTRACT", "CONCRETE", "CATEGORIES", "DESCRIPTIONS", "Definitions", "load_definitions",
            "load_rows", "load_pairs", "load_hidden", "DataError"]  # fmt: skip
 
 
