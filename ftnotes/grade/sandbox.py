@@ -133,11 +133,17 @@ def mounts(root: Path, workdir: Path, notebook: Path, private=()) -> list[str]:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for gpu in sorted(glob.glob("/dev/nvidia*")):  # a contest GPU, as podman's --device
         args += ["--dev-bind", gpu, gpu]
+    # a hidden folder inside a needed one (the notebook's folder in a checkout under /tmp) is
+    # covered after that one is bound back: mounted before, the bind would cover it again
+    inner = [d for d in hidden if any(_is_within(d, n) and d != n for n in needed)]
     for d in hidden:
-        args += ["--tmpfs", str(d)]
+        if d not in inner:
+            args += ["--tmpfs", str(d)]
     for n in needed:
-        if any(_is_within(n, d) for d in hidden):
+        if any(_is_within(n, d) for d in hidden if d not in inner):
             args += ["--ro-bind", str(n), str(n)]
+    for d in inner:
+        args += ["--tmpfs", str(d)]
     gits = git_dirs(root)  # the outermost only: a mount over a folder hides what is inside
     masked = [d for d in gits if not any(e != d and _is_within(d, e) for e in gits)]
     for d in masked:
