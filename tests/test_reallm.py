@@ -150,7 +150,7 @@ def test_generate_returns_answers_in_the_order_given():
     (["--methods", "full"], "unknown"),
     (["--lr", "lora_all=inf"], "finite number > 0"),
     (["--lr", "lora_all"], "expected METHOD=RATE"),
-    (["--threads", "0"], "--threads: torch threads must be an int >= 1, got '0'"),
+    (["--threads", "0"], "--threads: torch threads must be an int from 1 to this machine's"),
     (["--shots", "-1"], "--shots: must be an int >= 0, got '-1'"),
     (["--steps", "2.5"], "--steps: must be an int >= 1, got '2.5'"),
 ])  # fmt: skip
