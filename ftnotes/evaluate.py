@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import confusion_matrix
 
 from .checks import check_int, check_number
 from .data import as_tensors, check_images, check_labels
@@ -48,6 +47,8 @@ def accuracy(model, data, batch_size: int = 512, forward=None) -> float:
 
 def confusion(model, data, num_classes: int, batch_size: int = 512, forward=None) -> np.ndarray:
     """Confusion matrix (num_classes, num_classes): row = true class, column = predicted."""
+    from sklearn.metrics import confusion_matrix  # here, not above: importing sklearn takes ~1 s
+
     check_int("num_classes", num_classes)
     X, y = as_tensors(data)
     pred = predict(model, X, batch_size, forward)

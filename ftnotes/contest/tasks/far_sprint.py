@@ -10,7 +10,6 @@ clock allows it.
 from __future__ import annotations
 
 import torch
-from sklearn.linear_model import LogisticRegression
 
 from ftnotes.checkpoints import load_pretrained
 from ftnotes.contest.core import ContestData, ContestTask, conceal, numbers_line
@@ -72,6 +71,8 @@ def score(pred, y) -> dict:
 
 def baseline(data, seed: int = 0) -> torch.Tensor:
     """Frozen backbone: class-token features (N, 48) -> scikit-learn logistic regression."""
+    from sklearn.linear_model import LogisticRegression  # imported when used (~1 s)
+
     model = load_pretrained().eval()
     with torch.no_grad():
         f_train, f_test = (model.forward_features(x).numpy() for x in (data.train[0], data.test_x))
