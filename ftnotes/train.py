@@ -72,6 +72,14 @@ def _call(model, x):
     return model(x)
 
 
+def snapshot(model) -> dict:
+    """A copy of ``model.state_dict()`` to load back later: every tensor cloned, detached.
+    Taken twice an epoch (the last finite weights, the best ones); ``copy.deepcopy`` of the same
+    dict took ~7 ms for TinyViT's 72 tensors, as long as a training step, this ~0.2 ms."""
+    return {k: v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)
+            for k, v in model.state_dict().items()}  # fmt: skip
+
+
 class _Stopper:
     """Tracks the monitored validation metric and a copy of the best weights."""
 
@@ -86,7 +94,7 @@ class _Stopper:
         )
         if better and math.isfinite(value):
             self.best, self.best_epoch, self.bad = value, epoch, 0
-            self.best_state = copy.deepcopy(model.state_dict())
+            self.best_state = snapshot(model)
         else:
             self.bad += 1
         return self.patience is not None and self.bad >= self.patience
@@ -250,7 +258,7 @@ def fit(model, train, val=None, *, epochs=10, batch_size=64, seed=0, device=None
     bar = tqdm(range(epochs), desc="fit", leave=False, disable=_quiet(progress))
     start = time.perf_counter()
     for epoch in bar:
-        good_state = copy.deepcopy(model.state_dict())  # the last weights known to be finite
+        good_state = snapshot(model)  # the last weights known to be finite
         try:
             loop.train_epoch(X, y, torch.randperm(len(X), generator=gen), batch_size)
             patience_out = val is not None and loop.validate(val, epoch, stopper)

@@ -1,6 +1,6 @@
 """BitFit's own properties: validation, the delta is a bias on the channel dimension of every
 supported layer, counts, merged it changes biases only, any torch model. The shared contract
-(identity, on/off, merge, files, stacking, tasks) is test_peft_contract.py."""
+(identity, on/off, merge, files, stacking, tasks) is test_peft_contract*.py."""
 
 import copy
 

@@ -1,5 +1,5 @@
 """DoRA's own properties: the magnitude/direction formula, counts, peft's twin (merged and
-not). The shared contract (identity, on/off, merge, files, tasks) is test_peft_contract.py."""
+not). The shared contract (identity, on/off, merge, files, tasks) is test_peft_contract*.py."""
 
 import copy
 

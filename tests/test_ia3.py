@@ -1,6 +1,6 @@
 """IA3's own properties: validation, the input/output scaling formula, counts, a zero entry
 refused at unmerge, peft's twin (merged and not). The shared contract (identity, on/off,
-merge, files, stacking, tasks) is test_peft_contract.py."""
+merge, files, stacking, tasks) is test_peft_contract*.py."""
 
 import copy
 import warnings

@@ -5,19 +5,11 @@ import math
 
 import pytest
 import torch
-from peft_helpers import tiny_vit
+from peft_helpers import tiny_data, tiny_vit
 from torch.utils.data import TensorDataset
 
 from ftnotes.strategies import freeze
-from ftnotes.train import History, adamw_state_bytes, fit
-
-
-def tiny_data(n=96, num_classes=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, num_classes, (n,), generator=g)
-    X = torch.rand(n, 1, 8, 8, generator=g) * 0.3
-    X[torch.arange(n), 0, y, :] += 0.7  # class c lights up row c: learnable in a few steps
-    return X, y
+from ftnotes.train import History, adamw_state_bytes, fit, snapshot
 
 
 def test_fit_lowers_loss_and_fills_history():
@@ -313,82 +305,6 @@ def test_raise_diverged_raises_instead_of_flagging(capsys):
     assert "⚠️" not in capsys.readouterr().out
 
 
-# --- weight decay: not on biases, norms, the class token, the position embeddings ---
-
-
-def test_decay_rule_on_a_tinyvit():
-    from ftnotes.train import decay_param_groups
-
-    model = tiny_vit(3)
-    names = {id(p): n for n, p in model.named_parameters()}
-    decay, no_decay = decay_param_groups(model, 0.05)
-    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
-    d = {names[id(p)] for p in decay["params"]}
-    nd = {names[id(p)] for p in no_decay["params"]}
-    assert d | nd == set(names.values()) and not d & nd
-    assert {"cls_token", "pos_embed", "norm.weight", "norm.bias", "head.bias"} <= nd
-    assert {"head.weight", "patch_embed.weight", "blocks.0.attn.q_proj.weight"} <= d
-    assert all(n.endswith(".bias") or "norm" in n or n in ("cls_token", "pos_embed") for n in nd)
-    assert all(p.ndim >= 2 for p in decay["params"])
-
-
-def test_decay_rule_on_a_lora_wrapped_tinyvit_and_prompts_keep_decay():
-    from ftnotes import peft
-    from ftnotes.train import decays
-
-    model = peft.add_lora(tiny_vit(3), peft.LoraConfig(r=2, lora_alpha=4))
-    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    lora = [n for n in trained if "lora_" in n]
-    assert lora and all(decays(n, trained[n]) for n in lora)  # A and B are matrices
-    assert decays("head.weight", trained["head.weight"])
-    assert not decays("head.bias", trained["head.bias"])
-    frozen = dict(model.named_parameters())
-    assert not any(decays(n, p) for n, p in frozen.items() if n.endswith(("cls_token", "pos_embed")))
-    prompted = peft.PromptTunedViT(tiny_vit(3), peft.PromptTuningConfig(num_virtual_tokens=4))
-    prefixed = peft.PrefixTunedViT(tiny_vit(3), peft.PrefixTuningConfig(num_virtual_tokens=4))
-    assert decays("prompt_embeddings", prompted.prompt_embeddings)  # (L, P, D): decayed
-    learned = [(n, p) for n, p in prefixed.named_parameters() if "prefix" in n]
-    assert learned and all(decays(n, p) for n, p in learned if p.ndim >= 2)
-
-
-def test_fit_decays_only_the_matrices():
-    # a loss of zero: AdamW's update is 0, so only decoupled weight decay moves the weights
-    X, y = tiny_data()
-    model = tiny_vit(3)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-
-    def zero(model, xb, yb):
-        out = model(xb)
-        return 0.0 * out.sum(), out
-
-    fit(model, (X, y), epochs=1, lr=1e-2, weight_decay=0.5, batch_size=32, progress=False,
-        loss_fn=zero)  # fmt: skip
-    for n, p in model.named_parameters():
-        moved = not torch.equal(before[n], p.detach())
-        assert moved == (p.ndim >= 2 and n not in ("cls_token", "pos_embed")), n
-
-
-def test_layerwise_groups_are_split_by_fit_and_state_bytes_still_match():
-    from ftnotes.strategies import layerwise_lr_groups
-
-    X, y = tiny_data()
-    model = tiny_vit(3)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    groups = layerwise_lr_groups(model, 1e-2, 0.5, weight_decay=0.5)
-
-    def zero(model, xb, yb):
-        out = model(xb)
-        return 0.0 * out.sum(), out
-
-    h = fit(model, (X, y), epochs=1, batch_size=32, progress=False, param_groups=groups,
-            loss_fn=zero)  # fmt: skip
-    for n, p in model.named_parameters():
-        moved = not torch.equal(before[n], p.detach())
-        assert moved == (p.ndim >= 2 and n not in ("cls_token", "pos_embed")), n
-    assert h.optimizer_state_bytes == adamw_state_bytes(model)  # split groups, same state
-    assert all(g["weight_decay"] == 0.5 for g in groups)  # the caller's groups are untouched
-
-
 # --- pinned numbers: a refactor of the loop must not move them ---
 
 PINNED_LOSS = [1.111547, 1.105726, 1.083287, 1.065027, 1.00128, 1.184002, 1.121951, 1.068519,
@@ -441,3 +357,14 @@ def test_option_groups_refuse_bad_values_and_unknown_names():
         fit(tiny_vit(3), (X, y), optimization={"lr": 1e-3}, progress=False)
     with pytest.raises(TypeError, match=r"unexpected keyword arguments \['learning_rate'\]"):
         fit(tiny_vit(3), (X, y), learning_rate=1e-3, progress=False)
+
+
+def test_snapshot_is_a_copy_that_later_training_leaves_alone():
+    model = tiny_vit(3)
+    state = snapshot(model)
+    assert state.keys() == model.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    fit(model, tiny_data(), epochs=1, lr=1e-2, batch_size=32, progress=False)
+    assert any(not torch.equal(state[k], v) for k, v in model.state_dict().items())
+    model.load_state_dict(state)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
