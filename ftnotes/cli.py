@@ -1,5 +1,6 @@
-"""The argument checks of the command-line tools (``bench``, ``lm_bench``, ``pretrain``,
-``pretrain_lm``), written once as ``argparse`` ``type=`` functions.
+"""The argument checks of the command-line tools (``bench``, ``lm_bench``, ``reallm_bench``,
+``text.bench``, ``pretrain``, ``pretrain_lm``), written once as ``argparse`` ``type=`` functions,
+and the options the benches share (:func:`bench_parser`).
 
 argparse calls them while it parses, before any work starts, and turns their
 ``ArgumentTypeError`` into a usage error (exit status 2) that names the option, the value and
@@ -145,3 +146,26 @@ def output_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text!r}: {problem}; give a file path in a folder "
                                          f"you can write")  # fmt: skip
     return path
+
+
+def bench_parser(prog: str, description: str, methods, lr_from: str,
+                 seeds: int = 3) -> argparse.ArgumentParser:  # fmt: skip
+    """A parser with the options every bench shares, each checked while parsing: ``--seeds``,
+    ``--methods`` (a comma list of ``methods``), ``--lr METHOD=RATE`` (repeatable, instead of
+    ``lr_from``'s), ``--threads`` (the course's rule: 1, or ``$FTNOTES_THREADS``) and
+    ``--json`` (its folder checked before the bench starts, the file written atomically)."""
+    from ftnotes.utils import THREADS_HELP, default_threads
+
+    methods = tuple(methods)
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--seeds", type=positive_int, default=seeds,
+                    help=f"seeds 0..N-1 (default {seeds})")  # fmt: skip
+    ap.add_argument("--methods", type=names(methods), default=methods,
+                    help=f"comma list (default: all of {','.join(methods)})")  # fmt: skip
+    ap.add_argument("--lr", type=name_rate(methods), action="append", default=[],
+                    metavar="METHOD=RATE", help=f"a method's learning rate instead of "
+                    f"{lr_from} (repeatable)")  # fmt: skip
+    ap.add_argument("--threads", type=threads, default=default_threads(), help=THREADS_HELP)
+    ap.add_argument("--json", type=output_path, help="also write every run as JSON (checked "
+                    "before the bench starts; written atomically)")  # fmt: skip
+    return ap

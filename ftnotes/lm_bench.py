@@ -12,7 +12,6 @@ against learning the target.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 
@@ -20,7 +19,7 @@ from ftnotes import cli
 from ftnotes.lm import corpus, load_pretrained_lm
 from ftnotes.lm.methods import LR, METHODS, STEPS, run
 from ftnotes.lm.sft import evaluate_skills
-from ftnotes.utils import THREADS_HELP, default_threads, pinned_threads, write_json
+from ftnotes.utils import pinned_threads, write_json
 
 N_TRAIN, N_TEST, N_SOURCE = 300, 100, 20
 
@@ -76,19 +75,10 @@ def markdown(rows, result) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ftnotes.lm_bench",
-                                 description=__doc__.split("\n")[0])  # fmt: skip
-    ap.add_argument("--seeds", type=cli.positive_int, default=3, help="seeds 0..N-1 (default 3)")
-    ap.add_argument("--methods", type=cli.names(METHODS), default=METHODS,
-                    help=f"comma list (default: all of {','.join(METHODS)})")  # fmt: skip
+    ap = cli.bench_parser("python -m ftnotes.lm_bench", __doc__.split("\n")[0], METHODS,
+                          "ftnotes.lm.methods.LR")  # fmt: skip
     ap.add_argument("--n-train", type=cli.positive_int, default=N_TRAIN)
     ap.add_argument("--steps", type=cli.positive_int, default=STEPS)
-    ap.add_argument("--threads", type=cli.threads, default=default_threads(), help=THREADS_HELP)
-    ap.add_argument("--lr", type=cli.name_rate(METHODS), action="append", default=[],
-                    metavar="METHOD=RATE", help="a method's learning rate instead of "
-                    "ftnotes.lm.methods.LR (repeatable)")  # fmt: skip
-    ap.add_argument("--json", type=cli.output_path, help="also write every run as JSON (checked "
-                    "before the bench starts; written atomically)")  # fmt: skip
     args = ap.parse_args(argv)
     with pinned_threads(args.threads):
         result = bench(args.methods, args.seeds, args.n_train, args.steps, dict(args.lr))

@@ -13,7 +13,6 @@ method's rate from ``ftnotes.reallm.methods.LR``.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 
@@ -85,11 +84,8 @@ def markdown(rows, result) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ftnotes.reallm_bench",
-                                 description=__doc__.split("\n")[0])  # fmt: skip
-    ap.add_argument("--seeds", type=cli.positive_int, default=3, help="seeds 0..N-1 (default 3)")
-    ap.add_argument("--methods", type=cli.names(methods.METHODS), default=methods.METHODS,
-                    help=f"comma list (default: all of {','.join(methods.METHODS)})")  # fmt: skip
+    ap = cli.bench_parser("python -m ftnotes.reallm_bench", __doc__.split("\n")[0],
+                          methods.METHODS, "ftnotes.reallm.methods.LR")  # fmt: skip
     ap.add_argument("--steps", type=cli.positive_int, default=methods.STEPS)
     ap.add_argument("--batch-size", type=cli.positive_int, default=methods.BATCH_SIZE)
     ap.add_argument("--n-train", type=cli.positive_int, default=N_TRAIN, help="per category")
@@ -97,12 +93,6 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="test", choices=("test", "validation"))
     ap.add_argument("--shots", type=cli.nonnegative_int, default=SHOTS,
                     help="few-shot examples (0: none)")  # fmt: skip
-    ap.add_argument("--lr", type=cli.name_rate(methods.METHODS), action="append", default=[],
-                    metavar="METHOD=RATE", help="a method's learning rate instead of "
-                    "ftnotes.reallm.methods' (repeatable)")  # fmt: skip
-    ap.add_argument("--threads", type=cli.threads, default=1, help="torch threads (default 1)")
-    ap.add_argument("--json", type=cli.output_path, help="also write every run as JSON (checked "
-                    "before the bench starts; written atomically)")  # fmt: skip
     args = ap.parse_args(argv)
     with pinned_threads(args.threads):
         result = bench(args.methods, args.seeds, args.steps, args.n_train, args.n_test, args.split,

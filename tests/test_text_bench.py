@@ -27,7 +27,7 @@ except WeightsError:
     (["--seeds", "0"], "--seeds must be an int in"),
     (["--per-class", "111"], r"--per-class must be an int in \[1, 110\]"),
     (["--epochs", "0"], "--epochs must be"),
-    (["--threads", "0"], "--threads must be"),
+    (["--threads", "0"], "--threads: torch threads must be an int from 1"),
     (["--r", "0"], "--r must be"),
     (["--split", "train"], "--split must be one of"),
     (["--split", "hidden_live"], "--split must be one of"),

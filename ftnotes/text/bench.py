@@ -19,10 +19,10 @@ import statistics
 import sys
 import time
 
-from ftnotes.bench import unwritable
+from ftnotes import cli
 from ftnotes.text.methods import BASELINES, LR, METHODS, R, run
 from ftnotes.text.wordnet import ABSTRACT, CATEGORIES, CONCRETE, PUBLIC_SPLITS, SPLIT_SIZES
-from ftnotes.utils import pinned_threads, write_json
+from ftnotes.utils import THREADS_HELP, default_threads, pinned_threads, write_json
 
 COMMAND = "python -m ftnotes.text.bench"
 PER_CLASS, EPOCHS = 45, 3  # the notebook's budget (notebook 10's settings)
@@ -139,8 +139,9 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="test", help="test (default) or validation")
     ap.add_argument("--lr", action="append", metavar="METHOD=RATE", help="replace a rate")
     ap.add_argument("--r", type=int, default=R, help=f"LoRA rank (default {R})")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    ap.add_argument("--json", default=None, help="also write every run here (JSON)")
+    ap.add_argument("--threads", type=cli.threads, default=default_threads(), help=THREADS_HELP)
+    ap.add_argument("--json", type=cli.output_path, help="also write every run as JSON (checked "
+                    "before the bench starts; written atomically)")  # fmt: skip
     args = ap.parse_args(argv)
     try:
         cats, methods = parse_categories(args.categories), parse_methods(args.methods)
@@ -149,14 +150,11 @@ def main(argv=None) -> int:
         ap.error(str(err))
     for flag, value, top in (("--seeds", args.seeds, 100), ("--per-class", args.per_class,
                              SPLIT_SIZES["train"]), ("--epochs", args.epochs, 100),
-                             ("--threads", args.threads, 256), ("--r", args.r, 384)):  # fmt: skip
+                             ("--r", args.r, 384)):  # fmt: skip
         if not 1 <= value <= top:
             ap.error(f"{flag} must be an int in [1, {top}], got {value}")
     if args.split not in PUBLIC_SPLITS[1:]:
         ap.error(f"--split must be one of {PUBLIC_SPLITS[1:]}, got {args.split!r}")
-    problem = unwritable(args.json)
-    if problem:  # say so now: the run takes minutes and its results would be lost
-        ap.error(f"--json {args.json}: {problem}")
     with pinned_threads(args.threads):  # BLAS too (sklearn)
         payload = bench(cats, methods, args.seeds, args.per_class, args.epochs, args.split, lrs,
                         args.threads, args.r)  # fmt: skip
