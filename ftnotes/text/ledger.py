@@ -23,6 +23,7 @@ import torch
 
 from ftnotes.checks import check_int
 from ftnotes.text.encoder import embed
+from ftnotes.train import snapshot
 
 __all__ = ["step_ms", "saved_bytes", "similarity_auc"]
 
@@ -38,7 +39,7 @@ def step_ms(models: dict, batch: dict, rounds: int = 5, warmup: int = 1,
     check_int("warmup", warmup, 0)
     if not models:
         raise ValueError("models must be a non-empty dict of name -> model")
-    saved = {n: {k: v.detach().clone() for k, v in m.state_dict().items()} for n, m in models.items()}
+    saved = {n: snapshot(m) for n, m in models.items()}
     modes = {n: m.training for n, m in models.items()}
     unknown = [n for n in forward_only if n not in models]
     if unknown:
