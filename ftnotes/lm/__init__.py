@@ -22,9 +22,4 @@ def __getattr__(name):
     return getattr(importlib.import_module(f"ftnotes.lm.{_MODULE_OF[name]}"), name)
 
 
-__all__ = [
-    "SOURCE_SKILLS", "TARGET_SKILL", "Example", "build_tokenizer", "encode_examples",
-    "encode_prompts", "evaluate", "evaluate_skills", "exact_match", "generate_answers",
-    "lm_config", "load_lm_manifest", "load_pretrained_lm", "new_model", "prompt_text",
-    "train_sft", "verify_lm",
-]  # fmt: skip
+__all__ = list(_MODULE_OF)
