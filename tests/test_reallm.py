@@ -163,3 +163,17 @@ def test_bench_refuses_bad_arguments_before_loading(argv, message, monkeypatch, 
     with pytest.raises(SystemExit) as err:
         reallm_bench.main(argv)
     assert err.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_answer_logprobs_scores_only_the_labelled_positions_and_equals_the_full_softmax():
+    model = tiny_model()
+    rows = task.prompt_completion(TOK, EXAMPLES)
+    batch = sft.answer_only_batch(TOK, rows)
+    got = sft.answer_logprobs(model, batch)
+    with torch.no_grad():  # the whole vocabulary at every position, then the labelled tokens
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"][:, 1:]
+    full = torch.log_softmax(logits[:, :-1], -1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    assert got.shape == labels.shape
+    assert torch.allclose(got, full * (labels != -100), atol=1e-5)
+    assert (got[labels == -100] == 0).all() and (got[labels != -100] < 0).all()

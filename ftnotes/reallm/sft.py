@@ -65,12 +65,20 @@ def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def answer_logprobs(model, batch) -> torch.Tensor:
-    """Log-probability the model gives each labelled token, ``(N, T - 1)`` (0 elsewhere)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    labels = batch["labels"][:, 1:]
-    logp = torch.log_softmax(_at_least_fp32(logits[:, :-1]), -1)
-    picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return picked * (labels != IGNORE)
+    """Log-probability the model gives each labelled token, ``(N, T - 1)`` (0 elsewhere).
+
+    Only the positions that predict a labelled token go through the LM head and the softmax
+    (transformers' ``logits_to_keep`` with a boolean ``(N, T)`` mask): with a 49,152-token
+    vocabulary, projecting every prompt position too costs more than the rest of the pass."""
+    labels = batch["labels"][:, 1:]  # position t predicts token t + 1
+    scored = labels != IGNORE  # (N, T - 1)
+    keep = torch.nn.functional.pad(scored, (0, 1), value=False)  # (N, T): the last predicts nothing
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   logits_to_keep=keep).logits  # (number of scored tokens, V)  # fmt: skip
+    logp = torch.log_softmax(_at_least_fp32(logits), -1)
+    out = torch.zeros(labels.shape, dtype=logp.dtype, device=logp.device)
+    out[scored] = logp.gather(-1, labels[scored].unsqueeze(-1)).squeeze(-1)
+    return out
 
 
 def sft_config(steps: int, lr: float, batch_size: int = 8, seed: int = 0, device=None,
