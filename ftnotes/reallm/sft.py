@@ -69,7 +69,8 @@ def answer_logprobs(model, batch) -> torch.Tensor:
 
     Only the positions that predict a labelled token go through the LM head and the softmax
     (transformers' ``logits_to_keep`` with a boolean ``(N, T)`` mask): with a 49,152-token
-    vocabulary, projecting every prompt position too costs more than the rest of the pass."""
+    vocabulary the prompt positions' logits and their softmax were about a fifth of the pass
+    (:func:`ftnotes.reallm.forgetting.answer_loglik` on SmolLM2, one EPYC core: 3.1 s, now 2.5 s)."""
     labels = batch["labels"][:, 1:]  # position t predicts token t + 1
     scored = labels != IGNORE  # (N, T - 1)
     keep = torch.nn.functional.pad(scored, (0, 1), value=False)  # (N, T): the last predicts nothing
