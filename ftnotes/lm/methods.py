@@ -26,7 +26,7 @@ import torch
 from ftnotes.checks import check_choice
 from ftnotes.lm.model import new_model
 from ftnotes.lm.sft import evaluate, evaluate_skills, train_sft
-from ftnotes.utils import check_int
+from ftnotes.utils import check_int, count_params
 
 METHODS = ("scratch", "full", "lora", "prompt", "prefix", "prefix_mlp")
 # One learning rate per method, chosen on the notebook's budget (100 steps, 300 examples, the
@@ -136,7 +136,7 @@ def run(method, base, tokenizer, train, test, source_sets, size=None, lr=None, s
     ``source_sets`` (``{skill: examples}``, forgetting). Returns ``(model, Run)``."""
     lr = LR[method] if lr is None else lr
     model = make(method, base, size, seed)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    trainable = count_params(model, trainable_only=True)
     hist = train_sft(model, tokenizer, train, steps=steps, lr=lr, batch_size=batch_size,
                      seed=seed, mask_prompt=mask_prompt)  # fmt: skip
     target = evaluate(model, tokenizer, test)

@@ -22,7 +22,7 @@ import torch
 
 from ftnotes.checks import check_int
 from ftnotes.reallm import forgetting, sft, task
-from ftnotes.utils import set_seed
+from ftnotes.utils import count_params, set_seed
 
 METHODS = ("lora_qv", "lora_all", "top_layers")
 TARGETS = {"lora_qv": ["q_proj", "v_proj"], "lora_all": "all-linear"}
@@ -126,7 +126,7 @@ def run(method, base, tokenizer, train_examples, test_examples, steps=STEPS, lr=
               trainer.args.learning_rate, steps, batch_size, seed, len(rows),
               task.accuracy(task.predict(model, tokenizer, test_examples), test_examples),
               forgetting.answer_loglik(model, tokenizer),
-              sum(p.numel() for p in model.parameters() if p.requires_grad), seconds,
+              count_params(model, trainable_only=True), seconds,
               trainer.state.log_history[-1]["train_runtime"] / steps, sum(tail) / len(tail))  # fmt: skip
     return trainer, rec
 

@@ -26,7 +26,7 @@ from ftnotes.text import finetune
 from ftnotes.text.encoder import embed
 from ftnotes.text.ledger import similarity_auc
 from ftnotes.text.wordnet import DESCRIPTIONS, load_definitions
-from ftnotes.utils import pinned_threads
+from ftnotes.utils import count_params, pinned_threads
 
 BASELINES = ("tfidf", "zero_shot", "probe")
 FINETUNED = ("lora", "lora_qv", "full", "scratch")
@@ -121,7 +121,7 @@ def run_finetune(method, train, test, tokenizer, seed=0, lr=None, epochs=3, r=R,
                                       threads, device, desc=method)  # fmt: skip
     with pinned_threads(threads):
         scores = trainer.evaluate(test_ds)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    trainable = count_params(model, trainable_only=True)
     extra = {"steps": trainer.state.global_step, "train_loss": trainer.state.log_history[-1].get(
         "train_loss")}
     if pairs is not None:
