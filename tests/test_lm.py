@@ -292,20 +292,24 @@ def test_prompt_tuning_typed_out_equals_peft(tok, tiny):
     peft.PrefixTuningConfig(num_virtual_tokens=3, task_type="CAUSAL_LM", encoder_hidden_size=32),
 ], ids=["prompt", "prefix"])  # fmt: skip
 def test_generation_of_prompt_learning_follows_the_forward_pass(tok, config):
-    # peft 0.21 + transformers 5: generate() drops a prefix; we decode by forward passes
+    # peft 0.21 + transformers 5: generate() drops a prefix; we decode with a cache and position
+    # ids of our own. Reference: each prompt alone, no padding, a full forward pass per token.
     model = methods.wrap(lm.new_model(0, num_hidden_layers=1, hidden_size=32), config)
     with torch.no_grad():
         for p in model.parameters():
             if p.requires_grad:
                 p.normal_()
-    prompts = ["copy ab", "reverse abcde"]
-    got = sft.generate_answers(model, tok, prompts, max_new_tokens=1)
+    prompts = ["copy ab", "reverse abcde", "3+4", "copy abcdefghij"]  # four lengths
+    got = sft.generate_answers(model, tok, prompts, max_new_tokens=5)
     for prompt, answer in zip(prompts, got):
-        ids = tok(sft.prompt_text(prompt), add_special_tokens=False, return_tensors="pt")
+        ids = tok(sft.prompt_text(prompt), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        new = []
         with torch.no_grad():
-            first = model(**ids).logits[0, -1].argmax().item()
-        want = "" if first == tok.eos_token_id else tok.decode([first], skip_special_tokens=True)
-        assert answer == want
+            while len(new) < 5 and tok.eos_token_id not in new:
+                new.append(model(input_ids=ids).logits[0, -1].argmax().item())
+                ids = torch.cat([ids, torch.tensor([[new[-1]]])], 1)
+        want = new[: new.index(tok.eos_token_id)] if tok.eos_token_id in new else new
+        assert answer == tok.decode(want, skip_special_tokens=True), prompt
 
 
 @pytest.mark.slow
