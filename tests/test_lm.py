@@ -312,6 +312,15 @@ def test_generation_of_prompt_learning_follows_the_forward_pass(tok, config):
         assert answer == tok.decode(want, skip_special_tokens=True), prompt
 
 
+@pytest.mark.parametrize("config", [
+    None, peft.PromptTuningConfig(num_virtual_tokens=3, task_type="CAUSAL_LM"),
+], ids=["plain", "prompt"])  # fmt: skip
+def test_no_prompts_get_no_answers(tok, config):
+    model = lm.new_model(0, num_hidden_layers=1, hidden_size=32)
+    model = methods.wrap(model, config) if config else model
+    assert sft.generate_answers(model, tok, []) == []
+
+
 @pytest.mark.slow
 def test_pretraining_is_deterministic_from_the_seed(tmp_path):
     from ftnotes import pretrain_lm

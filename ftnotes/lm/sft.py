@@ -235,6 +235,8 @@ def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 14,
     model.eval()
     eos = tokenizer.eos_token_id
     rows: list[list[int]] = []
+    if isinstance(prompts, (list, tuple)) and not prompts:
+        return []  # nothing to answer (the tokenizer fails on an empty padded batch)
     if is_prompt_learning(model):
         enc = encode_prompts(tokenizer, prompts, max_new_tokens, model)
         rows = _greedy_prompt_learning(model, enc["input_ids"], enc["attention_mask"],
