@@ -150,6 +150,18 @@ def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+_SCRATCH: list[tempfile.TemporaryDirectory] = []
+
+
+def scratch_dir() -> str:
+    """One empty folder per process for the ``output_dir`` of a ``Trainer`` that saves nothing
+    (``save_strategy="no"``), deleted when the process ends. A ``mkdtemp`` per run left an empty
+    folder in the system's temp folder behind every training (a test run left about 70)."""
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="ftnotes-trainer-"))
+    return _SCRATCH[0].name
+
+
 def replace_dir(new, final) -> Path:
     """Move the finished folder ``new`` to ``final`` (same parent folder), replacing what is
     there. The previous folder is renamed aside (to ``.<name>.old``) and deleted only once

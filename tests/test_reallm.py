@@ -4,6 +4,7 @@ model, forgetting, generation order, and the bench's argument checks."""
 
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,6 +110,21 @@ def test_sft_config_switches_off_bf16_and_checkpointing_on_a_cpu(tmp_path):
                         (dict(steps=2, lr=1e-3, batch_size=0), "batch_size must be an int >= 1")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             sft.sft_config(**kw)
+
+
+def test_runs_without_an_output_dir_share_one_scratch_folder():
+    import tempfile
+
+    from ftnotes.utils import scratch_dir
+
+    def ours():
+        return {p.name for p in Path(tempfile.gettempdir()).iterdir() if "ftnotes" in p.name}
+
+    first = sft.sft_config(2, 1e-3, device="cpu").output_dir
+    before = ours()
+    again = sft.sft_config(2, 1e-3, device="cpu").output_dir
+    assert first == again == scratch_dir() and Path(first).is_dir()
+    assert ours() == before  # no new folder per run, as mkdtemp left behind every training
 
 
 def test_freeze_except_top_trains_the_last_layers_and_the_norm():

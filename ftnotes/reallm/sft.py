@@ -17,7 +17,6 @@ never learns to stop. Padding must be masked by position (the attention mask), n
 from __future__ import annotations
 
 import math
-import tempfile
 import warnings
 
 import torch
@@ -96,7 +95,7 @@ def sft_config(steps: int, lr: float, batch_size: int = 8, seed: int = 0, device
     from trl import SFTConfig
 
     from ftnotes.checks import check_int
-    from ftnotes.utils import get_device
+    from ftnotes.utils import get_device, scratch_dir
 
     check_int("steps", steps)
     check_int("batch_size", batch_size)
@@ -105,7 +104,7 @@ def sft_config(steps: int, lr: float, batch_size: int = 8, seed: int = 0, device
     device = get_device() if device is None else torch.device(device)
     gpu_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     kw = dict(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="ftnotes11-"), max_steps=steps,
+        output_dir=output_dir or scratch_dir(), max_steps=steps,
         per_device_train_batch_size=batch_size, learning_rate=lr, lr_scheduler_type="linear",
         warmup_steps=max(1, steps // 10), weight_decay=0.0, max_grad_norm=1.0, seed=seed,
         data_seed=seed, completion_only_loss=True, max_length=None, save_strategy="no",

@@ -17,7 +17,6 @@ One path for every fine-tuned method of notebook 10 and its bench:
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import warnings
 
@@ -29,7 +28,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from ftnotes.checks import check_int
 from ftnotes.text.encoder import check_texts, load_encoder, model_dir
-from ftnotes.utils import get_device, pinned_threads, set_seed
+from ftnotes.utils import get_device, pinned_threads, scratch_dir, set_seed
 
 METHODS = ("full", "lora", "scratch")
 ALL_LINEAR = ("query", "key", "value", "attention.output.dense", "intermediate.dense",
@@ -198,8 +197,7 @@ def train(model, tokenizer, train_ds, lr, epochs, batch_size=16, seed=0, threads
     check_int("threads", threads)
     if not (isinstance(lr, float | int) and 0 < lr < 1):
         raise ValueError(f"lr must be a number in (0, 1), got {lr!r}")
-    out = tempfile.mkdtemp(prefix="ftnotes-text-")
-    args = training_args(out, float(lr), epochs, batch_size, seed, device, **overrides)
+    args = training_args(scratch_dir(), float(lr), epochs, batch_size, seed, device, **overrides)
     trainer = Trainer(model=model, args=args, train_dataset=train_ds,
                       data_collator=DataCollatorWithPadding(tokenizer),
                       compute_metrics=compute_metrics, callbacks=[OneBar(desc)])  # fmt: skip
