@@ -26,10 +26,13 @@ models: $(STAMP)
 lab: $(STAMP) models
 	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/
 
-# The whole suite: lint, unit tests, nbval over every notebook, the browser test.
+# The whole suite: lint, unit tests, nbval over every notebook, the browser test. Two pytest
+# processes side by side (tools/lanes.py: the notebook-running tests, and the rest), since every
+# test runs torch on one thread; TEST_LANES=1 runs one pytest over everything.
+TEST_LANES ?= 2
 test: $(STAMP) models lint
-	TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
-		--durations=25 $(PYTEST_FLAGS)
+	TQDM_DISABLE=1 $(BIN)/python tools/lanes.py --lanes $(TEST_LANES) -- \
+		--nbval-lax --nbval-current-env --durations=25 $(PYTEST_FLAGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ftnotes tests notebooks
