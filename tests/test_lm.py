@@ -127,6 +127,8 @@ def test_unknown_special_token_and_character_are_clear_errors(tok):
         sft.encode_examples(tok, [Example("copy", "copy ab", "a.b")])
     with pytest.raises(ValueError, match="list of str"):
         sft.encode_prompts(tok, "copy ab")
+    with pytest.raises(ValueError, match="prompts must not be empty"):
+        sft.encode_prompts(tok, [])  # was an IndexError inside the tokenizer
 
 
 def test_too_long_prompt_names_the_context(tok, tiny):

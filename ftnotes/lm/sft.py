@@ -146,19 +146,21 @@ def encode_examples(tokenizer, examples, mask_prompt: bool = True, model=None) -
 def encode_prompts(tokenizer, prompts, max_new_tokens: int = 0, model=None) -> dict:
     """Left-padded generation batch: ``input_ids`` and ``attention_mask``, ``(N, T)`` int64.
 
-    Raises ValueError if a prompt has a character or special token the tokenizer does not know,
-    or if ``model``'s virtual tokens (prompt or prefix tuning), the prompt and
+    Raises ValueError for an empty list, if a prompt has a character or special token the
+    tokenizer does not know, or if ``model``'s virtual tokens (prompt or prefix tuning), the prompt and
     ``max_new_tokens`` (an int >= 0) together exceed the model's context.
     """
     check_int("max_new_tokens", max_new_tokens, minimum=0)
     context, said = _positions(tokenizer, model)
     if isinstance(prompts, str):
         raise ValueError("prompts must be a list of str, got one str (wrap it in a list)")
+    if not len(prompts):  # the tokenizer's own error on [] is an IndexError deep inside it
+        raise ValueError("prompts must not be empty: pass at least one prompt (a str)")
     check_texts(tokenizer, list(prompts), lambda i: f"prompts[{i}]")
     texts = [prompt_text(p) for p in prompts]
     enc = tokenizer(texts, add_special_tokens=False, padding=True, padding_side="left",
                     return_tensors="pt", verbose=False)  # fmt: skip
-    longest = int(enc["attention_mask"].sum(1).max()) if len(texts) else 0
+    longest = int(enc["attention_mask"].sum(1).max())
     if longest + max_new_tokens > context:
         i = int(enc["attention_mask"].sum(1).argmax())
         raise ValueError(
@@ -236,7 +238,7 @@ def generate_answers(model, tokenizer, prompts, max_new_tokens: int = 14,
     eos = tokenizer.eos_token_id
     rows: list[list[int]] = []
     if isinstance(prompts, (list, tuple)) and not prompts:
-        return []  # nothing to answer (the tokenizer fails on an empty padded batch)
+        return []  # nothing to answer (encode_prompts refuses an empty list)
     if is_prompt_learning(model):
         enc = encode_prompts(tokenizer, prompts, max_new_tokens, model)
         rows = _greedy_prompt_learning(model, enc["input_ids"], enc["attention_mask"],
