@@ -123,11 +123,11 @@ def test_notebooks_hold_with_weights_regenerated_under_another_thread_count(tmp_
     the floats differ, and every assert of notebooks 00-06 must still hold (about 9 minutes).
 
     The pretraining runs in its own process with OpenMP's passive wait policy (it changes how
-    idle threads wait, not how the work is split): ``make test`` runs another pytest lane beside this one, and two threads that
-    spin while they wait for each other on a core the other lane holds made this test take
-    2,074 s instead of 509 (a 2-core Ice Lake Xeon); waiting passively, two threads run about
-    as fast as one when the other core is busy (a training loop: 19.5 s against 26.3 s
-    spinning, 19.4 s on one thread)."""
+    idle threads wait, not how the work is split): ``make test`` runs another pytest lane beside
+    this one, and two threads spinning while they wait for each other on a core the other lane
+    holds made this test take 2,074 s instead of 509 (a 2-core Ice Lake Xeon); waiting
+    passively, two threads run about as fast as one when the other core is busy (a training
+    loop: 19.5 s against 26.3 s spinning, 19.4 s on one thread)."""
     out = tmp_path / "data"
     run = subprocess.run([sys.executable, "-m", "ftnotes.pretrain", "--threads", "2",
                           "--no-transfer", "--out", str(out)], capture_output=True, text=True,
