@@ -147,8 +147,8 @@ def encode_prompts(tokenizer, prompts, max_new_tokens: int = 0, model=None) -> d
     """Left-padded generation batch: ``input_ids`` and ``attention_mask``, ``(N, T)`` int64.
 
     Raises ValueError for an empty list, if a prompt has a character or special token the
-    tokenizer does not know, or if ``model``'s virtual tokens (prompt or prefix tuning), the prompt and
-    ``max_new_tokens`` (an int >= 0) together exceed the model's context.
+    tokenizer does not know, or if ``model``'s virtual tokens (prompt or prefix tuning), the
+    prompt and ``max_new_tokens`` (an int >= 0) together exceed the model's context.
     """
     check_int("max_new_tokens", max_new_tokens, minimum=0)
     context, said = _positions(tokenizer, model)
