@@ -8,6 +8,7 @@ Every notebook and script calls :func:`set_seed` right before a random step that
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -150,16 +151,16 @@ def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-_SCRATCH: list[tempfile.TemporaryDirectory] = []
+@functools.cache  # one per process; kept referenced, so it is deleted only when the process ends
+def _scratch() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="ftnotes-trainer-")
 
 
 def scratch_dir() -> str:
     """One empty folder per process for the ``output_dir`` of a ``Trainer`` that saves nothing
     (``save_strategy="no"``), deleted when the process ends. A ``mkdtemp`` per run left an empty
     folder in the system's temp folder behind every training (a test run left about 70)."""
-    if not _SCRATCH:
-        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="ftnotes-trainer-"))
-    return _SCRATCH[0].name
+    return _scratch().name
 
 
 def replace_dir(new, final) -> Path:
