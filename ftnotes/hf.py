@@ -41,7 +41,7 @@ def _go_offline() -> None:
 
 
 def _no_library_bars() -> None:
-    # The course shows one progress bar per training (quiet's TrainingBar). transformers' own
+    # The course shows one progress bar per training (ftnotes.hf_trainer.quiet). transformers' own
     # bars ("Loading weights" in every from_pretrained, "Writing model shards" at every
     # checkpoint a Trainer saves) would add one per load and per epoch: switch them off (this
     # also switches off huggingface_hub's). `transformers.utils.logging.enable_progress_bar()`
@@ -60,14 +60,8 @@ warnings.filterwarnings(
 )
 
 import torch  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 from transformers import ViTConfig as HFViTConfig  # noqa: E402
 from transformers import ViTForImageClassification  # noqa: E402
-from transformers.trainer_callback import (  # noqa: E402
-    PrinterCallback,
-    ProgressCallback,
-    TrainerCallback,
-)
 
 from ftnotes import artifacts  # noqa: E402
 from ftnotes.checkpoints import load_manifest, load_pretrained, weights_path  # noqa: E402
@@ -342,84 +336,3 @@ def collate_images(batch) -> dict:
     ``{"pixel_values": (B, 1, 8, 8), "labels": (B,)}``, the keyword names the model takes."""
     xs, ys = zip(*batch)
     return {"pixel_values": torch.stack(xs), "labels": torch.stack(ys)}
-
-
-def progress_disabled() -> bool:
-    """Whether ``$TQDM_DISABLE`` asks for no progress bars (``make test`` sets it).
-
-    tqdm reads that variable itself, except in Jupyter: ``tqdm.notebook`` (what ``tqdm.auto``
-    picks there, and what ``Trainer`` uses) passes ``disable=False`` explicitly, which
-    overrides it. So the course's bars read it here, the way ``fit`` does.
-    """
-    return os.environ.get("TQDM_DISABLE", "") not in ("", "0")
-
-
-class TrainingBar(TrainerCallback):
-    """One progress bar per ``Trainer.train()``, counting optimizer steps, and nothing else.
-
-    ``Trainer``'s own ``ProgressCallback`` also opens a bar for every evaluation (one per epoch
-    with ``eval_strategy="epoch"``) and writes every log dict below the bar; notebook 07 plots
-    ``trainer.state.log_history`` instead. Silent under ``args.disable_tqdm`` or
-    ``$TQDM_DISABLE``.
-    """
-
-    def __init__(self):
-        self.bar = None
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            off = bool(args.disable_tqdm) or progress_disabled()
-            self.bar = tqdm(total=state.max_steps, desc="training", unit="step", disable=off)
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.bar is not None:
-            self.bar.update(state.global_step - self.bar.n)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def quiet(trainer):
-    """``trainer`` with one progress bar per training and no other output from its loop.
-
-    Replaces ``PrinterCallback`` / ``ProgressCallback`` (a bar per evaluation, a printed dict
-    per log) by :class:`TrainingBar`. The libraries' own bars (transformers' "Writing model
-    shards" at every checkpoint save, "Loading weights") are switched off when this module is
-    imported (:func:`_no_library_bars`). Returns the trainer.
-    """
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(TrainingBar)
-    return trainer
-
-
-class BestModelRestorer(TrainerCallback):
-    """Finish ``load_best_model_at_end`` for a model whose weight names transformers converts.
-
-    transformers 5 saves each checkpoint under the original format's names (ViT:
-    ``vit.encoder.layer.0.attention.attention.query``) and ``Trainer`` reloads the best one with
-    a plain ``load_state_dict`` under today's names (``vit.layers.0.attention.q_proj``): only the
-    tensors whose names did not change come back, with a "missing keys" warning (hidden at
-    verbosity "error"), and the model is a mix of the best and the last epoch (seen with
-    transformers 5.25; ``tests/test_hf_trainer.py`` measures it). ``from_pretrained`` converts
-    the names: after Trainer's own attempt, load the best checkpoint that way and copy every
-    tensor into the model (strict). peft models are left alone: Trainer reloads their adapter
-    with peft's loader, which gets it right.
-    """
-
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        if not args.load_best_model_at_end or state.best_model_checkpoint is None:
-            return
-        if model is None or hasattr(model, "peft_config"):
-            return
-        best = type(model).from_pretrained(state.best_model_checkpoint, local_files_only=True)
-        model.load_state_dict(best.state_dict(), strict=True)  # copies onto model's device
-
-
-def restore_best(trainer):
-    """Add :class:`BestModelRestorer` to ``trainer`` (a no-op without
-    ``load_best_model_at_end``); returns the trainer."""
-    trainer.add_callback(BestModelRestorer)
-    return trainer

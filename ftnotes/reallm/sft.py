@@ -121,7 +121,7 @@ def make_trainer(model, tokenizer, rows, config, peft_config=None):
     import datasets
     from trl import SFTTrainer
 
-    from ftnotes.hf import quiet
+    from ftnotes.hf_trainer import quiet
 
     datasets.disable_progress_bars()  # "Tokenizing train dataset" etc.: not a training's bar
     data = datasets.Dataset.from_list(list(rows))

@@ -11,22 +11,20 @@ One path for every fine-tuned method of notebook 10 and its bench:
   at ``max_length``, not padded: ``DataCollatorWithPadding`` pads each batch to its longest row);
 * :func:`train`: ``Trainer`` with :func:`compute_metrics` (accuracy and macro-F1), the device
   chosen like the rest of the course (:func:`ftnotes.utils.get_device`), torch's threads pinned
-  for the run, and exactly one progress bar (``TQDM_DISABLE=1`` silences it).
+  for the run, and exactly one progress bar (:func:`ftnotes.hf_trainer.quiet`; ``TQDM_DISABLE=1``
+  silences it).
 """
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-from transformers import TrainerCallback
-from transformers.trainer_callback import PrinterCallback
 
 from ftnotes.checks import check_int
+from ftnotes.hf_trainer import progress_disabled, quiet
 from ftnotes.text.encoder import check_texts, load_encoder, model_dir
 from ftnotes.utils import get_device, pinned_threads, scratch_dir, set_seed
 
@@ -42,7 +40,7 @@ QUERY_VALUE = ("query", "value")
 HEAD = ("pooler", "classifier")
 
 __all__ = ["METHODS", "ALL_LINEAR", "QUERY_VALUE", "check_labels", "new_classifier", "tokenize",
-           "compute_metrics", "OneBar", "train", "training_args"]  # fmt: skip
+           "compute_metrics", "train", "training_args"]  # fmt: skip
 
 
 def check_labels(label_names=None, num_labels=None, id2label=None) -> dict[int, str]:
@@ -149,24 +147,6 @@ def compute_metrics(eval_pred) -> dict[str, float]:
             "macro_f1": float(f1_score(labels, pred, average="macro"))}  # fmt: skip
 
 
-class OneBar(TrainerCallback):
-    """The one progress bar of a training run (Trainer's own bars are switched off with
-    ``disable_tqdm=True``: it also draws one per evaluation). ``TQDM_DISABLE=1`` hides it."""
-
-    def __init__(self, desc="train"):
-        self.desc, self.bar = desc, None
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        quiet = os.environ.get("TQDM_DISABLE", "") not in ("", "0")
-        self.bar = tqdm(total=state.max_steps, desc=self.desc, leave=False, disable=quiet)
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.bar.update(state.global_step - self.bar.n)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self.bar.close()
-
-
 def training_args(output_dir, lr, epochs, batch_size=16, seed=0, device=None, **overrides):
     """``TrainingArguments`` of every run: linear decay after 10% warmup, weight decay 0.01,
     gradients clipped at norm 1 (Trainer's defaults but the warmup), no checkpoints, no eval
@@ -180,7 +160,8 @@ def training_args(output_dir, lr, epochs, batch_size=16, seed=0, device=None, **
               per_device_train_batch_size=batch_size, per_device_eval_batch_size=64,
               seed=seed, data_seed=seed, warmup_steps=0.1, weight_decay=0.01, max_grad_norm=1.0,
               lr_scheduler_type="linear", eval_strategy="no", save_strategy="no",
-              logging_strategy="steps", logging_steps=5, report_to="none", disable_tqdm=True,
+              logging_strategy="steps", logging_steps=5, report_to="none",
+              disable_tqdm=progress_disabled(),
               use_cpu=device.type == "cpu", bf16=bf16, fp16=cuda and not bf16,
               dataloader_num_workers=0)  # fmt: skip
     return TrainingArguments(**(kw | overrides))
@@ -198,10 +179,9 @@ def train(model, tokenizer, train_ds, lr, epochs, batch_size=16, seed=0, threads
     if not (isinstance(lr, float | int) and 0 < lr < 1):
         raise ValueError(f"lr must be a number in (0, 1), got {lr!r}")
     args = training_args(scratch_dir(), float(lr), epochs, batch_size, seed, device, **overrides)
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds,
-                      data_collator=DataCollatorWithPadding(tokenizer),
-                      compute_metrics=compute_metrics, callbacks=[OneBar(desc)])  # fmt: skip
-    trainer.remove_callback(PrinterCallback)  # with disable_tqdm it would print every log dict
+    trainer = quiet(Trainer(model=model, args=args, train_dataset=train_ds,
+                            data_collator=DataCollatorWithPadding(tokenizer),
+                            compute_metrics=compute_metrics), desc, leave=False)  # fmt: skip
     with pinned_threads(threads):
         start = time.perf_counter()
         trainer.train()
