@@ -72,3 +72,10 @@ def test_notebook_pins_threads_by_the_course_rule_in_its_import_cell(path):
         assert "set_num_threads" not in "".join(cell["source"]), (
             f"{path.name}: code cell {i} sets torch's threads by hand; use pin_threads()"
         )
+
+
+def test_every_module_stays_within_400_lines():
+    """The course's style rule: a module per idea, at most 400 lines (a longer one holds two)."""
+    long = {str(p.relative_to(ROOT)): n for p in sorted((ROOT / "ftnotes").rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > 400}  # fmt: skip
+    assert not long, f"modules over 400 lines: {long}"
