@@ -13,22 +13,11 @@ their own bars ("Loading weights", "Writing model shards") off.
 
 from __future__ import annotations
 
-import os
-
 from tqdm.auto import tqdm
 from transformers.trainer_callback import PrinterCallback, ProgressCallback, TrainerCallback
 
 from ftnotes import hf  # noqa: F401  (offline, and the libraries' own bars off; see its _go_offline)
-
-
-def progress_disabled() -> bool:
-    """Whether ``$TQDM_DISABLE`` asks for no progress bars (``make test`` sets it).
-
-    tqdm reads that variable itself, except in Jupyter: ``tqdm.notebook`` (what ``tqdm.auto``
-    picks there, and what ``Trainer`` uses) passes ``disable=False`` explicitly, which
-    overrides it. So the course's bars read it here, the way ``fit`` does.
-    """
-    return os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+from ftnotes.utils import progress_disabled  # also hf_trainer.progress_disabled (notebook 07)
 
 
 class TrainingBar(TrainerCallback):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 
 import torch
@@ -34,7 +33,7 @@ from .history import History
 from .memory import SavedTensorMeter, adamw_state_bytes, optimizer_state_bytes, training_memory
 from .optim import decay_param_groups, decays, make_adamw
 from .schedules import make_scheduler, warmup_steps
-from .utils import get_device, model_device, set_seed
+from .utils import get_device, model_device, progress_disabled, set_seed
 
 __all__ = ["fit", "History", "Optimization", "Stopping", "Objective", "logits",
            "loss_and_accuracy", "MONITORS",
@@ -218,7 +217,7 @@ def _inputs(train, val, replay, patience):
 
 
 def _quiet(progress) -> bool:
-    return not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    return not progress or progress_disabled()
 
 
 def fit(model, train, val=None, *, epochs=10, batch_size=64, seed=0, device=None, progress=True,

@@ -151,6 +151,17 @@ def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def progress_disabled() -> bool:
+    """Whether ``$TQDM_DISABLE`` asks for no progress bars (``make test`` sets it).
+
+    tqdm reads that variable itself, except in Jupyter: ``tqdm.notebook`` (what ``tqdm.auto``
+    picks there, and what ``Trainer`` uses) passes ``disable=False`` explicitly, which
+    overrides it. So the course's bars read it here: ``fit``'s and every ``Trainer``'s
+    (:mod:`ftnotes.hf_trainer`).
+    """
+    return os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+
+
 @functools.cache  # one per process; kept referenced, so it is deleted only when the process ends
 def _scratch() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="ftnotes-trainer-")

@@ -11,6 +11,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, trainer_ca
 from transformers.utils import logging as hf_logging
 
 from ftnotes import hf, hf_trainer
+from ftnotes.artifacts import WeightsError
 from ftnotes.exercises.fixtures import tiny_vit
 from ftnotes.text import encoder, finetune
 from ftnotes.utils import pin_threads
@@ -64,7 +65,7 @@ def test_finetune_train_shows_one_bar_labelled_and_cleared(tmp_path, bars, monke
     one bar, its ``desc``, cleared at the end (``leave=False``), also across an evaluation."""
     try:
         encoder.model_dir()
-    except Exception as err:  # a WeightsError without `make models`
+    except WeightsError as err:  # without `make models`
         pytest.skip(f"all-MiniLM-L6-v2 not obtained: {err}")
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     _, tok = encoder.load_encoder()

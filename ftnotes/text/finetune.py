@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from ftnotes.checks import check_int
-from ftnotes.hf_trainer import progress_disabled, quiet
+from ftnotes.hf_trainer import quiet
 from ftnotes.text.encoder import check_texts, load_encoder, model_dir
-from ftnotes.utils import get_device, pinned_threads, scratch_dir, set_seed
+from ftnotes.utils import get_device, pinned_threads, progress_disabled, scratch_dir, set_seed
 
 METHODS = ("full", "lora", "scratch")
 ALL_LINEAR = ("query", "key", "value", "attention.output.dense", "intermediate.dense",
